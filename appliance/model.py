@@ -27,6 +27,7 @@ class Reason(str, Enum):
     BYPASS = "BYPASS"            # DoH / VPN / proxy / private relay endpoints
     SAFE_SEARCH = "SAFE_SEARCH"  # rewritten to the engine's safe host
     CNAME = "CNAME"              # an upstream answer's CNAME target is blocked
+    RATE_LIMIT = "RATE_LIMIT"    # the client passed its query budget: REFUSED (logged once a window)
 
 
 @dataclass(frozen=True, slots=True)

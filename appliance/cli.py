@@ -1,0 +1,293 @@
+"""`hearth`: run the daemons, check a config, explain a decision, pause and reward children, manage lists."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timedelta
+
+from appliance import config as configmod
+from appliance import control
+from appliance.config import Config, ConfigError
+
+
+def _load(args) -> Config:
+    path = configmod.resolve_path(args.config)
+    try:
+        return configmod.load(path)
+    except ConfigError as e:
+        print(f"{path}: the config has {len(e.errors)} error(s):", file=sys.stderr)
+        for line in e.errors:
+            print(f"  {line}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _tell_daemon(config: Config) -> None:
+    """Overrides reach the daemon by itself within a second; a reload is asked for only to be prompt."""
+    try:
+        control.request(config.data_dir, "ping", timeout=2)
+    except OSError:
+        print("(the DNS daemon is not running here; it will read this when it starts)")
+
+
+# --- commands ------------------------------------------------------------------------------------------------
+
+def cmd_check_config(args) -> int:
+    path = args.file or configmod.resolve_path(args.config)
+    try:
+        cfg = configmod.load(path)
+    except ConfigError as e:
+        print(f"{path}: {len(e.errors)} error(s):")
+        for line in e.errors:
+            print(f"  {line}")
+        return 1
+    kids = [p for p in cfg.profiles if p != configmod.DEFAULT_PROFILE]
+    print(f"{path}: OK ({len(cfg.devices)} devices, {len(kids)} profiles: {', '.join(kids) or 'none'})")
+    return 0
+
+
+def cmd_dns(args) -> int:
+    from appliance.dns.daemon import run
+    _load(args)      # errors printed plainly before anything starts
+    run(configmod.resolve_path(args.config))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    # Everything the config enables; today that is the DNS daemon (the proxy and the admin join it later).
+    return cmd_dns(args)
+
+
+def parse_instant(text: str, tz) -> datetime:
+    """--at: "YYYY-MM-DD HH:MM" on the configured zone's clock, or ISO 8601 with an offset."""
+    from appliance.policy.schedules import local_instant
+    try:
+        t = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise SystemExit(f"--at: cannot read {text!r}: write \"2026-12-01 21:30\" or 2026-12-01T21:30+01:00")
+    return local_instant(t.date(), t.time(), tz) if t.tzinfo is None else t.astimezone(tz)
+
+
+def cmd_explain(args) -> int:
+    from appliance.dns.codec import type_name
+    from appliance.dns.daemon import build_rules
+    from appliance.policy.clients import Directory
+    from appliance.policy.decide import decide
+    from appliance.state import db
+    from appliance.state.overrides import NO_OVERRIDES, OverrideStore
+
+    cfg = _load(args)
+    directory = Directory.from_config(cfg)
+    if args.device:
+        dev = next((d for d in cfg.devices if d.name == args.device), None)
+        if dev is None:
+            print(f"unknown device {args.device!r} (known: {', '.join(d.name for d in cfg.devices) or 'none'})",
+                  file=sys.stderr)
+            return 2
+        client = directory.identify(dev.ip or (str(dev.cidr.network_address) if dev.cidr else "0.0.0.0"), dev.mac)
+    else:
+        client = directory.identify(args.ip, args.mac.lower() if args.mac else None)
+    now = parse_instant(args.at, cfg.tz) if args.at else datetime.now(cfg.tz)
+    dbfile = db.db_path(cfg.data_dir)
+    overrides = NO_OVERRIDES
+    if dbfile.exists():
+        store = OverrideStore(dbfile)
+        overrides = store.snapshot(now)
+        store.close()
+    qtype = {"A": 1, "AAAA": 28, "CNAME": 5, "MX": 15, "TXT": 16, "HTTPS": 65}.get(args.type.upper(), 1)
+    d = decide(cfg.profiles[client.profile], args.domain.rstrip(".").lower(), qtype, now, overrides,
+               build_rules(cfg))
+    if args.json:
+        print(json.dumps({"domain": args.domain, "type": type_name(qtype), "at": now.isoformat(),
+                          "device": client.device, **d.as_dict()}))
+        return 0
+    who = f"device {client.device}" if client.device else f"{client.address} (no configured device)"
+    print(f"{args.domain} for {who}, profile {client.profile}, at {now:%Y-%m-%d %H:%M %Z}:")
+    print(f"  {d.action.value.upper()} — {d.reason.value}")
+    for field in ("list", "rule", "schedule", "target"):
+        v = getattr(d, field)
+        if v:
+            print(f"  {field}: {v}")
+    if d.nxdomain:
+        print("  answered NXDOMAIN")
+    return 0
+
+
+def _store(cfg: Config):
+    from appliance.state import db
+    from appliance.state.overrides import OverrideStore
+    return OverrideStore(db.db_path(cfg.data_dir))
+
+
+def _profile(cfg: Config, name: str):
+    p = cfg.profiles.get(name)
+    if p is None or name == configmod.DEFAULT_PROFILE:
+        kids = [n for n in cfg.profiles if n != configmod.DEFAULT_PROFILE]
+        raise SystemExit(f"unknown profile {name!r} (known: {', '.join(kids) or 'none'})")
+    return p
+
+
+def cmd_pause(args) -> int:
+    from appliance.state.overrides import parse_duration, parse_until
+    cfg = _load(args)
+    _profile(cfg, args.profile)
+    now = datetime.now(cfg.tz)
+    try:
+        if args.until:
+            o = _store(cfg).add_pause(args.profile, now, until=parse_until(args.until, cfg.tz, now))
+        else:
+            o = _store(cfg).add_pause(args.profile, now, duration=parse_duration(args.duration or "1h"))
+    except ValueError as e:
+        raise SystemExit(str(e))
+    print(o.describe(cfg.tz))
+    _tell_daemon(cfg)
+    return 0
+
+
+def cmd_allow(args) -> int:
+    from appliance.lists.catalog import load_catalog
+    from appliance.state.overrides import parse_duration
+    cfg = _load(args)
+    _profile(cfg, args.profile)
+    cat = load_catalog(cfg.blocklists_dir)
+    target = args.target.lower()
+    if target not in cat.apps and target not in cat.categories and "." not in target:
+        raise SystemExit(f"{args.target!r} is not an app, a category or a domain "
+                         f"(apps: {', '.join(sorted(cat.apps)[:10])}, …)")
+    try:
+        o = _store(cfg).add_allow(args.profile, target, parse_duration(args.duration), datetime.now(cfg.tz))
+    except ValueError as e:
+        raise SystemExit(str(e))
+    print(o.describe(cfg.tz))
+    _tell_daemon(cfg)
+    return 0
+
+
+def cmd_resume(args) -> int:
+    cfg = _load(args)
+    _profile(cfg, args.profile)
+    n = _store(cfg).resume(args.profile, datetime.now(cfg.tz))
+    print(f"{args.profile}: internet resumed" if n else f"{args.profile} was not paused")
+    _tell_daemon(cfg)
+    return 0
+
+
+def cmd_later(args) -> int:
+    from appliance.state.overrides import parse_duration
+    cfg = _load(args)
+    prof = _profile(cfg, args.profile)
+    try:
+        o = _store(cfg).shift_window(prof, args.window, parse_duration(args.delay), datetime.now(cfg.tz))
+    except ValueError as e:
+        raise SystemExit(str(e))
+    print(o.describe(cfg.tz))
+    _tell_daemon(cfg)
+    return 0
+
+
+def cmd_overrides(args) -> int:
+    cfg = _load(args)
+    active = _store(cfg).list_active(datetime.now(cfg.tz))
+    for o in active:
+        print(o.describe(cfg.tz))
+    if not active:
+        print("no live overrides")
+    return 0
+
+
+def cmd_reload(args) -> int:
+    cfg = _load(args)
+    try:
+        reply = control.request(cfg.data_dir, "reload")
+    except OSError as e:
+        print(f"the DNS daemon is not reachable at {control.socket_path(cfg.data_dir)}: {e}", file=sys.stderr)
+        return 1
+    if reply.get("ok"):
+        print("reloaded" + "".join(f"\n  note: {n}" for n in reply.get("notes", [])))
+        return 0
+    print("reload refused; the daemon keeps its running config:", file=sys.stderr)
+    for line in reply.get("errors", []):
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def cmd_lists(args) -> int:
+    from appliance.lists import commands
+    cfg = _load(args)
+    if args.action == "status":
+        print("\n".join(commands.status_lines(cfg)))
+        return 0
+    code = commands.run_update(cfg)
+    try:
+        control.request(cfg.data_dir, "reload", timeout=60)
+    except OSError:
+        pass     # no daemon running: it compiles the new lists when it starts
+    return code
+
+
+# --- the parser ----------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE",
+                        help=f"the config file (default: $HEARTH_CONFIG, else {configmod.DEFAULT_CONFIG_PATH})")
+    p = argparse.ArgumentParser(prog="hearth", parents=[common],
+                                description="Hearth: a home DNS filter that keeps children safe online.")
+    # After the command too (hearth pause --config F ...), without undoing a --config given before it.
+    later = argparse.ArgumentParser(add_help=False)
+    later.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="the config file")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, fn, help_):
+        sp = sub.add_parser(name, parents=[later], help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("dns", cmd_dns, "run the DNS daemon in the foreground (what systemd runs)")
+    add("serve", cmd_serve, "run everything the config enables, in the foreground")
+    sp = add("check-config", cmd_check_config, "check a config file; exit 1 with every error if it is bad")
+    sp.add_argument("file", nargs="?", help="the file to check (default: --config)")
+    sp = add("explain", cmd_explain, "say what Hearth decides for a domain, and why (no network used)")
+    sp.add_argument("domain")
+    who = sp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--device", help="a device name from the config")
+    who.add_argument("--ip", help="the address the query comes from")
+    sp.add_argument("--mac", help="with --ip: the device's MAC")
+    sp.add_argument("--at", help='when: "YYYY-MM-DD HH:MM" in the configured zone, or ISO 8601 with an offset')
+    sp.add_argument("--type", default="A", help="query type (default A)")
+    sp.add_argument("--json", action="store_true", help="print the decision as one JSON object")
+    sp = add("pause", cmd_pause, "pause a child's internet now, for a while or until a time")
+    sp.add_argument("profile")
+    sp.add_argument("duration", nargs="?", help="e.g. 30m, 1h30m (default 1h)")
+    sp.add_argument("--until", help="instead of a duration: 21:30, or \"2026-12-01 07:00\"")
+    sp = add("allow", cmd_allow, "allow an app, a category or a domain for a while, then block it again")
+    sp.add_argument("profile")
+    sp.add_argument("target", help="an app (youtube), a category (games) or a domain")
+    sp.add_argument("duration", help="e.g. 30m")
+    sp = add("resume", cmd_resume, "end a child's pause now")
+    sp.add_argument("profile")
+    sp = add("later", cmd_later, "start tonight's schedule window later (e.g. bedtime 30 minutes later)")
+    sp.add_argument("profile")
+    sp.add_argument("window", help="the schedule window's name")
+    sp.add_argument("delay", help="e.g. 30m")
+    add("overrides", cmd_overrides, "list the live pauses, allows and schedule changes")
+    add("reload", cmd_reload, "ask the running daemon to re-read the config and lists")
+    sp = add("lists", cmd_lists, "show or update the block lists")
+    sp.add_argument("action", choices=("status", "update"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("HEARTH_LOG", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args) or 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Two caches.
+
+``AnswerCache`` holds upstream answers as records (RFC 1035 TTLs, RFC 2308 negative caching, RFC 8767 stale
+entries) and is shared by every profile. ``HotCache`` holds finished wire replies per (profile, query bytes):
+a repeat costs a dict lookup, an ID patch and a TTL patch — the path most queries in a home take.
+"""
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from appliance.config import DnsConfig
+from appliance.dns.codec import NOERROR, NXDOMAIN, Answer
+from appliance.model import Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    answer: Answer
+    stored: float      # monotonic time it arrived
+    expires: float     # monotonic time it goes stale
+
+
+class AnswerCache:
+    def __init__(self, dns: DnsConfig):
+        self.size = dns.cache_size
+        self.min_ttl, self.max_ttl, self.neg_ttl = dns.min_cache_ttl, dns.max_cache_ttl, dns.negative_ttl
+        self.stale_max_age = dns.stale_max_age if dns.serve_stale else 0
+        self._d: OrderedDict[tuple, Cached] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def put(self, key: tuple, answer: Answer, now: float) -> None:
+        if answer.rcode not in (NOERROR, NXDOMAIN) or answer.truncated or self.size <= 0:
+            return     # SERVFAIL and friends are not facts about the name: ask again next time
+        negative = answer.rcode == NXDOMAIN or not answer.answer
+        ttl = min(answer.ttl, self.neg_ttl) if negative else min(max(answer.ttl, self.min_ttl), self.max_ttl)
+        if ttl <= 0:
+            return
+        self._d[key] = Cached(answer, now, now + ttl)
+        self._d.move_to_end(key)
+        while len(self._d) > self.size:
+            self._d.popitem(last=False)
+
+    def get(self, key: tuple, now: float) -> Cached | None:
+        """A fresh entry, or None."""
+        c = self._d.get(key)
+        if c is None or now >= c.expires:
+            return None
+        self._d.move_to_end(key)
+        return c
+
+    def get_stale(self, key: tuple, now: float) -> Cached | None:
+        """An expired entry still within the stale window (RFC 8767), for when every upstream fails."""
+        c = self._d.get(key)
+        if c is None or now - c.expires > self.stale_max_age:
+            return None
+        return c
+
+    def clear(self) -> None:
+        self._d.clear()
+
+
+@dataclass(slots=True)
+class HotEntry:
+    wire: bytes
+    ttl_offsets: tuple[int, ...]   # TTL fields to age on each serve (empty: serve as built)
+    built: float                   # monotonic time the wire was built
+    expires: float                 # monotonic: the smaller of its TTL and the next schedule/override change
+    qname: str
+    qtype: int
+    rcode: int
+    decision: Decision
+
+
+class HotCache:
+    """Finished replies keyed by (profile, transport, the query's bytes after its ID).
+
+    The bytes after the ID carry the question with the client's own letter case, its flags and its EDNS
+    options, so a hit is exactly the reply the full chain would build. Cleared whole on any config, list or
+    override change.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._d: dict[tuple, HotEntry] = {}
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def get(self, key: tuple) -> HotEntry | None:
+        return self._d.get(key)
+
+    def put(self, key: tuple, entry: HotEntry) -> None:
+        if self.size <= 0:
+            return
+        d = self._d
+        if key not in d and len(d) >= self.size:
+            del d[next(iter(d))]       # oldest first: cheap, and a busy entry comes straight back
+        d[key] = entry
+
+    def drop(self, key: tuple) -> None:
+        self._d.pop(key, None)
+
+    def clear(self) -> None:
+        self._d.clear()
+
+
+def serve(entry: HotEntry, data: bytes, now: float) -> bytes:
+    """The cached reply with the client's ID, its TTLs aged by the whole seconds since it was built."""
+    buf = bytearray(entry.wire)
+    buf[0] = data[0]
+    buf[1] = data[1]
+    age = int(now - entry.built)
+    if age and entry.ttl_offsets:
+        unpack, pack = struct.unpack_from, struct.pack_into
+        for off in entry.ttl_offsets:
+            ttl = unpack("!I", buf, off)[0]
+            pack("!I", buf, off, ttl - age if ttl > age else 0)
+    return bytes(buf)

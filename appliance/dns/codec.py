@@ -1,0 +1,304 @@
+"""Bytes ⇄ DNS messages. The only module that imports dnslib: everything else sees Query, Answer and bytes.
+
+The hot path never comes here: it patches prebuilt replies (see ``wire_ttl_offsets`` and ``patch``).
+"""
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass, field
+
+from dnslib import A, AAAA, CNAME, DNSHeader, DNSQuestion, DNSRecord, EDNS0, EDNSOption, QTYPE, RCODE, RR
+from dnslib.buffer import BufferError as DnsBufferError
+from dnslib.dns import DNSError
+
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
+TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_AAAA, TYPE_OPT, TYPE_ANY = 1, 2, 5, 6, 28, 41, 255
+OPT_CLIENT_SUBNET = 8
+OPT_DNSMASQ_MAC = 65001          # what dnsmasq's add-mac sends (6 raw bytes, or text with add-mac=text)
+OUR_UDP_PAYLOAD = 1232           # the DNS flag day 2020 size: fits any path's MTU without fragments
+PLAIN_UDP_LIMIT = 512
+
+ParseErrors = (DNSError, DnsBufferError, struct.error, IndexError, ValueError, UnicodeError, TypeError, KeyError)
+
+
+class MalformedPacket(Exception):
+    """The bytes are not a DNS query we can answer; ``reply`` is a FORMERR to send back, or None to drop."""
+
+    def __init__(self, why: str, reply: bytes | None):
+        super().__init__(why)
+        self.reply = reply
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    id: int
+    qname: str                  # lower case, no trailing dot
+    qtype: int
+    qclass: int
+    edns: bool
+    payload: int                # the largest UDP reply the client takes
+    client_subnet: str | None   # EDNS client-subnet address (believed only from trusted forwarders)
+    client_mac: str | None      # dnsmasq's add-mac option
+    wire: bytes = field(repr=False)
+    record: DNSRecord = field(repr=False, compare=False)
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.qtype)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An upstream's reply, kept in the cache as records so each client gets its own ID, question and TTLs."""
+
+    rcode: int
+    answer: tuple = ()
+    authority: tuple = ()
+    additional: tuple = ()
+    ttl: int = 0                # how long the whole answer may be cached (min TTL, or the SOA's for negatives)
+    cnames: tuple[str, ...] = ()   # CNAME targets in the answer, lower case, to check against the lists
+    truncated: bool = False
+    ad: bool = False
+
+
+def type_name(qtype: int) -> str:
+    return QTYPE.get(qtype, f"TYPE{qtype}")
+
+
+def _name(label) -> str:
+    return str(label).rstrip(".").lower()
+
+
+def header_id(data: bytes) -> int:
+    return (data[0] << 8) | data[1]
+
+
+def decode_query(data: bytes) -> Query:
+    """Parse a client's query. Raises MalformedPacket (with a FORMERR to send, or None: drop it)."""
+    if len(data) < 12:
+        raise MalformedPacket("shorter than a DNS header", None)
+    if data[2] & 0x80:
+        raise MalformedPacket("a response, not a query", None)   # never answer answers: loops and reflection
+    try:
+        rec = DNSRecord.parse(data)
+    except ParseErrors as e:
+        raise MalformedPacket(f"cannot parse: {e}", _formerr_from_header(data)) from None
+    if rec.header.opcode != 0:
+        raise MalformedPacket("not a standard query", _error_from_record(rec, NOTIMP))
+    if len(rec.questions) != 1:
+        raise MalformedPacket("not exactly one question", _error_from_record(rec, FORMERR))
+    q = rec.q
+    edns, payload, subnet, mac = False, PLAIN_UDP_LIMIT, None, None
+    for rr in rec.ar:
+        if rr.rtype == TYPE_OPT:
+            edns, payload = True, max(PLAIN_UDP_LIMIT, min(rr.rclass, 65535))
+            for opt in rr.rdata or ():
+                if opt.code == OPT_CLIENT_SUBNET:
+                    subnet = _client_subnet(opt.data)
+                elif opt.code == OPT_DNSMASQ_MAC:
+                    mac = _mac(opt.data)
+    try:
+        qname = _name(q.qname)
+        qname.encode("ascii")
+    except UnicodeError:
+        raise MalformedPacket("question name is not ASCII", _error_from_record(rec, FORMERR)) from None
+    return Query(rec.header.id, qname, q.qtype, q.qclass, edns, payload, subnet, mac, data, rec)
+
+
+def _client_subnet(data: bytes) -> str | None:
+    if len(data) < 4:
+        return None
+    family, prefix = struct.unpack("!HB", data[:3])
+    addr = data[4:]
+    try:
+        if family == 1:
+            return str(ipaddress.IPv4Address(addr.ljust(4, b"\0")[:4]))
+        if family == 2:
+            return str(ipaddress.IPv6Address(addr.ljust(16, b"\0")[:16]))
+    except ValueError:
+        return None
+    return None
+
+
+def _mac(data: bytes) -> str | None:
+    if len(data) == 6:
+        return ":".join(f"{b:02x}" for b in data)
+    try:
+        text = data.decode("ascii").strip().lower().replace("-", ":")
+    except UnicodeError:
+        return None
+    parts = text.split(":")
+    if len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        return text
+    return None
+
+
+def _formerr_from_header(data: bytes) -> bytes:
+    """FORMERR echoing only the ID and opcode of a query we could not parse (no question: we have none)."""
+    flags = 0x8000 | (data[2] & 0x78) << 8 | FORMERR
+    return struct.pack("!HHHHHH", header_id(data), flags, 0, 0, 0, 0)
+
+
+def _error_from_record(rec: DNSRecord, rcode: int) -> bytes:
+    reply = DNSRecord(DNSHeader(id=rec.header.id, qr=1, opcode=rec.header.opcode, rd=rec.header.rd, ra=1,
+                                rcode=rcode), questions=rec.questions[:1])
+    return reply.pack()
+
+
+# --- replies to clients --------------------------------------------------------------------------------------
+
+def _reply(query: Query, rcode: int = NOERROR) -> DNSRecord:
+    h = query.record.header
+    reply = DNSRecord(DNSHeader(id=query.id, qr=1, aa=0, rd=h.rd, ra=1, cd=h.cd, rcode=rcode),
+                      questions=[query.record.q])
+    if query.edns:
+        reply.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD))
+    return reply
+
+
+def error_reply(query: Query, rcode: int) -> bytes:
+    return _reply(query, rcode).pack()
+
+
+def error_from_wire(data: bytes, rcode: int) -> bytes | None:
+    """SERVFAIL / REFUSED for bytes we may not have parsed: with the question if it parses, else header only."""
+    if len(data) < 12 or data[2] & 0x80:
+        return None
+    try:
+        return _error_from_record(DNSRecord.parse(data), rcode)
+    except ParseErrors:
+        return struct.pack("!HHHHHH", header_id(data), 0x8000 | (data[2] & 0x79) << 8 | 0x80 | rcode, 0, 0, 0, 0)
+
+
+def blocked_reply(query: Query, *, nxdomain: bool, ttl: int) -> bytes:
+    """A block: 0.0.0.0 / :: for A / AAAA (apps fail fast instead of retrying), else NODATA; or NXDOMAIN.
+
+    Carries a SOA-less negative answer: the short TTL lives on the null records, and clients treat a NODATA or
+    NXDOMAIN without SOA as uncacheable, so a block lifts as soon as the parent's rule does.
+    """
+    if nxdomain:
+        return _reply(query, NXDOMAIN).pack()
+    reply = _reply(query)
+    qn = query.record.q.qname
+    if query.qtype == TYPE_A:
+        reply.add_answer(RR(qn, TYPE_A, ttl=ttl, rdata=A("0.0.0.0")))
+    elif query.qtype == TYPE_AAAA:
+        reply.add_answer(RR(qn, TYPE_AAAA, ttl=ttl, rdata=AAAA("::")))
+    return reply.pack()
+
+
+def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: int = 0,
+                 cname_to: str | None = None, ttl_floor: int = 0) -> bytes:
+    """A client's reply from a (cached) upstream Answer: its ID and question, TTLs aged by ``elapsed`` seconds
+    and clamped to ``max_ttl``. With ``cname_to`` (safe search), the answer opens with qname CNAME cname_to."""
+    reply = _reply(query, answer.rcode)
+    reply.header.ad = answer.ad
+
+    def aged(rr) -> RR:
+        ttl = max(ttl_floor, rr.ttl - elapsed)
+        if max_ttl is not None:
+            ttl = min(ttl, max_ttl)
+        return RR(rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata)
+
+    if cname_to is not None:
+        ttl = min(answer.ttl, max_ttl) if max_ttl is not None else answer.ttl
+        reply.add_answer(RR(query.record.q.qname, TYPE_CNAME, ttl=max(ttl_floor, ttl), rdata=CNAME(cname_to + ".")))
+    for rr in answer.answer:
+        reply.add_answer(aged(rr))
+    for rr in answer.authority:
+        reply.add_auth(aged(rr))
+    for rr in answer.additional:
+        reply.add_ar(aged(rr))
+    return reply.pack()
+
+
+def fit_udp(wire: bytes, payload: int) -> bytes:
+    """Truncate a reply that does not fit the client's UDP size: header + question, TC set (RFC 1035 4.2.1)."""
+    if len(wire) <= payload:
+        return wire
+    try:
+        rec = DNSRecord.parse(wire)
+    except ParseErrors:
+        return wire[:12]
+    short = DNSRecord(DNSHeader(id=rec.header.id, qr=1, rd=rec.header.rd, ra=1, tc=1, rcode=rec.header.rcode),
+                      questions=rec.questions)
+    for rr in rec.ar:
+        if rr.rtype == TYPE_OPT:
+            short.add_ar(rr)
+    return short.pack()
+
+
+# --- talking to upstreams ------------------------------------------------------------------------------------
+
+def upstream_query(query: Query, qid: int, qname: str | None = None, qtype: int | None = None) -> bytes:
+    """What we send upstream: the client's question (or a rewrite target), our ID, RD, our EDNS size."""
+    rec = DNSRecord(DNSHeader(id=qid, rd=1), questions=[DNSQuestion(
+        qname if qname is not None else query.record.q.qname,
+        qtype if qtype is not None else query.qtype, query.qclass)])
+    rec.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD))
+    return rec.pack()
+
+
+def new_query(qname: str, qtype: int, qid: int) -> bytes:
+    rec = DNSRecord(DNSHeader(id=qid, rd=1), questions=[DNSQuestion(qname, qtype)])
+    rec.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD))
+    return rec.pack()
+
+
+def decode_answer(data: bytes, qid: int, qname: str, qtype: int) -> Answer:
+    """Parse an upstream reply; raises ValueError if it is not the reply to our question (spoofing, confusion)."""
+    try:
+        rec = DNSRecord.parse(data)
+    except ParseErrors as e:
+        raise ValueError(f"unparsable reply: {e}") from None
+    h = rec.header
+    if h.id != qid or not h.qr:
+        raise ValueError("reply ID does not match")
+    if len(rec.questions) != 1 or _name(rec.q.qname) != qname or rec.q.qtype != qtype:
+        raise ValueError("reply question does not match")
+    answer = tuple(rec.rr)
+    authority = tuple(rec.auth)
+    additional = tuple(rr for rr in rec.ar if rr.rtype != TYPE_OPT)
+    if h.rcode in (NXDOMAIN,) or (h.rcode == NOERROR and not any(rr.rtype == qtype for rr in answer)):
+        # Negative answer (RFC 2308): cache for min(SOA TTL, SOA minimum).
+        soa = [rr for rr in authority if rr.rtype == TYPE_SOA]
+        ttl = min(soa[0].ttl, soa[0].rdata.times[-1]) if soa else 0
+        if answer:   # a CNAME chain ending in NODATA: the chain's own TTL bounds it too
+            ttl = min([ttl] + [rr.ttl for rr in answer])
+    else:
+        ttl = min((rr.ttl for rr in answer + authority), default=0)
+    cnames = tuple(_name(rr.rdata.label) for rr in answer if rr.rtype == TYPE_CNAME)
+    return Answer(h.rcode, answer, authority, additional, ttl, cnames, bool(h.tc), bool(h.ad))
+
+
+# --- the hot path's helpers: raw bytes, no parsing objects ---------------------------------------------------
+
+def _skip_name(data: bytes, i: int) -> int:
+    while True:
+        n = data[i]
+        if n == 0:
+            return i + 1
+        if n & 0xC0 == 0xC0:
+            return i + 2
+        i += n + 1
+
+
+def wire_ttl_offsets(wire: bytes) -> tuple[int, ...]:
+    """Offsets of every TTL field in a reply we built (OPT excluded), so a cached reply can be re-aged."""
+    qd, an, ns, ar = struct.unpack_from("!HHHH", wire, 4)
+    i = 12
+    for _ in range(qd):
+        i = _skip_name(wire, i) + 4
+    out = []
+    for _ in range(an + ns + ar):
+        i = _skip_name(wire, i)
+        rtype, _cls, _ttl, rdlen = struct.unpack_from("!HHIH", wire, i)
+        if rtype != TYPE_OPT:
+            out.append(i + 4)
+        i += 10 + rdlen
+    return tuple(out)
+
+
+def wire_min_ttl(wire: bytes, offsets: tuple[int, ...]) -> int:
+    return min((struct.unpack_from("!I", wire, o)[0] for o in offsets), default=0)

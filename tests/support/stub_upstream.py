@@ -1,0 +1,164 @@
+"""A small authoritative-style DNS server on loopback, standing in for the internet's resolvers in tests and
+benchmarks: UDP and TCP (optionally TLS), a zone given as a dict, and knobs to misbehave (slow, silent,
+truncating, wrong ID)."""
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+import time
+
+from dnslib import A, AAAA, CNAME, QTYPE, RCODE, RR, SOA, TXT, DNSRecord
+
+
+class StubUpstream:
+    """zone: {name: [("A", "1.2.3.4"), ("CNAME", "x.example."), ("AAAA", "::1")]}; unknown names: NXDOMAIN."""
+
+    def __init__(self, zone: dict | None = None, host: str = "127.0.0.1", tls_context: ssl.SSLContext | None = None,
+                 ttl: int = 300):
+        self.zone = {k.rstrip(".").lower(): v for k, v in (zone or {}).items()}
+        self.host = host
+        self.ttl = ttl
+        self.tls = tls_context
+        self.delay = 0.0            # seconds before answering
+        self.silent = False         # never answer (a dead upstream)
+        self.truncate = set()       # names answered with TC over UDP
+        self.wrong_id_first = False  # send a reply with a wrong ID before the right one
+        self.queries: list[tuple[str, str, str]] = []   # (transport, name, type)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.udp = socket.socket(family, socket.SOCK_DGRAM)
+        self.udp.bind((host, 0))
+        self.port = self.udp.getsockname()[1]
+        self.tcp = socket.socket(family, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind((host, self.port))
+        self.tcp.listen(64)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._serve_udp, daemon=True),
+                         threading.Thread(target=self._serve_tcp, daemon=True)]
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def start(self) -> StubUpstream:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for s in (self.udp, self.tcp):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def count(self, name: str) -> int:
+        return sum(1 for _t, n, _q in self.queries if n == name)
+
+    # --- answering ---
+    def answer(self, data: bytes, transport: str) -> bytes | None:
+        try:
+            q = DNSRecord.parse(data)
+        except Exception:
+            return None
+        name = str(q.q.qname).rstrip(".").lower()
+        qtype = QTYPE.get(q.q.qtype)
+        self.queries.append((transport, name, qtype))
+        if self.silent:
+            return None
+        if self.delay:
+            time.sleep(self.delay)
+        reply = q.reply()
+        reply.header.aa = 0
+        reply.header.ra = 1
+        if transport == "udp" and name in self.truncate:
+            reply.header.tc = 1
+            return reply.pack()
+        records = self._resolve(name, qtype, reply)
+        if records is None:
+            reply.header.rcode = RCODE.NXDOMAIN
+            reply.add_auth(RR(name.split(".", 1)[-1] or ".", QTYPE.SOA, ttl=60,
+                              rdata=SOA("ns.stub.", "hostmaster.stub.", (1, 3600, 600, 86400, 60))))
+        return reply.pack()
+
+    def _resolve(self, name: str, qtype: str, reply: DNSRecord, depth: int = 0):
+        if name not in self.zone or depth > 8:
+            return None
+        found = False
+        for rtype, value in self.zone[name]:
+            if rtype == "CNAME":
+                reply.add_answer(RR(name, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(value)))
+                self._resolve(value.rstrip(".").lower(), qtype, reply, depth + 1)
+                return True
+            if rtype == qtype:
+                rdata = {"A": A, "AAAA": AAAA, "TXT": TXT}[rtype](value)
+                reply.add_answer(RR(name, getattr(QTYPE, rtype), ttl=self.ttl, rdata=rdata))
+                found = True
+        if not found:
+            reply.add_auth(RR(name, QTYPE.SOA, ttl=60,
+                              rdata=SOA("ns.stub.", "hostmaster.stub.", (1, 3600, 600, 86400, 60))))
+        return True
+
+    def _serve_udp(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.udp.recvfrom(65535)
+            except OSError:
+                return
+            threading.Thread(target=self._udp_reply, args=(data, addr), daemon=True).start() if self.delay \
+                else self._udp_reply(data, addr)
+
+    def _udp_reply(self, data: bytes, addr) -> None:
+        reply = self.answer(data, "udp")
+        if reply is None:
+            return
+        try:
+            if self.wrong_id_first:
+                self.udp.sendto(bytes([reply[0] ^ 0xFF]) + reply[1:], addr)
+            self.udp.sendto(reply, addr)
+        except OSError:
+            pass
+
+    def _serve_tcp(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.tcp.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tcp_conn, args=(conn,), daemon=True).start()
+
+    def _tcp_conn(self, conn: socket.socket) -> None:
+        try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            with conn:
+                while True:
+                    head = _recv_exact(conn, 2)
+                    if not head:
+                        return
+                    data = _recv_exact(conn, struct.unpack("!H", head)[0])
+                    reply = self.answer(data, "tls" if self.tls else "tcp")
+                    if reply is None:
+                        return
+                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+        except (OSError, ssl.SSLError):
+            return
+
+
+def _recv_exact(conn, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            return b""
+        buf += chunk
+    return buf
