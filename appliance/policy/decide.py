@@ -1,0 +1,257 @@
+"""The decision: one pure function from (profile, name, time, overrides, rules) to a Decision that says why.
+
+The chain, first match wins (each link names itself in the Decision):
+
+  a) canary        use-application-dns.net and names under it: NXDOMAIN for everyone, so Firefox keeps its DoH off
+  b) essentials    the never-block list: connectivity checks, time, updates, school
+  c) overrides     a pause blocks; a timed allow of an app, category or domain allows
+  d) deny list     the child's own, suffix-matched
+  e) everything    a ``block: everything`` window in force blocks all but its own ``allow`` list
+  f) allow list    the child's own; beats apps and categories, not an ``everything`` window
+  g) apps and categories, the profile's and those of the windows in force; "bypass" answers NXDOMAIN
+  h) safe search   engine hosts rewritten to their safe host
+  i) nothing matched: allowed
+
+Safe search is not a block, so it is not only link h): every ALLOW verdict (b, c, e's allow list, f, i) goes
+through the rewrite, so allow-listing youtube.com for a child with ``youtube: strict`` unblocks Restricted Mode
+YouTube, not the unrestricted one. The Decision then says SAFE_SEARCH.
+
+Reasons for window-made verdicts, so ``hearth explain`` can name the window:
+- blocked by a ``block: everything`` window: SCHEDULE, schedule=<window>, list None;
+- allowed by that window's own allow list: ALLOW_LIST, schedule=<window>, rule=<the allowed suffix>;
+- an app or category blocked only because a window is in force: SCHEDULE, schedule=<window>, list="app:tiktok"
+  or the category. APP and CATEGORY mean the profile blocks it at all hours; so SCHEDULE <=> a window made it.
+- "bypass" stays BYPASS (the NXDOMAIN answer hangs on it), with schedule=<window> when a window blocked it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..config import Profile
+from ..lists.index import DomainIndex, Hit
+from ..lists.names import query_ascii, to_ascii
+from ..model import Action, Decision, Reason
+from ..state.overrides import Overrides, ProfileOverrides
+from .safesearch import YOUTUBE_LEVELS, SafeSearch
+from .schedules import Schedule, schedule_for
+
+__all__ = ["Rules", "decide", "next_change", "compile_profile", "CompiledProfile", "CANARY", "NEVER_BLOCK",
+           "BYPASS"]
+
+CANARY = "use-application-dns.net"
+_CANARY_SUB = "." + CANARY
+NEVER_BLOCK = "never-block"
+BYPASS = "bypass"
+_ALLOW, _BLOCK, _REWRITE = Action.ALLOW, Action.BLOCK, Action.REWRITE
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Everything decide needs besides the profile and the overrides: swapped whole on reload."""
+
+    index: DomainIndex
+    safesearch: SafeSearch
+
+
+# --- per-profile precomputation ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _CompiledWindow:
+    name: str
+    everything: bool
+    allow: frozenset[str]
+    blocked: frozenset[str]     # list names as the index spells them: categories and "app:<name>"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledProfile:
+    name: str
+    blocked: frozenset[str]
+    allow: frozenset[str]
+    deny: frozenset[str]
+    schedule: Schedule
+    windows: dict[int, _CompiledWindow]     # by id() of the Window object the schedule hands back
+    youtube: str
+    safe_search: bool
+    rewrites: bool                          # any safe-search setting on: skip the lookup otherwise
+
+
+def _app(name: str) -> str:
+    return name if name.startswith("app:") else "app:" + name
+
+
+def _domains(names) -> frozenset[str]:
+    return frozenset(n for n in (to_ascii(x) for x in names) if n)
+
+
+def _blocked(categories, apps) -> frozenset[str]:
+    return frozenset(categories) | frozenset(_app(a) for a in apps)
+
+
+def _compile(profile: Profile) -> CompiledProfile:
+    blocked = _blocked(profile.block, profile.block_apps) | ({BYPASS} if profile.bypass else frozenset())
+    windows = {id(w): _CompiledWindow(w.name, w.everything, _domains(w.allow), _blocked(w.block, w.block_apps))
+               for w in profile.schedules}
+    return CompiledProfile(profile.name, blocked, _domains(profile.allow), _domains(profile.deny),
+                           schedule_for(profile), windows, profile.youtube, profile.safe_search,
+                           profile.safe_search or profile.youtube in YOUTUBE_LEVELS)
+
+
+# Identity-keyed, like schedules.schedule_for: hashing a whole Profile per query would cost more than it saves.
+_COMPILED: dict[int, tuple[Profile, CompiledProfile]] = {}
+
+
+def compile_profile(profile: Profile) -> CompiledProfile:
+    entry = _COMPILED.get(id(profile))
+    if entry is not None and entry[0] is profile:
+        return entry[1]
+    compiled = _compile(profile)
+    if len(_COMPILED) >= 64:
+        _COMPILED.clear()
+    _COMPILED[id(profile)] = (profile, compiled)
+    return compiled
+
+
+def _suffix_in(name: str, suffixes: frozenset[str]) -> str | None:
+    """The longest suffix of ``name`` (on a label boundary) that is in ``suffixes``."""
+    if name in suffixes:
+        return name
+    i = name.find(".")
+    while i >= 0:
+        suffix = name[i + 1:]
+        if suffix in suffixes:
+            return suffix
+        i = name.find(".", i + 1)
+    return None
+
+
+_NO_OVERRIDES = ProfileOverrides()
+
+
+# --- the chain ----------------------------------------------------------------------------------------------------
+
+def decide(profile: Profile, qname: str, qtype: int, now: datetime, overrides: Overrides | None,
+           rules: Rules) -> Decision:
+    """The verdict for ``qname`` asked by a device of ``profile`` at ``now`` (aware, in the configured zone)."""
+    c = compile_profile(profile)
+    pname = c.name
+    name = query_ascii(qname) or qname.lower().rstrip(".")
+
+    # a) canary
+    if name == CANARY or name.endswith(_CANARY_SUB):
+        return Decision(_BLOCK, Reason.CANARY, pname, rule=CANARY, nxdomain=True)
+
+    # b) essentials
+    hits = rules.index.lookup(name)
+    for h in hits:
+        if h.list == NEVER_BLOCK:
+            return _allow(c, rules, name, Reason.ESSENTIAL, NEVER_BLOCK, h.rule)
+
+    # c) live overrides
+    po = overrides.by_profile.get(pname, _NO_OVERRIDES) if overrides is not None else _NO_OVERRIDES
+    if po.pauses or po.allows:
+        ts = now.timestamp()
+        if po.paused(ts) is not None:
+            return Decision(_BLOCK, Reason.PAUSED, pname)
+        for a in po.allows:
+            if a.start <= ts < a.end:
+                rule = _allow_matches(a.target, a.domain, name, hits)
+                if rule is not None:
+                    return _allow(c, rules, name, Reason.OVERRIDE, a.target, rule)
+
+    # d) deny list
+    if c.deny:
+        rule = _suffix_in(name, c.deny)
+        if rule is not None:
+            return Decision(_BLOCK, Reason.DENY_LIST, pname, list="deny", rule=rule)
+
+    # e) block: everything windows
+    active = c.schedule.active(now, po.shifts) if c.windows else ()
+    windows = [c.windows[id(w)] for w in active]
+    allowed_by: tuple[_CompiledWindow, str] | None = None
+    for cw in windows:
+        if cw.everything:
+            rule = _suffix_in(name, cw.allow) if cw.allow else None
+            if rule is None:
+                return Decision(_BLOCK, Reason.SCHEDULE, pname, schedule=cw.name)
+            if allowed_by is None:
+                allowed_by = (cw, rule)
+    if allowed_by is not None:      # allowed by every everything-window in force: the first one is named
+        return _allow(c, rules, name, Reason.ALLOW_LIST, None, allowed_by[1], allowed_by[0].name)
+
+    # f) allow list
+    if c.allow:
+        rule = _suffix_in(name, c.allow)
+        if rule is not None:
+            return _allow(c, rules, name, Reason.ALLOW_LIST, "allow", rule)
+
+    # g) apps and categories
+    if hits:
+        blocked = _blocked_hit(c, windows, hits)
+        if blocked is not None:
+            h, window = blocked
+            if h.list == BYPASS:
+                return Decision(_BLOCK, Reason.BYPASS, pname, list=h.list, rule=h.rule, schedule=window,
+                                nxdomain=True)
+            if window is not None:
+                return Decision(_BLOCK, Reason.SCHEDULE, pname, list=h.list, rule=h.rule, schedule=window)
+            reason = Reason.APP if h.list.startswith("app:") else Reason.CATEGORY
+            return Decision(_BLOCK, reason, pname, list=h.list, rule=h.rule)
+
+    # h) safe search, i) nothing
+    return _allow(c, rules, name, Reason.NONE, None, None)
+
+
+def _allow(c: CompiledProfile, rules: Rules, name: str, reason: Reason, lst: str | None, rule: str | None,
+           schedule: str | None = None) -> Decision:
+    if c.rewrites:
+        hit = rules.safesearch.target(name, c.youtube, c.safe_search)
+        if hit is not None:
+            return Decision(_REWRITE, Reason.SAFE_SEARCH, c.name, list=hit[0], rule=name, target=hit[1])
+    return Decision(_ALLOW, reason, c.name, list=lst, rule=rule, schedule=schedule)
+
+
+def _allow_matches(target: str, domain: bool, name: str, hits: tuple[Hit, ...]) -> str | None:
+    """The rule by which a timed allow covers ``name``: a domain by suffix, a name as "app:<name>" or a category."""
+    if domain:
+        return target if name == target or name.endswith("." + target) else None
+    app = _app(target)
+    for h in hits:
+        if h.list == app or h.list == target:
+            return h.rule
+    return None
+
+
+def _blocked_hit(c: CompiledProfile, windows: list[_CompiledWindow],
+                 hits: tuple[Hit, ...]) -> tuple[Hit, str | None] | None:
+    """The hit that blocks, and the window that blocks it (None: the profile itself).
+
+    Preference: bypass (its NXDOMAIN answer matters), then the profile over a window (blocked at all hours is the
+    truer explanation), then the most specific rule, then an app over its category."""
+    best = None
+    best_key = None
+    for h in hits:
+        window = None
+        if h.list not in c.blocked:
+            for cw in windows:
+                if h.list in cw.blocked:
+                    window = cw.name
+                    break
+            else:
+                continue
+        key = (h.list != BYPASS, window is not None, -len(h.rule), not h.list.startswith("app:"))
+        if best_key is None or key < best_key:
+            best, best_key = (h, window), key
+    return best
+
+
+def next_change(profile: Profile, now: datetime, overrides: Overrides | None) -> datetime | None:
+    """When a decision for this profile may next differ: the next window boundary (shifts included) or override
+    start/expiry. A cached decision must not outlive it; None if nothing is scheduled to change."""
+    po = overrides.of(profile) if overrides is not None else _NO_OVERRIDES
+    a = compile_profile(profile).schedule.next_boundary(now, po.shifts)
+    b = overrides.next_expiry(profile, now) if overrides is not None else None
+    if a is None or b is None:
+        return a or b
+    return a if a.timestamp() <= b.timestamp() else b   # not min(): same-zone datetimes compare by wall clock

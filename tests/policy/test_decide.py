@@ -1,0 +1,224 @@
+"""The decision chain over fixed clocks, with the real DomainIndex and SafeSearch and overrides in real SQLite."""
+from datetime import timedelta
+
+import pytest
+
+from appliance.config import Profile
+from appliance.lists.index import DomainIndex
+from appliance.model import Action, Decision, Reason
+from appliance.policy.decide import Rules, compile_profile, decide, next_change
+from appliance.policy.safesearch import SafeSearch
+from appliance.state.overrides import NO_OVERRIDES, OverrideStore
+
+from .helpers import at, utc, window
+
+A = 1   # qtype A; decide does not depend on it
+
+ENTRIES = [
+    ("omegle.com", "random-chat", "curated"),
+    ("tiktok.com", "app:tiktok", "curated"), ("tiktok.com", "social", "curated"),
+    ("tiktokv.com", "app:tiktok", "curated"), ("tiktokv.com", "social", "curated"),
+    ("instagram.com", "app:instagram", "curated"), ("instagram.com", "social", "curated"),
+    ("edmodo.com", "social", "curated"),
+    ("youtube.com", "app:youtube", "curated"), ("youtube.com", "video", "curated"),
+    ("twitch.tv", "video", "curated"),
+    ("mask.icloud.com", "bypass", "curated"), ("mask-h2.icloud.com", "bypass", "curated"),
+    ("nordvpn.com", "app:nordvpn", "curated"), ("nordvpn.com", "bypass", "curated"),
+    ("badsite.example", "adult", "parent-list"),
+    ("captive.apple.com", "never-block", "curated"),
+    ("school.example", "never-block", "config"),
+]
+
+BEDTIME = window("bedtime", "sun-thu", "21:00-07:00", everything=True, allow=("khanacademy.org",))
+HOMEWORK = window("homework", "mon-fri", "16:00-18:00", block=("video",), block_apps=("tiktok",))
+EMMA = Profile(
+    "emma", block=("random-chat", "social", "adult"), block_apps=("instagram",),
+    allow=("edmodo.com", "youtube.com"), deny=("roblox.com",), safe_search=True, youtube="strict",
+    bypass=True, schedules=(BEDTIME, HOMEWORK))
+LEO = Profile("leo", youtube="moderate", block_apps=("nordvpn",))
+DEFAULT = Profile("default")
+
+TUE_NOON, TUE_1630, TUE_2130 = at("2026-12-01 12:00"), at("2026-12-01 16:30"), at("2026-12-01 21:30")
+SAT_1630 = at("2026-12-05 16:30")
+
+
+@pytest.fixture(scope="module")
+def rules(tmp_path_factory):
+    from .conftest import SAFESEARCH_YAML
+    path = tmp_path_factory.mktemp("ss") / "safesearch.yaml"
+    path.write_text(SAFESEARCH_YAML)
+    return Rules(DomainIndex.build(ENTRIES), SafeSearch.load(path))
+
+
+def D(action, reason, profile="emma", **kw):
+    return Decision(Action(action), Reason(reason), profile, **kw)
+
+
+@pytest.mark.parametrize("profile, qname, now, expected", [
+    # a) canary, whoever asks, whenever
+    (EMMA, "use-application-dns.net", TUE_NOON, D("block", "CANARY", rule="use-application-dns.net", nxdomain=True)),
+    (DEFAULT, "USE-APPLICATION-DNS.NET.", TUE_NOON,
+     D("block", "CANARY", "default", rule="use-application-dns.net", nxdomain=True)),
+    (EMMA, "x.use-application-dns.net", TUE_2130, D("block", "CANARY", rule="use-application-dns.net", nxdomain=True)),
+    # b) essentials beat everything, bedtime included
+    (EMMA, "captive.apple.com", TUE_2130, D("allow", "ESSENTIAL", list="never-block", rule="captive.apple.com")),
+    (EMMA, "www.school.example", TUE_2130, D("allow", "ESSENTIAL", list="never-block", rule="school.example")),
+    # d) deny list
+    (EMMA, "www.roblox.com", TUE_NOON, D("block", "DENY_LIST", list="deny", rule="roblox.com")),
+    # e) block: everything, and its own allow list
+    (EMMA, "www.wikipedia.org", TUE_2130, D("block", "SCHEDULE", schedule="bedtime")),
+    (EMMA, "www.khanacademy.org", TUE_2130,
+     D("allow", "ALLOW_LIST", rule="khanacademy.org", schedule="bedtime")),
+    (EMMA, "www.edmodo.com", TUE_2130, D("block", "SCHEDULE", schedule="bedtime")),   # allow list loses to bedtime
+    (EMMA, "www.wikipedia.org", at("2026-12-04 21:30"), D("allow", "NONE")),          # Friday night: no bedtime
+    (EMMA, "www.wikipedia.org", at("2026-12-04 06:59"), D("block", "SCHEDULE", schedule="bedtime")),
+    # f) allow list beats a category
+    (EMMA, "www.edmodo.com", TUE_NOON, D("allow", "ALLOW_LIST", list="allow", rule="edmodo.com")),
+    # g) apps and categories, always or by window
+    (EMMA, "www.omegle.com", TUE_NOON, D("block", "CATEGORY", list="random-chat", rule="omegle.com")),
+    (EMMA, "cdn.badsite.example", TUE_NOON, D("block", "CATEGORY", list="adult", rule="badsite.example")),
+    (EMMA, "i.instagram.com", TUE_NOON, D("block", "APP", list="app:instagram", rule="instagram.com")),
+    (EMMA, "www.tiktok.com", TUE_NOON, D("block", "CATEGORY", list="social", rule="tiktok.com")),
+    (LEO, "www.nordvpn.com", TUE_NOON, D("block", "APP", "leo", list="app:nordvpn", rule="nordvpn.com")),
+    (EMMA, "www.twitch.tv", TUE_NOON, D("allow", "NONE")),
+    (EMMA, "www.twitch.tv", TUE_1630, D("block", "SCHEDULE", list="video", rule="twitch.tv", schedule="homework")),
+    (EMMA, "www.twitch.tv", SAT_1630, D("allow", "NONE")),
+    # bypass: NXDOMAIN so iCloud Private Relay falls back cleanly; beats the app name it shares a rule with
+    (EMMA, "mask.icloud.com", TUE_NOON, D("block", "BYPASS", list="bypass", rule="mask.icloud.com", nxdomain=True)),
+    (EMMA, "mask-h2.icloud.com", TUE_NOON,
+     D("block", "BYPASS", list="bypass", rule="mask-h2.icloud.com", nxdomain=True)),
+    (EMMA, "www.nordvpn.com", TUE_NOON, D("block", "BYPASS", list="bypass", rule="nordvpn.com", nxdomain=True)),
+    (DEFAULT, "mask.icloud.com", TUE_NOON, D("allow", "NONE", "default")),
+    (EMMA, "icloud.com", TUE_NOON, D("allow", "NONE")),
+    # h) safe search, and on allow-listed names too
+    (EMMA, "www.google.com", TUE_NOON,
+     D("rewrite", "SAFE_SEARCH", list="google", rule="www.google.com", target="forcesafesearch.google.com")),
+    (EMMA, "www.bing.com", TUE_NOON, D("rewrite", "SAFE_SEARCH", list="bing", rule="www.bing.com", target="strict.bing.com")),
+    (EMMA, "www.youtube.com", TUE_NOON,       # allow-listed, still Restricted Mode
+     D("rewrite", "SAFE_SEARCH", list="youtube", rule="www.youtube.com", target="restrict.youtube.com")),
+    (LEO, "www.youtube.com", TUE_NOON,
+     D("rewrite", "SAFE_SEARCH", "leo", list="youtube", rule="www.youtube.com", target="restrictmoderate.youtube.com")),
+    (LEO, "www.google.com", TUE_NOON, D("allow", "NONE", "leo")),                      # safe_search off
+    (DEFAULT, "www.youtube.com", TUE_NOON, D("allow", "NONE", "default")),
+    (EMMA, "images.youtube.com", TUE_NOON, D("allow", "ALLOW_LIST", list="allow", rule="youtube.com")),
+    # i) nothing
+    (EMMA, "www.wikipedia.org.", TUE_NOON, D("allow", "NONE")),
+])
+def test_decide(rules, profile, qname, now, expected):
+    assert decide(profile, qname, A, now, NO_OVERRIDES, rules) == expected
+
+
+def test_explain_names_the_window_that_blocks_an_app(rules):
+    # `hearth explain www.tiktok.com --device emma-phone --at ...` on a profile that blocks TikTok only in homework
+    mia = Profile("mia", schedules=(HOMEWORK, BEDTIME))
+    d = decide(mia, "www.tiktok.com", A, TUE_1630, NO_OVERRIDES, rules)
+    assert d == D("block", "SCHEDULE", "mia", list="app:tiktok", rule="tiktok.com", schedule="homework")
+    d = decide(mia, "www.tiktok.com", A, TUE_2130, NO_OVERRIDES, rules)
+    assert d == D("block", "SCHEDULE", "mia", schedule="bedtime")
+    assert decide(mia, "www.tiktok.com", A, TUE_NOON, NO_OVERRIDES, rules) == D("allow", "NONE", "mia")
+
+
+def test_two_everything_windows_both_must_allow(rules):
+    a = window("a", "tue", "20:00-23:00", everything=True, allow=("khanacademy.org",))
+    b = window("b", "tue", "21:00-22:00", everything=True)
+    p = Profile("p", schedules=(a, b))
+    assert decide(p, "khanacademy.org", A, at("2026-12-01 20:30"), NO_OVERRIDES, rules).action is Action.ALLOW
+    assert decide(p, "khanacademy.org", A, TUE_2130, NO_OVERRIDES, rules) == D("block", "SCHEDULE", "p", schedule="b")
+
+
+# --- with live overrides from a real SQLite file --------------------------------------------------------------
+
+@pytest.fixture
+def store(tmp_path):
+    s = OverrideStore(tmp_path / "hearth.db")
+    yield s
+    s.close()
+
+
+def test_timed_allow_beats_category_and_everything_window(rules, store):
+    store.add_allow("emma", "social", timedelta(hours=1), at("2026-12-01 21:00"))
+    snap = store.snapshot(at("2026-12-01 21:00"))
+    assert decide(EMMA, "www.tiktok.com", A, TUE_2130, snap, rules) == D(
+        "allow", "OVERRIDE", list="social", rule="tiktok.com")
+    # expired: back to bedtime, with the same snapshot
+    assert decide(EMMA, "www.tiktok.com", A, at("2026-12-01 22:00"), snap, rules) == D(
+        "block", "SCHEDULE", schedule="bedtime")
+
+
+@pytest.mark.parametrize("target, qname, expected_list, expected_rule", [
+    ("tiktok", "api.tiktokv.com", "tiktok", "tiktokv.com"),              # an app: its app:<name> list
+    ("app:instagram", "www.instagram.com", "app:instagram", "instagram.com"),
+    ("wikipedia.org", "fr.wikipedia.org", "wikipedia.org", "wikipedia.org"),    # a domain: suffix match
+])
+def test_timed_allow_targets(rules, store, target, qname, expected_list, expected_rule):
+    store.add_allow("emma", target, timedelta(minutes=30), at("2026-12-01 21:15"))
+    snap = store.snapshot(at("2026-12-01 21:15"))
+    assert decide(EMMA, qname, A, TUE_2130, snap, rules) == D(
+        "allow", "OVERRIDE", list=expected_list, rule=expected_rule)
+    # the allow covers only its target
+    assert decide(EMMA, "www.omegle.com", A, TUE_2130, snap, rules).reason is Reason.SCHEDULE
+
+
+def test_timed_allow_of_a_domain_is_a_suffix_not_a_substring(rules, store):
+    store.add_allow("emma", "ikipedia.org", timedelta(minutes=30), TUE_NOON)
+    snap = store.snapshot(TUE_NOON)
+    assert decide(EMMA, "wikipedia.org", A, TUE_2130, snap, rules).reason is Reason.SCHEDULE
+
+
+def test_timed_allow_keeps_safe_search(rules, store):
+    store.add_allow("emma", "youtube", timedelta(minutes=30), at("2026-12-01 21:15"))
+    snap = store.snapshot(at("2026-12-01 21:15"))
+    assert decide(EMMA, "www.youtube.com", A, TUE_2130, snap, rules).target == "restrict.youtube.com"
+    assert decide(EMMA, "i.ytimg.youtube.com", A, TUE_2130, snap, rules) == D(
+        "allow", "OVERRIDE", list="youtube", rule="youtube.com")
+
+
+def test_pause_beats_allow_list_and_timed_allow_not_essentials(rules, store):
+    store.add_allow("emma", "edmodo.com", timedelta(hours=2), TUE_NOON)
+    store.add_pause("emma", TUE_NOON, duration=timedelta(minutes=30))
+    snap = store.snapshot(TUE_NOON)
+    t = at("2026-12-01 12:10")
+    assert decide(EMMA, "www.edmodo.com", A, t, snap, rules) == D("block", "PAUSED")
+    assert decide(EMMA, "www.wikipedia.org", A, t, snap, rules) == D("block", "PAUSED")
+    assert decide(EMMA, "captive.apple.com", A, t, snap, rules).reason is Reason.ESSENTIAL
+    assert decide(EMMA, "use-application-dns.net", A, t, snap, rules).reason is Reason.CANARY
+    assert decide(LEO, "www.wikipedia.org", A, t, snap, rules) == D("allow", "NONE", "leo")   # only emma
+    after = at("2026-12-01 12:30")
+    assert decide(EMMA, "www.edmodo.com", A, after, snap, rules).reason is Reason.OVERRIDE
+    store.resume("emma", at("2026-12-01 12:05"))
+    assert decide(EMMA, "www.wikipedia.org", A, t, store.snapshot(t), rules) == D("allow", "NONE")
+
+
+def test_later_moves_bedtime_tonight_only(rules, store):
+    store.shift_window(EMMA, "bedtime", timedelta(minutes=30), at("2026-12-01 20:45"))
+    snap = store.snapshot(at("2026-12-01 20:45"))
+    assert decide(EMMA, "www.wikipedia.org", A, at("2026-12-01 21:15"), snap, rules) == D("allow", "NONE")
+    assert decide(EMMA, "www.wikipedia.org", A, at("2026-12-01 21:30"), snap, rules).reason is Reason.SCHEDULE
+    assert decide(EMMA, "www.wikipedia.org", A, at("2026-12-02 21:15"), snap, rules).reason is Reason.SCHEDULE
+    assert utc(next_change(EMMA, at("2026-12-01 20:45"), snap)) == utc(at("2026-12-01 21:30"))
+
+
+@pytest.mark.parametrize("now, pause_minutes, expected", [
+    ("2026-12-01 12:00", None, "2026-12-01 16:00"),    # homework starts
+    ("2026-12-01 12:00", 30, "2026-12-01 12:30"),      # the pause ends first
+    ("2026-12-01 15:45", 30, "2026-12-01 16:00"),      # homework starts first
+    ("2026-12-01 21:30", None, "2026-12-02 07:00"),
+])
+def test_next_change(store, now, pause_minutes, expected):
+    if pause_minutes:
+        store.add_pause("emma", at(now), duration=timedelta(minutes=pause_minutes))
+    snap = store.snapshot(at(now))
+    assert utc(next_change(EMMA, at(now), snap)) == utc(at(expected))
+
+
+def test_next_change_without_windows_or_overrides():
+    assert next_change(DEFAULT, TUE_NOON, NO_OVERRIDES) is None
+    assert next_change(DEFAULT, TUE_NOON, None) is None
+
+
+def test_compiled_profile_is_cached_by_identity():
+    assert compile_profile(EMMA) is compile_profile(EMMA)
+    twin = Profile(**{f: getattr(EMMA, f) for f in EMMA.__dataclass_fields__})
+    assert compile_profile(twin) is not compile_profile(EMMA)     # a reload's new object: compiled afresh
+    assert compile_profile(twin).blocked == frozenset(
+        {"random-chat", "social", "adult", "app:instagram", "bypass"})
