@@ -371,13 +371,13 @@ class _Reader:
                     self.err(f"{path}.listen[{i}]", f"listen on an IP address, got {ep[0]!r}")
         ups = []
         for i, x in enumerate(self.seq(d.get("upstreams"), f"{path}.upstreams")):
-            s = str(x)
+            s, _, tls_name = str(x).partition("#")     # tls://9.9.9.9#dns.quad9.net names the certificate
             tls = s.startswith("tls://")
             ep = self.endpoint(s[6:] if tls else s, f"{path}.upstreams[{i}]", 853 if tls else 53)
             if ep:
                 try:
                     ipaddress.ip_address(ep[0])
-                    ups.append(Upstream(ep[0], ep[1], tls))
+                    ups.append(Upstream(ep[0], ep[1], tls, (tls_name or None) if tls else None))
                 except ValueError:
                     if not tls:
                         self.err(f"{path}.upstreams[{i}]", f"a plain upstream must be an IP address (Hearth is the "
@@ -385,8 +385,6 @@ class _Reader:
                     else:
                         self.err(f"{path}.upstreams[{i}]", "give DNS over TLS as tls://IP#name, e.g. "
                                  "tls://9.9.9.9#dns.quad9.net")
-        # tls://9.9.9.9#dns.quad9.net names the certificate to verify
-        ups = [self.tls_name(u, x) for u, x in zip(ups, self.seq(d.get("upstreams"), f"{path}.upstreams"))]
         rl = self.mapping(d.get("rate_limit"), f"{path}.rate_limit", {"queries", "seconds"})
         return DnsConfig(
             listen=tuple(listen) or dflt.listen,
@@ -418,12 +416,6 @@ class _Reader:
             self.err(path, f"no such file: {p}")
             return None
         return str(p)
-
-    def tls_name(self, up: Upstream, raw) -> Upstream:
-        s = str(raw)
-        if up.tls and "#" in s:
-            return Upstream(up.host, up.port, True, s.split("#", 1)[1] or None)
-        return up
 
     def devices(self, v, path) -> tuple[Device, ...]:
         out: list[Device] = []

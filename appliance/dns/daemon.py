@@ -102,7 +102,8 @@ class Daemon:
                     last_refresh = time.monotonic()
                     st = self.resolver.state
                     snap = self.overrides.snapshot(datetime.now(st.tz))
-                    if changed or snap != st.overrides:
+                    # data_version also moves when the query log commits: compare, do not assume.
+                    if snap != st.overrides:
                         self.resolver.swap(State(st.config, st.directory, st.rules, snap, st.tz))
             except Exception:       # a locked or damaged db must not stop DNS: try again next second
                 log.exception("reading overrides failed")

@@ -43,11 +43,12 @@ class State:
     tz: ZoneInfo
 
 
-def ttl_cap(config: Config, profile: Profile) -> int | None:
-    """Answers to a child carry a short TTL, so a bedtime or a pause reaches the device within a minute."""
+def ttl_cap(config: Config, profile: Profile) -> int:
+    """Answers to a child carry a short TTL, so a bedtime or a pause reaches the device within a minute.
+    No answer outlives our own cache's limit: the hot cache and the client then age in step with it."""
     if profile.name != DEFAULT_PROFILE or profile.schedules:
-        return config.dns.max_ttl
-    return None
+        return min(config.dns.max_ttl, config.dns.max_cache_ttl)
+    return config.dns.max_cache_ttl
 
 
 class Resolver:
@@ -214,10 +215,10 @@ class Resolver:
         self.cache.put(key, answer, time.monotonic())
         return answer, 0, str(up)
 
-    def _ttls(self, cap: int | None, elapsed: int, upstream: str | None) -> dict:
+    def _ttls(self, cap: int, elapsed: int, upstream: str | None) -> dict:
         if upstream == "stale":     # RFC 8767: a stale answer carries a short TTL so the client asks again soon
             ttl = self.state.config.dns.stale_ttl
-            return {"max_ttl": min(ttl, cap or ttl), "ttl_floor": min(ttl, cap or ttl)}
+            return {"max_ttl": ttl, "ttl_floor": ttl}
         return {"max_ttl": cap, "elapsed": elapsed}
 
     def _remember(self, q: Query, client: Client, d: Decision, wire: bytes, tcp: bool, now: datetime,

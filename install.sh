@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Hearth installer.
+#   ./install.sh --local   set up .venv and run Hearth in the foreground on unprivileged ports (DNS 127.0.0.1:5353)
+#   ./install.sh --test    set up .venv with the test tools (and the system packages they need), run every test
+#   ./install.sh --system  install on this machine (a Raspberry Pi): /opt/hearth, /etc/hearth, systemd units
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$HERE"
+VENV="$HERE/.venv"
+PY="${PYTHON:-python3}"
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"
+    elif command -v sudo >/dev/null; then sudo "$@"
+    else die "need root for: $*"; fi
+}
+
+# Install Debian packages that are missing (only those: a CI run on a warm machine costs nothing).
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || die "missing system packages (${missing[*]}) and no apt-get to install them"
+    say "installing system packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+make_venv() {   # $1: pip extras ("" or "[test]")
+    "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python 3.11 or newer is needed"
+    if [ ! -x "$VENV/bin/python" ]; then
+        "$PY" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; "$PY" -m venv "$VENV"; }
+    fi
+    say "installing Hearth into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e ".$1" 2>&1 | grep -v "^WARNING: Location" || true
+    "$VENV/bin/python" -c "import appliance, dnslib, yaml, marisa_trie" || die "the Python install failed"
+}
+
+starter_config() {  # $1: path, $2: data_dir, $3: listen
+    [ -f "$1" ] && return 0
+    say "writing a starter config to $1 (edit it: devices, profiles, schedules)"
+    mkdir -p "$(dirname "$1")"
+    cat > "$1" <<EOF
+# Hearth's policy: the one source of truth. Check it with: hearth check-config $1
+timezone: $(cat /etc/timezone 2>/dev/null || echo UTC)
+data_dir: $2
+dns:
+  listen: $3
+  upstreams: ["9.9.9.9", "149.112.112.112"]   # Quad9; tls://9.9.9.9#dns.quad9.net for DNS over TLS
+  block_answer: null_ip
+  allow_networks: ["192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "fd00::/8", "fe80::/10", "127.0.0.0/8", "::1/128"]
+devices: []
+#  - {name: emma-phone, mac: "aa:bb:cc:dd:ee:ff"}
+profiles: {}
+#  emma:
+#    devices: [emma-phone]
+#    block: [random-chat, dating, risky-social, adult, gambling]
+#    block_apps: [tiktok, snapchat]
+#    schedules:
+#      - {name: bedtime, days: sun-thu, from: "21:00", to: "07:00", block: everything}
+default_profile:
+  block: [random-chat, adult]
+EOF
+}
+
+case "${1:-}" in
+--local)
+    make_venv ""
+    starter_config "$HERE/hearth.yaml" "./var" '["127.0.0.1:5353", "[::1]:5353"]'
+    "$VENV/bin/hearth" check-config --config "$HERE/hearth.yaml"
+    say "Hearth answers DNS on 127.0.0.1:5353 — try: dig @127.0.0.1 -p 5353 www.omegle.com (Ctrl-C stops)"
+    exec "$VENV/bin/hearth" serve --config "$HERE/hearth.yaml"
+    ;;
+--test)
+    # dig, dnsperf and dnsmasq for the tests and benchmarks; openssl makes the DNS-over-TLS test's certificate.
+    apt_install dnsutils dnsperf dnsmasq-base iproute2 openssl
+    make_venv "[test]"
+    shift
+    say "running the tests"
+    exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+    ;;
+--system)
+    [ "$(id -u)" = 0 ] || die "run --system as root (sudo ./install.sh --system)"
+    apt_install python3-venv iproute2
+    id hearth >/dev/null 2>&1 || useradd --system --home /var/lib/hearth --shell /usr/sbin/nologin hearth
+    install -d -o hearth -g hearth -m 0750 /var/lib/hearth
+    install -d -m 0755 /etc/hearth /opt/hearth
+    rsync -a --delete --exclude .venv --exclude .git --exclude var "$HERE/" /opt/hearth/src/ 2>/dev/null \
+        || { rm -rf /opt/hearth/src; cp -a "$HERE" /opt/hearth/src; rm -rf /opt/hearth/src/.venv /opt/hearth/src/.git; }
+    VENV=/opt/hearth/venv
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check /opt/hearth/src
+    starter_config /etc/hearth/hearth.yaml /var/lib/hearth '["0.0.0.0:53", "[::]:53"]'
+    chgrp hearth /etc/hearth/hearth.yaml && chmod 0640 /etc/hearth/hearth.yaml
+    sed -e "s|@HEARTH@|$VENV/bin/hearth|g" systemd/hearth-dns.service > /etc/systemd/system/hearth-dns.service
+    systemctl daemon-reload
+    systemctl enable --now hearth-dns.service
+    say "Hearth is running. Point your router's DNS at this machine's address."
+    ;;
+*)
+    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
