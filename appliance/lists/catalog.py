@@ -1,0 +1,155 @@
+"""The shipped catalog: categories and apps described in ``blocklists/`` (format: blocklists/README.md).
+
+Cheap on purpose: the config validator calls it to know which names exist, so it reads the small YAML files and
+never the ``domains.txt`` lists (store.py does that when it compiles the index).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+from .names import to_ascii
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+
+
+class CatalogError(Exception):
+    """The shipped lists are broken; ``errors`` holds one line per problem, each naming its file."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors))
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    name: str
+    title: str
+    title_fr: str
+    description: str
+    description_fr: str
+    maintainer_note: str
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    name: str
+    title: str
+    category: str
+    description: str
+    domains: tuple[str, ...]
+    notes: str
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    categories: Mapping[str, Category]
+    apps: Mapping[str, App]
+
+
+def category_domains_path(root: Path, category: str) -> Path:
+    return Path(root) / "categories" / category / "domains.txt"
+
+
+def load_catalog(root: str | Path) -> Catalog:
+    root = Path(root)
+    errors: list[str] = []
+    if not (root / "categories").is_dir():
+        raise CatalogError([f"{root / 'categories'}: no such directory (is blocklists_dir right?)"])
+    categories: dict[str, Category] = {}
+    for folder in sorted(p for p in (root / "categories").iterdir() if p.is_dir()):
+        cat = _category(folder, errors)
+        if cat:
+            categories[cat.name] = cat
+    apps: dict[str, App] = {}
+    if (root / "apps").is_dir():
+        for path in sorted((root / "apps").glob("*.yaml")):
+            app = _app(path, categories, errors)
+            if app:
+                apps[app.name] = app
+    if errors:
+        raise CatalogError(errors)
+    return Catalog(MappingProxyType(categories), MappingProxyType(apps))
+
+
+def _category(folder: Path, errors: list[str]) -> Category | None:
+    path = folder / "category.yaml"
+    if not _NAME.match(folder.name):
+        errors.append(f"{folder}: a category folder name is lower case a-z, 0-9 and '-'")
+        return None
+    doc = _yaml(path, errors)
+    if doc is None:
+        return None
+    if not (folder / "domains.txt").is_file():
+        errors.append(f"{folder / 'domains.txt'}: missing")
+    text = _texts(path, doc, errors, required=("title", "description"),
+                  optional=("title_fr", "description_fr", "maintainer_note"))
+    if text is None:
+        return None
+    return Category(folder.name, text["title"], text["title_fr"] or text["title"], text["description"],
+                    text["description_fr"] or text["description"], text["maintainer_note"])
+
+
+def _app(path: Path, categories: Mapping[str, Category], errors: list[str]) -> App | None:
+    doc = _yaml(path, errors)
+    if doc is None:
+        return None
+    before = len(errors)
+    name = doc.get("name", path.stem)
+    if name != path.stem or not _NAME.match(path.stem):
+        errors.append(f"{path}: name must be the file's name ({path.stem!r}), lower case a-z, 0-9 and '-'")
+    category = doc.get("category")
+    if category not in categories:
+        errors.append(f"{path}: category: {category!r} is not a folder under categories/")
+    raw = doc.get("domains")
+    domains: list[str] = []
+    if not isinstance(raw, list) or not raw:
+        errors.append(f"{path}: domains: a non-empty list of domains is required")
+    else:
+        for i, d in enumerate(raw):
+            name_ = to_ascii(d) if isinstance(d, str) else None
+            if name_ is None:
+                errors.append(f"{path}: domains[{i}]: {d!r} is not a domain")
+            else:
+                domains.append(name_)
+    text = _texts(path, doc, errors, required=("title", "description"), optional=("notes",))
+    if text is None or len(errors) > before:
+        return None
+    return App(path.stem, text["title"], category, text["description"], tuple(dict.fromkeys(domains)),
+               text["notes"])
+
+
+def _yaml(path: Path, errors: list[str]) -> dict[str, Any] | None:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        errors.append(f"{path}: missing")
+        return None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        errors.append(f"{path}: cannot read: {e}".replace("\n", " "))
+        return None
+    if not isinstance(doc, dict):
+        errors.append(f"{path}: expected a mapping of fields, found {type(doc).__name__}")
+        return None
+    return doc
+
+
+def _texts(path: Path, doc: dict, errors: list[str], *, required: tuple[str, ...],
+           optional: tuple[str, ...]) -> dict[str, str] | None:
+    out: dict[str, str] = {}
+    ok = True
+    for key in required + optional:
+        value = doc.get(key)
+        if value is None and key in optional:
+            value = ""
+        if not isinstance(value, str) or (key in required and not value.strip()):
+            errors.append(f"{path}: {key}: text required" if key in required else f"{path}: {key}: must be text")
+            ok = False
+            continue
+        out[key] = value.strip()
+    return out if ok else None

@@ -1,0 +1,81 @@
+"""``hearth lists status`` and ``hearth lists update``: what a parent (or their helper) reads in a terminal."""
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from ..config import Config, ListSource
+from .catalog import CatalogError, category_domains_path, load_catalog
+from .parse import parse_file
+from .sources import UpdateResult, read_status, update_all
+from .store import source_path
+
+
+def status_lines(config: Config) -> list[str]:
+    """A table of every list: the parent's sources with their update status, then the curated categories."""
+    status = read_status(config)
+    rows: list[tuple[str, ...]] = [("LIST", "CATEGORY", "ENTRIES", "LAST SUCCESS", "LAST ERROR")]
+    for src in config.lists.sources:
+        if src.url:
+            st = status.get(src.name)
+            if st is None:
+                rows.append((src.name, src.category, "-", "never", "not downloaded yet"))
+                continue
+            error = f"{_when(config, st.last_error_at)}: {st.last_error}" if st.last_error else "-"
+            rows.append((src.name, src.category, f"{st.entries:,}", _when(config, st.last_success), error))
+        else:
+            rows.append((src.name, src.category, *_file_row(config, source_path(config, src))))
+    extra: list[str] = []
+    try:
+        catalog = load_catalog(config.blocklists_dir)
+    except CatalogError as e:
+        extra.append(f"curated lists unusable: {e}")
+    else:
+        for name in catalog.categories:
+            entries, _, error = _file_row(config, category_domains_path(config.blocklists_dir, name))
+            apps = sum(len(a.domains) for a in catalog.apps.values() if a.category == name)
+            if apps and entries != "-":
+                entries = f"{entries} +{apps:,} app"
+            rows.append((f"{name} (curated)", name, entries, "shipped", error))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+    return [line.rstrip() for line in lines] + extra
+
+
+def run_update(config: Config, out: TextIO = sys.stdout) -> int:
+    """Update every URL source now, one progress line each; 0 if all succeeded, 1 if any kept its last copy."""
+    if not any(s.url for s in config.lists.sources):
+        print("no list URLs configured (lists.sources in the config)", file=out)
+        return 0
+
+    def progress(i: int, total: int, source: ListSource, result: UpdateResult) -> None:
+        if result.error:
+            what = f"kept last good copy: {result.error}"
+        else:
+            what = f"{result.entries:,} entries ({'changed' if result.changed else 'unchanged'})"
+        print(f"[{i}/{total}] {source.name}: {what}", file=out, flush=True)
+
+    results = update_all(config, progress)
+    return 1 if any(r.error for r in results) else 0
+
+
+def _file_row(config: Config, path: Path) -> tuple[str, str, str]:
+    """(entries, last success, last error) for a list read from a file rather than downloaded."""
+    try:
+        parsed = parse_file(path)
+        mtime = datetime.fromtimestamp(path.stat().st_mtime, config.tz).strftime("%Y-%m-%d %H:%M")
+    except OSError as e:
+        return "-", "-", f"cannot read {path}: {e.strerror or e}"
+    note = f"{parsed.unsupported:,} unsupported lines" if parsed.unsupported else "-"
+    return f"{len(parsed.domains):,}", f"file {mtime}", note
+
+
+def _when(config: Config, iso: str | None) -> str:
+    if not iso:
+        return "never"
+    try:
+        return datetime.fromisoformat(iso).astimezone(config.tz).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OSError):
+        return iso

@@ -1,0 +1,234 @@
+"""The compiled domain index: every blocked suffix, the list it belongs to and where the rule came from.
+
+Layout, chosen for a 1 GB Pi with a million names:
+- a ``marisa_trie.Trie`` of the names written backwards ("moc.elgemo"), so that one ``prefixes()`` call finds
+  every stored suffix of a query, and names under the same TLD share their prefix in the trie;
+- an ``array`` mapping each trie key id to a *combo* id, 2 bytes a name;
+- a small table of combos: the distinct (lists, sources, exceptions) sets. Almost every name is in one list from
+  one source, so there are few combos whatever the number of names.
+
+The index is immutable: the daemon builds a new one off the event loop and swaps it in with one assignment.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+from array import array
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import marisa_trie
+
+from .names import is_stored_form, query_ascii, to_ascii
+
+_MAGIC = b"HEARTH-INDEX\x00v1\n"
+_HEADER = struct.Struct("<QQQ")     # lengths of: trie bytes, value array bytes, JSON table
+_NONE: tuple = ()
+_LIST_SHIFT = 21                    # a packed code: list id << 21 | source id << 1 | is-exception
+_SOURCE_MASK = (1 << 20) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    list: str     # what a profile blocks: a category name ("dating"), "app:<name>", or "never-block"
+    rule: str     # the rule that matched as a domain suffix (e.g. "omegle.com" for www.omegle.com)
+    source: str   # where the rule came from: "curated", "config", or the parent's list name
+
+
+@dataclass(frozen=True, slots=True)
+class _Combo:
+    excepts: frozenset[str]                 # lists whose rules at this name and its parents do not apply below it
+    rules: tuple[tuple[str, str], ...]      # (list, source) of each rule at this name
+
+
+class DomainIndex:
+    """Suffix lookup over (domain, list, source) rules with per-list adblock exceptions."""
+
+    __slots__ = ("_trie", "_values", "_combos", "_table", "_size")
+
+    def __init__(self, trie: marisa_trie.Trie, values: array, table: dict):
+        self._trie = trie
+        self._values = values
+        self._table = table      # the JSON-able form, kept for save(): lists, sources, combos as codes, size
+        self._size: int = table["size"]
+        lists, sources = table["lists"], table["sources"]
+        self._combos = tuple(
+            _Combo(frozenset(lists[lid] for lid, _, exc in codes if exc),
+                   tuple((lists[lid], sources[sid]) for lid, sid, exc in codes if not exc))
+            for codes in table["combos"])
+
+    # --- building ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, entries: Iterable[tuple[str, str, str]],
+              exceptions: Iterable[tuple[str, str, str]] = ()) -> "DomainIndex":
+        """Compile rules and exceptions, each ``(domain, list, source)``.
+
+        A name in the same list twice keeps the first source given, so callers feed curated data first. Names that
+        are not valid host names are skipped (the parser has already counted them for the parent).
+        """
+        list_ids: dict[str, int] = {}
+        source_ids: dict[str, int] = {}
+        # reversed name -> one packed code (list id, source id, exception bit), or a list of codes for the rare
+        # name in several lists. Plain ints keep a million-name build small and fast.
+        names: dict[str, object] = {}
+        multi: list[str] = []
+
+        def add(items: Iterable[tuple[str, str, str]], exc: int) -> None:
+            last_list = last_source = code = None
+            for domain, lst, src in items:
+                if lst is not last_list or src is not last_source:   # entries come in runs of one list
+                    last_list, last_source = lst, src
+                    lid = list_ids.setdefault(lst, len(list_ids))
+                    sid = source_ids.setdefault(src, len(source_ids))
+                    code = (lid << _LIST_SHIFT) | (sid << 1) | exc
+                key = (domain if is_stored_form(domain) else to_ascii(domain) or "")[::-1]
+                if not key:
+                    continue
+                old = names.setdefault(key, code)
+                if old is code or old == code:
+                    continue
+                if type(old) is int:
+                    names[key] = [old, code]
+                    multi.append(key)
+                else:
+                    old.append(code)
+
+        add(entries, 0)
+        add(exceptions, 1)
+        for key in multi:
+            names[key] = _dedupe(names[key])
+
+        trie = marisa_trie.Trie(names)
+        # The commonest combo (usually: the biggest list's) gets id 0, which the zeroed array already holds, so only
+        # the other names pay for a key_id() call.
+        counts = Counter(names.values())
+        ordered = [value for value, _ in counts.most_common()]
+        combo_ids = {value: cid for cid, value in enumerate(ordered)}
+        codes_of = [(v,) if type(v) is int else v for v in ordered]
+        values = array("H" if len(ordered) <= 0x10000 else "I")
+        values.frombytes(bytes(len(trie) * values.itemsize))
+        default = ordered[0] if ordered else None
+        key_id = trie.key_id
+        for key, value in names.items():
+            if value is not default and value != default:
+                values[key_id(key)] = combo_ids[value]
+        size = sum(counts[v] * sum(1 for c in codes if not c & 1) for v, codes in zip(ordered, codes_of))
+        del names
+        combos = [[[c >> _LIST_SHIFT, (c >> 1) & _SOURCE_MASK, c & 1] for c in codes] for codes in codes_of]
+        table = {"lists": list(list_ids), "sources": list(source_ids), "combos": combos, "size": size}
+        return cls(trie, values, table)
+
+    # --- querying ---------------------------------------------------------------------------------------------
+
+    def lookup(self, qname: str) -> tuple[Hit, ...]:
+        """Every hit for ``qname`` and each parent suffix, most specific first; ``()`` when nothing matches."""
+        name = query_ascii(qname)
+        if not name:
+            return _NONE
+        rev = name[::-1]
+        found = self._trie.prefixes(rev)
+        if not found:
+            return _NONE
+        n = len(rev)
+        hits: list[Hit] = []
+        excepted: frozenset[str] | None = None
+        for key in reversed(found):                    # longest stored suffix first
+            k = len(key)
+            if k != n and rev[k] != ".":               # "moc.elgemo" inside "moc.elgemoton": not a label boundary
+                continue
+            combo = self._combos[self._values[self._trie.key_id(key)]]
+            if combo.excepts:
+                excepted = combo.excepts if excepted is None else excepted | combo.excepts
+            if combo.rules:
+                rule = name[n - k:]
+                for lst, src in combo.rules:
+                    if excepted is None or lst not in excepted:
+                        hits.append(Hit(lst, rule, src))
+        return tuple(hits) if hits else _NONE
+
+    def __len__(self) -> int:
+        """The number of (domain, list) rules; exceptions are not counted."""
+        return self._size
+
+    def lists(self) -> frozenset[str]:
+        """The lists that hold at least one rule."""
+        return frozenset(lst for combo in self._combos for lst, _ in combo.rules)
+
+    def counts(self) -> dict[str, int]:
+        """Rules per list, for status pages. Walks every name: not for the query path."""
+        per_combo = [0] * len(self._combos)
+        for cid in self._values:
+            per_combo[cid] += 1
+        out: dict[str, int] = {}
+        for combo, n in zip(self._combos, per_combo):
+            for lst, _ in combo.rules:          # one rule per list in a combo
+                out[lst] = out.get(lst, 0) + n
+        return out
+
+    def __repr__(self) -> str:
+        return f"<DomainIndex {self._size} rules in {len(self.lists())} lists>"
+
+    # --- the on-disk cache ------------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the compiled index to ``path`` atomically (temporary file, then rename)."""
+        path = Path(path)
+        trie = self._trie.tobytes()
+        values = self._values.tobytes()
+        table = json.dumps({**self._table, "typecode": self._values.typecode},
+                           separators=(",", ":")).encode()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(_MAGIC)
+                f.write(_HEADER.pack(len(trie), len(values), len(table)))
+                f.write(trie)
+                f.write(values)
+                f.write(table)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DomainIndex":
+        """Read an index written by ``save``; ValueError if the file is not one (the caller recompiles)."""
+        with open(path, "rb") as f:
+            data = f.read()
+        start = len(_MAGIC) + _HEADER.size
+        if not data.startswith(_MAGIC) or len(data) < start:
+            raise ValueError(f"{path}: not a Hearth index file")
+        n_trie, n_values, n_table = _HEADER.unpack_from(data, len(_MAGIC))
+        if start + n_trie + n_values + n_table != len(data):
+            raise ValueError(f"{path}: truncated Hearth index file")
+        view = memoryview(data)
+        try:
+            trie = marisa_trie.Trie().frombytes(bytes(view[start:start + n_trie]))
+            table = json.loads(bytes(view[start + n_trie + n_values:]))
+            values = array(table.pop("typecode"))
+            values.frombytes(view[start + n_trie:start + n_trie + n_values])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: damaged Hearth index file: {e}") from e
+        if len(values) != len(trie):
+            raise ValueError(f"{path}: damaged Hearth index file: {len(values)} values for {len(trie)} names")
+        return cls(trie, values, table)
+
+
+def _stored(domain: str) -> str | None:
+    # Entries from the parser are already in stored form; check that with one regex, normalise only the odd one.
+    return domain if is_stored_form(domain) else to_ascii(domain)
+
+
+def _dedupe(codes: list[int]) -> tuple[int, ...]:
+    """One code per (list, rule-or-exception), the first source given winning; sorted so equal sets share a combo."""
+    seen: dict[int, int] = {}
+    for c in codes:
+        seen.setdefault(c >> _LIST_SHIFT << 1 | (c & 1), c)
+    return tuple(sorted(seen.values()))

@@ -1,0 +1,296 @@
+"""Download the parents' list URLs, keeping the last good copy whenever a new one looks wrong.
+
+A list host that breaks (an HTML error page, an empty or cut-off body, a list shrunk to a fraction) must never
+unblock a child's device: the new text is checked before it replaces data_dir/lists/<name>.txt, and the reason
+for a refusal is recorded in data_dir/lists/status.json for the admin and ``hearth lists status``.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..config import Config, ListSource
+from .parse import ParsedList, parse_file, parse_list
+from .store import lists_dir, source_path
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Hearth/0.1 (home DNS filter; daily list update)"
+_CHUNK = 64 * 1024
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*\Z")
+_status_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    name: str
+    changed: bool
+    entries: int                  # entries of the list now in use (the new one, or the last good one kept)
+    error: str | None = None      # why the download was refused; the last good copy stays
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    name: str
+    url: str | None = None
+    entries: int = 0
+    exceptions: int = 0
+    unsupported: int = 0
+    samples: tuple[str, ...] = ()
+    last_success: str | None = None      # ISO 8601 UTC: the last time a download was accepted or was unchanged
+    last_changed: str | None = None
+    last_error: str | None = None        # cleared by the next success
+    last_error_at: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class _Refused(Exception):
+    """A download that must not replace the last good copy; the message is what the parent reads."""
+
+
+# --- updating --------------------------------------------------------------------------------------------------
+
+def update_all(config: Config,
+               progress: Callable[[int, int, ListSource, UpdateResult], None] | None = None) -> list[UpdateResult]:
+    """Update every URL source in turn; ``progress(i, total, source, result)`` after each (i from 1)."""
+    todo = [s for s in config.lists.sources if s.url]
+    results = []
+    for i, source in enumerate(todo, 1):
+        result = update_source(config, source)
+        results.append(result)
+        if progress:
+            progress(i, len(todo), source, result)
+    return results
+
+
+def update_source(config: Config, source: ListSource, now: datetime | None = None) -> UpdateResult:
+    """Fetch one URL source; never raises for a network or content problem (that is what ``error`` is for)."""
+    now = now or datetime.now(timezone.utc)
+    stamp = now.astimezone(timezone.utc).isoformat(timespec="seconds")
+    old = read_status(config).get(source.name) or SourceStatus(source.name)
+    if not source.url:
+        return UpdateResult(source.name, False, old.entries, "not a URL source")
+    if not source.url.lower().startswith(("http://", "https://")):     # urllib would also open file:// and ftp://
+        return _failed(config, source, old, stamp, "only http:// and https:// list URLs are supported")
+    if not _SAFE_NAME.match(source.name):
+        return _failed(config, source, old, stamp, f"list name {source.name!r} cannot be a file name")
+    path = source_path(config, source)
+    have_copy = path.is_file()
+    old_entries = old.entries if have_copy else 0
+    if have_copy and not old.entries:      # a copy without a status (status.json lost): count it once
+        old_entries = len(parse_file(path).domains)
+    try:
+        body, headers = _fetch(source.url, config, old if have_copy else None)
+        if body is None:                   # 304 Not Modified
+            new = _status(old, source, stamp, entries=old_entries, headers=headers)
+            _write_status(config, new)
+            return UpdateResult(source.name, False, old_entries)
+        parsed = _check(body, old_entries)
+    except _Refused as e:
+        return _failed(config, source, old, stamp, str(e), entries=old_entries)
+    text = _normalised(parsed)
+    changed = not have_copy or path.read_bytes() != text
+    if changed:
+        _atomic_write(path, text)
+    new = _status(old, source, stamp, entries=len(parsed.domains), headers=headers, changed=changed,
+                  exceptions=len(parsed.exceptions), unsupported=parsed.unsupported, samples=parsed.samples)
+    _write_status(config, new)
+    log.info("list %s: %d entries%s", source.name, len(parsed.domains), " (changed)" if changed else "")
+    return UpdateResult(source.name, changed, len(parsed.domains))
+
+
+def _fetch(url: str, config: Config, old: SourceStatus | None) -> tuple[bytes | None, http.client.HTTPMessage]:
+    """The body (None for 304) and headers; _Refused on any transport problem, within one overall deadline."""
+    limit, timeout = config.lists.max_bytes, config.lists.timeout
+    deadline = time.monotonic() + timeout
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, identity"}
+    if old and old.etag:
+        headers["If-None-Match"] = old.etag
+    if old and old.last_modified:
+        headers["If-Modified-Since"] = old.last_modified
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            length = resp.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else None
+            if expected is not None and expected > limit:
+                raise _Refused(f"list is {expected:,} bytes, over the {limit:,} byte limit")
+            gzip = resp.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip")
+            inflate = zlib.decompressobj(wbits=31) if gzip else None
+            chunks: list[bytes] = []
+            received = size = 0
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _Refused(f"timed out after {timeout:g} s")
+                _socket_timeout(resp, remaining)
+                # read1: returns what has arrived; read(n) would wait for n bytes from a slow-drip server
+                chunk = resp.read1(_CHUNK)
+                if not chunk:
+                    break
+                received += len(chunk)
+                if inflate:
+                    chunk = inflate.decompress(chunk, limit + 1 - size)
+                size += len(chunk)
+                if size > limit:
+                    raise _Refused(f"list is over the {limit:,} byte limit")
+                chunks.append(chunk)
+            if expected is not None and received != expected:
+                raise _Refused(f"truncated: received {received:,} of {expected:,} bytes")
+            if inflate and not inflate.eof:
+                raise _Refused("truncated: the compressed body ends early")
+            return b"".join(chunks), resp.headers
+    except urllib.error.HTTPError as e:
+        if e.code == 304 and old:
+            return None, e.headers
+        raise _Refused(f"HTTP {e.code} {e.reason}") from None
+    except http.client.IncompleteRead as e:
+        raise _Refused(f"truncated: received {len(e.partial):,} bytes, more were announced") from None
+    except (TimeoutError, socket.timeout):
+        raise _Refused(f"timed out after {timeout:g} s") from None
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            raise _Refused(f"timed out after {timeout:g} s") from None
+        raise _Refused(f"cannot reach the list: {reason}") from None
+    except (OSError, http.client.HTTPException, zlib.error, ValueError) as e:
+        raise _Refused(f"download failed: {type(e).__name__}: {e}") from None
+
+
+def _socket_timeout(resp, remaining: float) -> None:
+    # urlopen's timeout is per socket operation; tightening it to what is left of the deadline bounds the whole
+    # download. The socket hides behind http.client's file object; if that ever moves, the per-read timeout and
+    # the deadline check between reads still bound it.
+    sock = getattr(getattr(getattr(resp, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(max(0.05, remaining))
+
+
+def _check(body: bytes, old_entries: int) -> ParsedList:
+    if not body.strip():
+        raise _Refused("empty body")
+    # No list format starts with "<", every HTML or XML page does (a captive portal, a host's error page, a login
+    # wall). The Content-Type is not trusted either way: some list hosts serve plain lists as text/html.
+    if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        raise _Refused("HTML instead of a list")
+    parsed = parse_list(body.decode("utf-8", errors="replace"))
+    if not parsed.domains:
+        raise _Refused(f"no valid domains in {parsed.lines:,} lines")
+    if len(parsed.domains) * 2 < old_entries:
+        raise _Refused(f"shrank from {old_entries:,} to {len(parsed.domains):,} entries")
+    return parsed
+
+
+def _normalised(parsed: ParsedList) -> bytes:
+    # The copy on disk is the parsed list, one name a line: smaller than most sources (fewer SD card writes) and
+    # re-parsed on the fast path at every compile. Exceptions keep their adblock form.
+    lines = list(parsed.domains)
+    lines += [f"@@||{d}^" for d in parsed.exceptions]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def _failed(config: Config, source: ListSource, old: SourceStatus, stamp: str, error: str,
+            entries: int | None = None) -> UpdateResult:
+    log.warning("list %s: kept last good copy: %s", source.name, error)
+    entries = old.entries if entries is None else entries
+    _write_status(config, _replace(old, url=source.url, entries=entries, last_error=error, last_error_at=stamp))
+    return UpdateResult(source.name, False, entries, error)
+
+
+def _status(old: SourceStatus, source: ListSource, stamp: str, *, entries: int, headers, changed: bool = False,
+            **counts) -> SourceStatus:
+    return _replace(old, url=source.url, entries=entries, last_success=stamp,
+                    last_changed=stamp if changed else old.last_changed, last_error=None, last_error_at=None,
+                    etag=headers.get("ETag") or old.etag, last_modified=headers.get("Last-Modified") or old.last_modified,
+                    **counts)
+
+
+def _replace(status: SourceStatus, **changes) -> SourceStatus:
+    return SourceStatus(**{**asdict(status), **changes})
+
+
+# --- status.json -----------------------------------------------------------------------------------------------
+
+def status_path(config: Config) -> Path:
+    return lists_dir(config) / "status.json"
+
+
+def read_status(config: Config) -> dict[str, SourceStatus]:
+    """Per-list status by name; {} if no update has run yet. A damaged file reads as empty, never as an error."""
+    try:
+        raw = json.loads(status_path(config).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        log.warning("ignoring unreadable %s: %s", status_path(config), e)
+        return {}
+    known = set(SourceStatus.__dataclass_fields__)
+    out = {}
+    for name, fields in raw.items() if isinstance(raw, dict) else ():
+        if isinstance(fields, dict):
+            fields = {k: v for k, v in fields.items() if k in known}
+            fields["samples"] = tuple(fields.get("samples") or ())
+            out[name] = SourceStatus(**{**fields, "name": name})
+    return out
+
+
+def _write_status(config: Config, status: SourceStatus) -> None:
+    with _status_lock:
+        all_ = read_status(config)
+        all_[status.name] = status
+        data = {name: asdict(s) for name, s in sorted(all_.items())}
+        _atomic_write(status_path(config), (json.dumps(data, indent=1) + "\n").encode())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- the daily job ---------------------------------------------------------------------------------------------
+
+JOB_ID = "hearth-lists-update"
+
+
+def schedule_updates(scheduler, config: Config, on_change: Callable[[], None]):
+    """Add (or replace) the daily update job on an apscheduler 3.x scheduler; returns the job.
+
+    The job runs in the scheduler's thread pool (an AsyncIOScheduler too, since it is a plain function), so
+    ``on_change`` is called from a worker thread: the daemon should hand it to its event loop.
+    """
+    def job() -> None:
+        try:
+            results = update_all(config)
+        except Exception:                          # a bug here must not kill the scheduler's job
+            log.exception("list update failed")
+            return
+        if any(r.changed for r in results):
+            on_change()
+
+    return scheduler.add_job(
+        job, trigger="cron", hour=config.lists.update_hour, minute=0, timezone=config.tz,
+        jitter=config.lists.update_jitter_minutes * 60 or None, id=JOB_ID, name="update block lists",
+        replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)

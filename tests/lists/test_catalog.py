@@ -1,0 +1,66 @@
+"""The shipped catalog loader: the happy path and errors that name the file."""
+from __future__ import annotations
+
+import pytest
+
+from appliance.lists.catalog import CatalogError, load_catalog
+
+from .conftest import write
+
+
+def test_loads_categories_and_apps(blocklists):
+    catalog = load_catalog(blocklists)
+    assert list(catalog.categories) == ["dating", "random-chat"]
+    chat = catalog.categories["random-chat"]
+    assert (chat.title, chat.title_fr, chat.maintainer_note) == ("Random video chat", "Chat vidéo aléatoire",
+                                                                 "Omegle clones.")
+    dating = catalog.categories["dating"]
+    assert dating.title_fr == "Dating" and dating.maintainer_note == ""      # French falls back to English
+    tinder = catalog.apps["tinder"]
+    assert (tinder.category, tinder.domains, tinder.notes) == ("dating", ("tinder.com", "gotinder.com"),
+                                                               "Works over mobile data too.")
+    with pytest.raises(TypeError):
+        catalog.apps["other"] = tinder                                       # read-only mappings
+
+
+def test_does_not_read_domain_lists(blocklists):
+    (blocklists / "categories/dating/domains.txt").write_bytes(b"\xff\xfe garbage that is never read")
+    assert "dating" in load_catalog(blocklists).categories
+
+
+@pytest.mark.parametrize("path,text,message", [
+    ("apps/tinder.yaml", "name: tinder\ntitle: Tinder\ncategory: datng\ndescription: x\ndomains: [a.com]\n",
+     "apps/tinder.yaml: category: 'datng' is not a folder under categories/"),
+    ("apps/kik.yaml", "name: kik2\ntitle: Kik\ncategory: dating\ndescription: x\ndomains: [kik.com]\n",
+     "apps/kik.yaml: name must be the file's name ('kik')"),
+    ("apps/kik.yaml", "title: Kik\ncategory: dating\ndescription: x\ndomains: []\n",
+     "apps/kik.yaml: domains: a non-empty list of domains is required"),
+    ("apps/kik.yaml", "title: Kik\ncategory: dating\ndescription: x\ndomains: [kik.com, 'bad domain']\n",
+     "apps/kik.yaml: domains[1]: 'bad domain' is not a domain"),
+    ("apps/kik.yaml", "category: dating\ndescription: x\ndomains: [kik.com]\n", "apps/kik.yaml: title: text required"),
+    ("apps/kik.yaml", "title: [oops\n", "apps/kik.yaml: cannot read"),
+    ("apps/kik.yaml", "- a list\n", "apps/kik.yaml: expected a mapping of fields, found list"),
+    ("categories/gambling/category.yaml", "title: Gambling\n", "gambling/category.yaml: description: text required"),
+    ("categories/Gambling/category.yaml", "title: G\ndescription: d\n", "a category folder name is lower case"),
+    ("categories/gambling/domains.txt", "bet.com\n", "categories/gambling/category.yaml: missing"),
+    ("categories/gambling/category.yaml", "title: G\ndescription: d\n", "categories/gambling/domains.txt: missing"),
+])
+def test_errors_name_the_file(blocklists, path, text, message):
+    write(blocklists / path, text)
+    with pytest.raises(CatalogError) as e:
+        load_catalog(blocklists)
+    assert any(message in err for err in e.value.errors), e.value.errors
+    assert str(blocklists) in str(e.value)
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(CatalogError, match="no such directory"):
+        load_catalog(tmp_path / "nowhere")
+
+
+def test_all_errors_at_once(blocklists):
+    write(blocklists / "apps/a.yaml", "title: A\ncategory: nope\ndescription: x\ndomains: [a.com]\n")
+    write(blocklists / "apps/b.yaml", "title: B\ncategory: nope\ndescription: x\ndomains: [b.com]\n")
+    with pytest.raises(CatalogError) as e:
+        load_catalog(blocklists)
+    assert len(e.value.errors) == 2
