@@ -5,6 +5,7 @@ parent fixes them all at once; a daemon that reloads a bad file keeps the old co
 """
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -139,6 +140,12 @@ class ListsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryLogConfig:
+    enabled: bool = True        # off: decisions still apply, nothing is written (a household's privacy choice)
+    keep_days: int = 90         # rows older than this are pruned nightly
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     timezone: str = "UTC"
     data_dir: Path = Path("/var/lib/hearth")
@@ -148,6 +155,7 @@ class Config:
     profiles: dict[str, Profile] = field(default_factory=dict)   # by name; includes "default"
     essentials: tuple[str, ...] = ()        # the parent's additions to never-block
     lists: ListsConfig = ListsConfig()
+    query_log: QueryLogConfig = QueryLogConfig()
     source: str | None = None               # the file it came from
 
     @property
@@ -194,6 +202,13 @@ def parse(data: Any, *, base_dir: Path | None = None, source: str | None = None)
     if r.errors:
         raise ConfigError(r.errors, source)
     return config
+
+
+def _unknown(what: str, name, known) -> str:
+    """unknown category "datng" (did you mean "dating"? known: adult, bypass, …)"""
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    hint = f'did you mean "{close[0]}"? ' if close else ""
+    return f'unknown {what} "{name}" ({hint}known: {_fmt_names(known) or "none"})'
 
 
 def _fmt_names(names) -> str:
@@ -305,7 +320,7 @@ class _Reader:
     # -- sections
     def config(self, data, source) -> Config:
         d = self.mapping(data, "", {"timezone", "data_dir", "blocklists_dir", "dns", "devices", "profiles",
-                                    "default_profile", "essentials", "lists", "admin", "proxy"})
+                                    "default_profile", "essentials", "lists", "query_log", "admin", "proxy"})
         tz = d.get("timezone", "UTC")
         try:
             ZoneInfo(str(tz))
@@ -322,7 +337,12 @@ class _Reader:
         return Config(
             timezone=str(tz), data_dir=data_dir, blocklists_dir=bl_dir, dns=self.dns(d.get("dns"), "dns"),
             devices=devices, profiles=profiles, essentials=self.domains(d.get("essentials"), "essentials"),
-            lists=lists, source=source)
+            lists=lists, query_log=self.query_log(d.get("query_log"), "query_log"), source=source)
+
+    def query_log(self, v, path) -> QueryLogConfig:
+        d = self.mapping(v, path, {"enabled", "keep_days"})
+        return QueryLogConfig(self.boolean(d.get("enabled"), f"{path}.enabled", True),
+                              self.integer(d.get("keep_days"), f"{path}.keep_days", 90, 1, 3650))
 
     def path_value(self, v, path, default: Path) -> Path:
         if v is None:
@@ -479,7 +499,7 @@ class _Reader:
                          "list no devices here")
                 break
             if x not in devices:
-                self.err(f"{p}.devices[{i}]", f"unknown device {x!r} (known: {_fmt_names(devices) or 'none'})")
+                self.err(f"{p}.devices[{i}]", _unknown("device", x, devices))
             else:
                 devs.append(x)
         sched = tuple(self.window(x, f"{p}.schedules[{i}]", categories, apps)
@@ -504,7 +524,7 @@ class _Reader:
         out = []
         for i, x in enumerate(self.seq(v, path)):
             if x not in known:
-                self.err(f"{path}[{i}]", f"unknown {what} {x!r} (known: {_fmt_names(known)})")
+                self.err(f"{path}[{i}]", _unknown(what, x, known))
             else:
                 out.append(x)
         return tuple(dict.fromkeys(out))

@@ -31,7 +31,6 @@ log = logging.getLogger("hearth.dns")
 
 OVERRIDE_POLL = 1.0        # seconds: a pause from the admin reaches the resolver within this
 OVERRIDE_REFRESH = 60.0    # seconds: re-read overrides anyway, dropping expired ones
-LOG_KEEP_DAYS = 90         # like AdGuard Home's longest setting: parents review weeks later
 
 
 def build_rules(config: Config) -> Rules:
@@ -76,6 +75,7 @@ class Daemon:
                 self.last_reload = {"ok": False, "errors": [f"lists: {e}"], "at": time.time()}
                 return self.last_reload
             self.resolver.swap(state)
+            self.querylog.enabled = config.query_log.enabled
             notes = []
             if config.dns.listen != old.dns.listen or config.data_dir != old.data_dir:
                 notes.append("listen addresses and data_dir take effect at the next restart")
@@ -133,7 +133,7 @@ class Daemon:
         config = configmod.load(self.config_path)
         dbfile = db.db_path(config.data_dir)
         self.overrides = OverrideStore(dbfile)
-        self.querylog = QueryLog(dbfile)
+        self.querylog = QueryLog(dbfile, enabled=config.query_log.enabled)
         t0 = time.monotonic()
         state = await self._build_state(config)
         log.info("lists ready: %d entries in %.2f s", len(state.rules.index), time.monotonic() - t0)
@@ -176,7 +176,8 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=config.tz)
         if config.lists.sources:
             sources.schedule_updates(self.scheduler, config, self._lists_changed)
-        self.scheduler.add_job(self.querylog.prune, "cron", args=[LOG_KEEP_DAYS], hour=3, minute=30,
+        self.scheduler.add_job(lambda: self.querylog.prune(self.resolver.state.config.query_log.keep_days), "cron",
+                               hour=3, minute=30,
                                id="prune-log", name="prune the query log", coalesce=True, max_instances=1)
         self.scheduler.add_job(lambda: self.overrides.prune_expired(datetime.now(config.tz)), "interval", hours=1,
                                id="prune-overrides", name="prune expired overrides", coalesce=True, max_instances=1)

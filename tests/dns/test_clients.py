@@ -1,0 +1,102 @@
+"""Who is asking: source addresses in 127.0.0.0/8 stand in for home devices, a fake neighbour table gives MACs."""
+from __future__ import annotations
+
+import sqlite3
+
+import dns.edns
+import dns.message
+import dns.query
+import pytest
+
+from appliance.policy.clients import parse_arp, parse_ip_neigh
+
+ARP = """127.0.0.5        0x1         0x2         aa:bb:cc:dd:ee:ff     *        eth0
+127.0.0.6        0x1         0x0         00:00:00:00:00:00     *        eth0
+"""
+
+FAMILY = {
+    "devices": [{"name": "emma-phone", "mac": "aa:bb:cc:dd:ee:ff"},
+                {"name": "leo-tablet", "ip": "127.0.0.7"},
+                {"name": "kids-net", "cidr": "127.0.1.0/24"},
+                {"name": "guest", "cidr": "127.0.0.0/16"}],
+    "profiles": {"emma": {"devices": ["emma-phone"], "block": ["dating"]},
+                 "leo": {"devices": ["leo-tablet", "kids-net"], "block": ["social"]}},
+    "default_profile": {"block": ["random-chat"]},
+}
+
+
+def a(h, name, source):
+    r = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=h.port, timeout=3, source=source)
+    return sorted(rd.to_text() for rrset in r.answer for rd in rrset if rrset.rdtype == 1)
+
+
+def test_parse_arp_skips_incomplete_entries():
+    assert parse_arp("header\n" + ARP) == {"127.0.0.5": "aa:bb:cc:dd:ee:ff"}
+
+
+def test_parse_ip_neigh():
+    text = ("fe80::1 dev eth0 lladdr AA:BB:CC:00:11:22 router REACHABLE\n"
+            "2001:db8::5 dev eth0 lladdr aa:bb:cc:00:11:33 STALE\n"
+            "fd00::9 dev eth0 FAILED\n")
+    assert parse_ip_neigh(text) == {"fe80::1": "aa:bb:cc:00:11:22", "2001:db8::5": "aa:bb:cc:00:11:33"}
+
+
+@pytest.mark.parametrize("source,device,profile,blocked", [
+    ("127.0.0.5", "emma-phone", "emma", "tinder.com"),          # MAC from the neighbour table
+    ("127.0.0.7", "leo-tablet", "leo", "tiktok.com"),           # fixed IP
+    ("127.0.1.9", "kids-net", "leo", "tiktok.com"),             # most specific CIDR wins over the /16
+    ("127.0.2.9", "guest", "default", "omegle.com"),
+    ("127.0.0.6", "guest", "default", "omegle.com"),            # incomplete ARP entry: no MAC
+])
+def test_identification_picks_the_profile(hearth, source, device, profile, blocked):
+    h = hearth(FAMILY, arp=ARP)
+    assert a(h, blocked, source) == ["0.0.0.0"]
+    others = {"tinder.com", "tiktok.com", "omegle.com"} - {blocked}
+    h.flush_log()
+    con = sqlite3.connect(h.tmp / "var" / "hearth.db")
+    row = con.execute("SELECT device, profile, mac FROM query_log ORDER BY id DESC LIMIT 1").fetchone()
+    assert row[:2] == (device, profile)
+    seen = con.execute("SELECT device, profile FROM devices_seen WHERE ip = ?", (source,)).fetchone()
+    assert seen == (device, profile)
+    con.close()
+    for other in others:
+        assert a(h, other, source) != ["0.0.0.0"], other
+
+
+def test_unknown_device_gets_default_and_is_seen(hearth):
+    h = hearth({"dns": {"allow_networks": ["127.0.0.0/8"]}}, arp="127.0.0.9        0x1   0x2   "
+                                                                  "02:00:00:00:00:09     *        eth0\n")
+    assert a(h, "www.omegle.com", "127.0.0.9") == ["0.0.0.0"]
+    h.flush_log()
+    con = sqlite3.connect(h.tmp / "var" / "hearth.db")
+    rows = con.execute("SELECT key, mac, ip, device, profile, first_seen <= last_seen FROM devices_seen").fetchall()
+    assert rows == [("02:00:00:00:00:09", "02:00:00:00:00:09", "127.0.0.9", None, "default", 1)]
+
+
+def _forwarded(name, subnet=None, mac=None):
+    opts = []
+    if subnet:
+        opts.append(dns.edns.ECSOption(subnet, 32))
+    if mac:
+        opts.append(dns.edns.GenericOption(65001, bytes.fromhex(mac.replace(":", ""))))
+    return dns.message.make_query(name, "A", use_edns=0, options=opts)
+
+
+def test_trusted_forwarder_options_name_the_device(hearth):
+    cfg = dict(FAMILY, dns={"trusted_forwarders": ["127.0.0.1/32"]})
+    h = hearth(cfg)
+    # dnsmasq's add-mac names emma's phone behind the router at 127.0.0.1.
+    r = dns.query.udp(_forwarded("tinder.com", mac="aa:bb:cc:dd:ee:ff"), "127.0.0.1", port=h.port, timeout=3)
+    assert [rd.to_text() for rrset in r.answer for rd in rrset] == ["0.0.0.0"]
+    # Client subnet names leo's tablet.
+    r = dns.query.udp(_forwarded("tiktok.com", subnet="127.0.0.7"), "127.0.0.1", port=h.port, timeout=3)
+    assert [rd.to_text() for rrset in r.answer for rd in rrset] == ["0.0.0.0"]
+    r = dns.query.udp(_forwarded("tinder.com", subnet="127.0.0.7"), "127.0.0.1", port=h.port, timeout=3)
+    assert [rd.to_text() for rrset in r.answer for rd in rrset] != ["0.0.0.0"]
+
+
+def test_options_from_an_untrusted_source_are_ignored(hearth):
+    h = hearth(FAMILY)     # no trusted forwarders: 127.0.0.2 claims to be emma's phone
+    r = dns.query.udp(_forwarded("tinder.com", mac="aa:bb:cc:dd:ee:ff"), "127.0.0.1", port=h.port, timeout=3,
+                      source="127.0.0.2")
+    assert [rd.to_text() for rrset in r.answer for rd in rrset] != ["0.0.0.0"]
