@@ -72,7 +72,7 @@ EOF
 case "${1:-}" in
 --local)
     make_venv ""
-    starter_config "$HERE/hearth.yaml" "./var" '["127.0.0.1:5353", "[::1]:5353"]'
+    starter_config "$HERE/hearth.yaml" "./var" '["127.0.0.1:5353"]'
     "$VENV/bin/hearth" check-config --config "$HERE/hearth.yaml"
     say "Hearth answers DNS on 127.0.0.1:5353 — try: dig @127.0.0.1 -p 5353 www.omegle.com (Ctrl-C stops)"
     exec "$VENV/bin/hearth" serve --config "$HERE/hearth.yaml"
