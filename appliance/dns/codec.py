@@ -8,7 +8,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
-from dnslib import A, AAAA, CNAME, DNSHeader, DNSQuestion, DNSRecord, EDNS0, EDNSOption, QTYPE, RCODE, RR
+from dnslib import A, AAAA, CNAME, DNSHeader, DNSQuestion, DNSRecord, EDNS0, QTYPE, RR
 from dnslib.buffer import BufferError as DnsBufferError
 from dnslib.dns import DNSError
 

@@ -11,7 +11,6 @@ import logging
 import signal
 import time
 from datetime import datetime
-from pathlib import Path
 
 from appliance import config as configmod
 from appliance import control

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import threading
 from array import array
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Iterable
 
 import marisa_trie
 
+from ..files import atomic_write
 from .names import is_stored_form, query_ascii, to_ascii
 
 _MAGIC = b"HEARTH-INDEX\x00v1\n"
@@ -182,20 +182,7 @@ class DomainIndex:
         values = self._values.tobytes()
         table = json.dumps({**self._table, "typecode": self._values.typecode},
                            separators=(",", ":")).encode()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(_MAGIC)
-                f.write(_HEADER.pack(len(trie), len(values), len(table)))
-                f.write(trie)
-                f.write(values)
-                f.write(table)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(path, (_MAGIC, _HEADER.pack(len(trie), len(values), len(table)), trie, values, table))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DomainIndex":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
 import re
 import socket
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import Config, ListSource
+from ..files import atomic_write
 from .parse import ParsedList, parse_file, parse_list
 from .store import lists_dir, source_path
 
@@ -105,7 +105,7 @@ def update_source(config: Config, source: ListSource, now: datetime | None = Non
     text = _normalised(parsed)
     changed = not have_copy or path.read_bytes() != text
     if changed:
-        _atomic_write(path, text)
+        atomic_write(path, text)
     new = _status(old, source, stamp, entries=len(parsed.domains), headers=headers, changed=changed,
                   exceptions=len(parsed.exceptions), unsupported=parsed.unsupported, samples=parsed.samples)
     _write_status(config, new)
@@ -253,21 +253,7 @@ def _write_status(config: Config, status: SourceStatus) -> None:
         all_ = read_status(config)
         all_[status.name] = status
         data = {name: asdict(s) for name, s in sorted(all_.items())}
-        _atomic_write(status_path(config), (json.dumps(data, indent=1) + "\n").encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        atomic_write(status_path(config), (json.dumps(data, indent=1) + "\n").encode())
 
 
 # --- the daily job ---------------------------------------------------------------------------------------------
