@@ -143,10 +143,14 @@ def _formerr_from_header(data: bytes) -> bytes:
 def _error_from_record(rec: DNSRecord, rcode: int) -> bytes:
     reply = DNSRecord(DNSHeader(id=rec.header.id, qr=1, opcode=rec.header.opcode, rd=rec.header.rd, ra=1,
                                 rcode=rcode), questions=rec.questions[:1])
-    return reply.pack()
+    return _pack(reply)
 
 
 # --- replies to clients --------------------------------------------------------------------------------------
+
+def _pack(rec: DNSRecord) -> bytes:
+    return bytes(rec.pack())     # dnslib hands out its bytearray buffer: immutable bytes are safe to cache and share
+
 
 def _reply(query: Query, rcode: int = NOERROR) -> DNSRecord:
     h = query.record.header
@@ -158,7 +162,7 @@ def _reply(query: Query, rcode: int = NOERROR) -> DNSRecord:
 
 
 def error_reply(query: Query, rcode: int) -> bytes:
-    return _reply(query, rcode).pack()
+    return _pack(_reply(query, rcode))
 
 
 def error_from_wire(data: bytes, rcode: int) -> bytes | None:
@@ -178,14 +182,14 @@ def blocked_reply(query: Query, *, nxdomain: bool, ttl: int) -> bytes:
     NXDOMAIN without SOA as uncacheable, so a block lifts as soon as the parent's rule does.
     """
     if nxdomain:
-        return _reply(query, NXDOMAIN).pack()
+        return _pack(_reply(query, NXDOMAIN))
     reply = _reply(query)
     qn = query.record.q.qname
     if query.qtype == TYPE_A:
         reply.add_answer(RR(qn, TYPE_A, ttl=ttl, rdata=A("0.0.0.0")))
     elif query.qtype == TYPE_AAAA:
         reply.add_answer(RR(qn, TYPE_AAAA, ttl=ttl, rdata=AAAA("::")))
-    return reply.pack()
+    return _pack(reply)
 
 
 def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: int = 0,
@@ -210,7 +214,7 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
         reply.add_auth(aged(rr))
     for rr in answer.additional:
         reply.add_ar(aged(rr))
-    return reply.pack()
+    return _pack(reply)
 
 
 def fit_udp(wire: bytes, payload: int) -> bytes:
@@ -226,7 +230,7 @@ def fit_udp(wire: bytes, payload: int) -> bytes:
     for rr in rec.ar:
         if rr.rtype == TYPE_OPT:
             short.add_ar(rr)
-    return short.pack()
+    return _pack(short)
 
 
 # --- talking to upstreams ------------------------------------------------------------------------------------
@@ -237,13 +241,13 @@ def upstream_query(query: Query, qid: int, qname: str | None = None, qtype: int 
         qname if qname is not None else query.record.q.qname,
         qtype if qtype is not None else query.qtype, query.qclass)])
     rec.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD))
-    return rec.pack()
+    return _pack(rec)
 
 
 def new_query(qname: str, qtype: int, qid: int) -> bytes:
     rec = DNSRecord(DNSHeader(id=qid, rd=1), questions=[DNSQuestion(qname, qtype)])
     rec.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD))
-    return rec.pack()
+    return _pack(rec)
 
 
 def decode_answer(data: bytes, qid: int, qname: str, qtype: int) -> Answer:

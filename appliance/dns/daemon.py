@@ -82,7 +82,7 @@ class Daemon:
                 self.resolver.upstreams.close()
                 self.resolver.upstreams = Upstreams(config.dns)
             if config.lists != old.lists and self.scheduler is not None:
-                sources.schedule_updates(self.scheduler, config, self._lists_changed)
+                self._schedule_list_updates(config)
             log.info("reloaded %s", self.config_path)
             self.last_reload = {"ok": True, "notes": notes, "at": time.time()}
             return self.last_reload
@@ -169,12 +169,17 @@ class Daemon:
     def stop(self) -> None:
         self._stop.set()
 
+    def _schedule_list_updates(self, config: Config) -> None:
+        if any(s.url for s in config.lists.sources):
+            sources.schedule_updates(self.scheduler, config, self._lists_changed)
+        elif self.scheduler.get_job(sources.JOB_ID) is not None:
+            self.scheduler.remove_job(sources.JOB_ID)     # the parent removed the last list URL
+
     def _start_jobs(self, config: Config) -> None:
         """Periodic work only: list downloads and log pruning. Policy never depends on a job having run."""
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
         self.scheduler = AsyncIOScheduler(timezone=config.tz)
-        if config.lists.sources:
-            sources.schedule_updates(self.scheduler, config, self._lists_changed)
+        self._schedule_list_updates(config)
         self.scheduler.add_job(lambda: self.querylog.prune(self.resolver.state.config.query_log.keep_days), "cron",
                                hour=3, minute=30,
                                id="prune-log", name="prune the query log", coalesce=True, max_instances=1)

@@ -1,0 +1,180 @@
+"""Pure logic beside the socket tests: the codec's parsing and replies, the answer cache's TTL rules, the hot path's
+patching."""
+from __future__ import annotations
+
+import struct
+
+import dns.message
+import dns.rcode
+import dns.rrset
+import pytest
+
+from appliance.config import DnsConfig
+from appliance.dns import codec
+from appliance.dns.cache import AnswerCache, HotCache, HotEntry, serve
+from appliance.model import Action, Decision, Reason
+
+ALLOW = Decision(Action.ALLOW, Reason.NONE, "default")
+
+
+def upstream_reply(qname: str, rdtype: str, qid: int, *, answers=(), rcode=dns.rcode.NOERROR, soa_ttl=None) -> bytes:
+    q = dns.message.make_query(qname, rdtype)
+    q.id = qid
+    r = dns.message.make_response(q)
+    r.set_rcode(rcode)
+    for text in answers:
+        r.answer.append(dns.rrset.from_text(*text.split(" ", 4)))
+    if soa_ttl is not None:
+        r.authority.append(dns.rrset.from_text("example.", soa_ttl, "IN", "SOA",
+                                               "ns.example. host.example. 1 3600 600 86400 120"))
+    return r.to_wire()
+
+
+# --- codec ---------------------------------------------------------------------------------------------------------
+
+def test_decode_query_reads_edns_and_options():
+    q = dns.message.make_query("WWW.Example.COM.", "AAAA", use_edns=0, payload=4096,
+                               options=[dns.edns.ECSOption("192.168.1.7", 32),
+                                        dns.edns.GenericOption(65001, bytes.fromhex("aabbccddeeff"))])
+    got = codec.decode_query(q.to_wire())
+    assert (got.qname, got.qtype, got.edns, got.payload) == ("www.example.com", 28, True, 4096)
+    assert (got.client_subnet, got.client_mac) == ("192.168.1.7", "aa:bb:cc:dd:ee:ff")
+
+
+def test_decode_query_without_edns_takes_512():
+    got = codec.decode_query(dns.message.make_query("a.example", "A", use_edns=False).to_wire())
+    assert not got.edns and got.payload == 512
+
+
+@pytest.mark.parametrize("data,reply", [
+    (b"\x00\x01", None),                                           # no header: drop
+    (b"\x00\x01\x81\x80" + b"\x00" * 8, None),                     # a response: never answered
+    (b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05ab", "FORMERR"),
+])
+def test_malformed_queries(data, reply):
+    with pytest.raises(codec.MalformedPacket) as e:
+        codec.decode_query(data)
+    if reply is None:
+        assert e.value.reply is None
+    else:
+        assert e.value.reply[:2] == data[:2] and e.value.reply[3] & 0x0F == codec.FORMERR
+
+
+def test_decode_answer_checks_id_and_question():
+    wire = upstream_reply("a.example.", "A", 77, answers=["a.example. 300 IN A 192.0.2.1"])
+    ans = codec.decode_answer(wire, 77, "a.example", 1)
+    assert ans.rcode == 0 and ans.ttl == 300
+    with pytest.raises(ValueError):
+        codec.decode_answer(wire, 78, "a.example", 1)
+    with pytest.raises(ValueError):
+        codec.decode_answer(wire, 77, "b.example", 1)
+    with pytest.raises(ValueError):
+        codec.decode_answer(wire, 77, "a.example", 28)
+
+
+def test_negative_ttl_is_the_soa_minimum_rfc2308():
+    wire = upstream_reply("nx.example.", "A", 5, rcode=dns.rcode.NXDOMAIN, soa_ttl=3600)
+    assert codec.decode_answer(wire, 5, "nx.example", 1).ttl == 120          # min(SOA TTL, SOA minimum)
+    wire = upstream_reply("nodata.example.", "AAAA", 6, soa_ttl=60)
+    ans = codec.decode_answer(wire, 6, "nodata.example", 28)
+    assert ans.rcode == 0 and not ans.answer and ans.ttl == 60
+
+
+def test_cname_targets_are_collected():
+    wire = upstream_reply("x.example.", "A", 9, answers=["x.example. 300 IN CNAME Tracker.Bad.example.",
+                                                         "tracker.bad.example. 60 IN A 192.0.2.3"])
+    ans = codec.decode_answer(wire, 9, "x.example", 1)
+    assert ans.cnames == ("tracker.bad.example",) and ans.ttl == 60
+
+
+def test_answer_reply_ages_and_clamps_ttls():
+    wire = upstream_reply("a.example.", "A", 1, answers=["a.example. 300 IN A 192.0.2.1"])
+    ans = codec.decode_answer(wire, 1, "a.example", 1)
+    q = codec.decode_query(dns.message.make_query("A.example", "A").to_wire())
+    r = dns.message.from_wire(codec.answer_reply(q, ans, max_ttl=60, elapsed=10))
+    assert r.answer[0].ttl == 60 and r.question[0].name.to_text() == "A.example."     # the client's own case
+    r = dns.message.from_wire(codec.answer_reply(q, ans, max_ttl=None, elapsed=10))
+    assert r.answer[0].ttl == 290
+
+
+def test_fit_udp_truncates_to_header_and_question():
+    q = codec.decode_query(dns.message.make_query("big.example", "TXT", use_edns=False).to_wire())
+    wire = upstream_reply("big.example.", "TXT", 3, answers=[f'big.example. 60 IN TXT "{"x" * 200}{i}"'
+                                                             for i in range(5)])
+    full = codec.answer_reply(q, codec.decode_answer(wire, 3, "big.example", 16), max_ttl=None)
+    assert len(full) > 512
+    short = codec.fit_udp(full, q.payload)
+    m = dns.message.from_wire(short)
+    assert m.flags & dns.flags.TC and not m.answer and len(m.question) == 1
+
+
+def test_wire_ttl_offsets_find_every_ttl_but_opt():
+    q = codec.decode_query(dns.message.make_query("x.example", "A", use_edns=0).to_wire())
+    wire = upstream_reply("x.example.", "A", 9, answers=["x.example. 300 IN CNAME y.example.",
+                                                         "y.example. 60 IN A 192.0.2.3"], soa_ttl=30)
+    reply = codec.answer_reply(q, codec.decode_answer(wire, 9, "x.example", 1), max_ttl=None)
+    offsets = codec.wire_ttl_offsets(reply)
+    assert sorted(struct.unpack_from("!I", reply, o)[0] for o in offsets) == [30, 60, 300]
+    assert codec.wire_min_ttl(reply, offsets) == 30
+
+
+# --- caches --------------------------------------------------------------------------------------------------------
+
+def answer(ttl: int, rcode=0, records=True) -> codec.Answer:
+    return codec.Answer(rcode, answer=("rr",) if records else (), ttl=ttl)
+
+
+def test_answer_cache_honours_ttl_and_clamps():
+    c = AnswerCache(DnsConfig(min_cache_ttl=5, max_cache_ttl=100, negative_ttl=30))
+    c.put(("a", 1, 1), answer(1), now=0)                  # raised to the 5 s floor
+    assert c.get(("a", 1, 1), 4.9) is not None and c.get(("a", 1, 1), 5.0) is None
+    c.put(("b", 1, 1), answer(10_000), now=0)             # lowered to the 100 s ceiling
+    assert c.get(("b", 1, 1), 99) is not None and c.get(("b", 1, 1), 100) is None
+    c.put(("n", 1, 1), answer(3600, rcode=codec.NXDOMAIN, records=False), now=0)   # negative: at most 30 s
+    assert c.get(("n", 1, 1), 29) is not None and c.get(("n", 1, 1), 30) is None
+
+
+def test_answer_cache_never_keeps_failures():
+    c = AnswerCache(DnsConfig())
+    c.put(("s", 1, 1), answer(300, rcode=codec.SERVFAIL), now=0)
+    c.put(("t", 1, 1), codec.Answer(0, answer=("rr",), ttl=300, truncated=True), now=0)
+    assert len(c) == 0
+
+
+def test_answer_cache_is_a_bounded_lru():
+    c = AnswerCache(DnsConfig(cache_size=2))
+    c.put(("a",), answer(300), 0)
+    c.put(("b",), answer(300), 0)
+    c.get(("a",), 1)                                       # a is now the most recent
+    c.put(("c",), answer(300), 2)
+    assert c.get(("b",), 3) is None and c.get(("a",), 3) is not None and c.get(("c",), 3) is not None
+
+
+def test_stale_entries_within_the_window_only():
+    c = AnswerCache(DnsConfig(stale_max_age=60))
+    c.put(("a",), answer(10), now=0)
+    assert c.get(("a",), 20) is None
+    assert c.get_stale(("a",), 69) is not None and c.get_stale(("a",), 71) is None
+    off = AnswerCache(DnsConfig(serve_stale=False))
+    off.put(("a",), answer(10), now=0)
+    assert off.get_stale(("a",), 11) is None
+
+
+def test_serve_patches_id_and_ages_ttls():
+    q = dns.message.make_query("x.example", "A")
+    q.id = 0x1234
+    r = dns.message.make_response(q)
+    r.answer.append(dns.rrset.from_text("x.example.", 60, "IN", "A", "192.0.2.1"))
+    wire = r.to_wire()
+    e = HotEntry(wire, codec.wire_ttl_offsets(wire), built=100.0, expires=160.0, qname="x.example", qtype=1,
+                 rcode=0, decision=ALLOW)
+    out = dns.message.from_wire(serve(e, b"\xab\xcd" + b"\0" * 10, now=125.4))
+    assert out.id == 0xABCD and out.answer[0].ttl == 35
+    assert dns.message.from_wire(serve(e, b"\x00\x01", now=100.5)).answer[0].ttl == 60
+
+
+def test_hot_cache_evicts_oldest_when_full():
+    h = HotCache(2)
+    for k in "abc":
+        h.put(k, k)
+    assert h.get("a") is None and h.get("b") == "b" and h.get("c") == "c"
