@@ -7,6 +7,7 @@ config file or a list that fails to compile leaves the old state answering, and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
@@ -32,9 +33,13 @@ OVERRIDE_POLL = 1.0        # seconds: a pause from the admin reaches the resolve
 OVERRIDE_REFRESH = 60.0    # seconds: re-read overrides anyway, dropping expired ones
 
 
-def build_rules(config: Config) -> Rules:
+COMPILE_IN_CHILD_OVER = 2 * 1024 * 1024    # bytes of parent-added lists: past this, compile in a child process
+
+
+def build_rules(config: Config, *, child: bool = False) -> Rules:
     """The lists and safe-search data: blocking file reads and compiling, for a worker thread."""
-    return Rules(index=store.load_or_compile(config), safesearch=SafeSearch.from_dir(config.blocklists_dir))
+    index = store.load_or_compile(config, child_over=COMPILE_IN_CHILD_OVER if child else None)
+    return Rules(index=index, safesearch=SafeSearch.from_dir(config.blocklists_dir))
 
 
 class Daemon:
@@ -53,7 +58,7 @@ class Daemon:
 
     async def _build_state(self, config: Config) -> State:
         loop = asyncio.get_running_loop()
-        rules = await loop.run_in_executor(None, build_rules, config)
+        rules = await loop.run_in_executor(None, functools.partial(build_rules, config, child=True))
         return State(config, Directory.from_config(config), rules,
                      self.overrides.snapshot(datetime.now(config.tz)), config.tz)
 

@@ -104,6 +104,11 @@ class Upstreams:
                 self.health[up].failed()
                 errors.append(f"{up}: {type(e).__name__} {e}".strip())
                 continue
+            if answer.rcode in (codec.SERVFAIL, codec.REFUSED):
+                # That server cannot answer (broken DNSSEC, a lame upstream, an ACL): ask the next one.
+                self.health[up].failed()
+                errors.append(f"{up}: answered {'SERVFAIL' if answer.rcode == codec.SERVFAIL else 'REFUSED'}")
+                continue
             self.health[up].ok(time.monotonic() - start)
             return answer, up
         raise UpstreamError("; ".join(errors))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import multiprocessing
 import logging
 from pathlib import Path
 from typing import Iterator
@@ -55,14 +56,26 @@ def compile_index(config: Config) -> DomainIndex:
     return index
 
 
-def load_or_compile(config: Config) -> DomainIndex:
-    """The cached index if its inputs are unchanged, else a fresh compile (saved, older caches removed)."""
+def load_or_compile(config: Config, *, child_over: int | None = None) -> DomainIndex:
+    """The cached index if its inputs are unchanged, else a fresh compile (saved, older caches removed).
+
+    With ``child_over`` (bytes), a compile whose parent-added lists are larger than that runs in a child process:
+    a million names briefly take ~200 MB, which a Pi's daemon should not keep, and the compile's Python work
+    would otherwise hold the GIL the DNS loop needs. The daemon then loads the child's cache file (~20 ms).
+    """
     path = cache_dir(config) / f"index-{fingerprint(config)}.bin"
     if path.is_file():
         try:
             return DomainIndex.load(path)
         except (OSError, ValueError) as e:
             log.warning("recompiling: cached index unusable: %s", e)
+            path.unlink(missing_ok=True)
+    if child_over is not None and _source_bytes(config) > child_over:
+        try:
+            _compile_in_child(config)
+            return DomainIndex.load(path)
+        except (OSError, ValueError, RuntimeError) as e:
+            log.warning("compiling in this process instead: %s", e)
     index = compile_index(config)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +87,25 @@ def load_or_compile(config: Config) -> DomainIndex:
         if old != path:
             old.unlink(missing_ok=True)
     return index
+
+
+def _source_bytes(config: Config) -> int:
+    total = 0
+    for src in config.lists.sources:
+        try:
+            total += source_path(config, src).stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def _compile_in_child(config: Config) -> None:
+    ctx = multiprocessing.get_context("spawn")      # never fork a process that runs an event loop and threads
+    p = ctx.Process(target=load_or_compile, args=(config,), name="hearth-compile", daemon=True)
+    p.start()
+    p.join()
+    if p.exitcode != 0:
+        raise RuntimeError(f"the compile process exited with {p.exitcode}")
 
 
 def fingerprint(config: Config) -> str:

@@ -201,6 +201,16 @@ def test_one_dead_upstream_of_two(hearth, upstream):
         assert dead.count("fine-cname.example.net") == 0 or before < 2
 
 
+def test_an_upstream_answering_servfail_is_passed_over(hearth, upstream):
+    from dnslib import RCODE
+    with StubUpstream(ZONE) as broken:
+        broken.force_rcode = RCODE.SERVFAIL
+        h = hearth({"dns": {"upstreams": [broken.address, upstream.address]}})
+        assert addrs(ask(h, "example.com", timeout=5)) == ["93.184.216.34"]
+        upstream.force_rcode = RCODE.REFUSED
+        assert ask(h, "www.example.com", timeout=5).rcode() == dns.rcode.SERVFAIL    # never NXDOMAIN, never REFUSED
+
+
 def test_stale_answer_when_all_upstreams_die(hearth, upstream):
     h = hearth({"dns": {"max_cache_ttl": 1, "stale_ttl": 30}})
     assert addrs(ask(h, "example.com")) == ["93.184.216.34"]

@@ -138,3 +138,11 @@ def test_callable_from_worker_threads_at_once(config):
     assert all(r.lookup("omegle.com") for r in results)
     assert len(list(cache_dir(config).glob("index-*.bin"))) == 1
     assert not list(cache_dir(config).glob(".*tmp"))
+
+
+def test_a_big_compile_runs_in_a_child_process_and_gives_the_same_index(config):
+    in_process = compile_index(config)
+    index = load_or_compile(config, child_over=0)         # every list counts as big: the child compiles
+    assert (cache_dir(config) / f"index-{fingerprint(config)}.bin").is_file()
+    for q in ("www.omegle.com", "x.bad.example", "x.ok.bad.example", "porn.example", "time.apple.com"):
+        assert rules(index, q) == rules(in_process, q)

@@ -25,6 +25,7 @@ class StubUpstream:
         self.silent = False         # never answer (a dead upstream)
         self.truncate = set()       # names answered with TC over UDP
         self.wrong_id_first = False  # send a reply with a wrong ID before the right one
+        self.force_rcode: int | None = None   # answer every query with this rcode (e.g. RCODE.SERVFAIL)
         self.queries: list[tuple[str, str, str]] = []   # (transport, name, type)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.udp = socket.socket(family, socket.SOCK_DGRAM)
@@ -80,6 +81,9 @@ class StubUpstream:
         reply = q.reply()
         reply.header.aa = 0
         reply.header.ra = 1
+        if self.force_rcode is not None:
+            reply.header.rcode = self.force_rcode
+            return reply.pack()
         if transport == "udp" and name in self.truncate:
             reply.header.tc = 1
             return reply.pack()
