@@ -7,6 +7,8 @@ say who the real device is — believed from trusted forwarders only, since anyo
 from __future__ import annotations
 
 import ipaddress
+import socket
+import struct
 import subprocess
 import time
 from dataclasses import dataclass
@@ -70,10 +72,61 @@ def parse_ip_neigh(text: str) -> dict[str, str]:
 
 def _read_ip6_neigh() -> dict[str, str]:
     try:
-        r = subprocess.run(["ip", "-6", "neigh", "show"], capture_output=True, text=True, timeout=2)
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    return parse_ip_neigh(r.stdout)
+        return read_netlink_neighbours(socket.AF_INET6)
+    except OSError:      # no netlink (a container without it): the ip tool, slower (a fork per read)
+        try:
+            r = subprocess.run(["ip", "-6", "neigh", "show"], capture_output=True, text=True, timeout=2)
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        return parse_ip_neigh(r.stdout)
+
+
+# rtnetlink (linux/rtnetlink.h, linux/neighbour.h): one dump request, no process to start on the event loop.
+_RTM_NEWNEIGH, _RTM_GETNEIGH, _NLMSG_DONE, _NLMSG_ERROR = 28, 30, 3, 2
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_NDA_DST, _NDA_LLADDR = 1, 2
+# REACHABLE, STALE, DELAY, PROBE, PERMANENT: a MAC the kernel has seen answer (not NOARP multicast/loopback)
+_NUD_KNOWN = 0x02 | 0x04 | 0x08 | 0x10 | 0x80
+
+
+def read_netlink_neighbours(family: int) -> dict[str, str]:
+    """IP → MAC from the kernel's neighbour table over rtnetlink (what `ip neigh` reads)."""
+    out: dict[str, str] = {}
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as s:
+        s.settimeout(1.0)
+        body = struct.pack("=BBHiHBB", family, 0, 0, 0, 0, 0, 0)          # struct ndmsg
+        s.send(struct.pack("=IHHII", 16 + len(body), _RTM_GETNEIGH, _NLM_F_REQUEST_DUMP, 1, 0) + body)
+        while True:
+            data = s.recv(65536)
+            i = 0
+            while i + 16 <= len(data):
+                length, mtype, _flags, _seq, _pid = struct.unpack_from("=IHHII", data, i)
+                if mtype == _NLMSG_DONE or length < 16:
+                    return out
+                if mtype == _NLMSG_ERROR:
+                    raise OSError("netlink neighbour dump refused")
+                if mtype == _RTM_NEWNEIGH:
+                    fam, _p1, _p2, _ifindex, state, _fl, _type = struct.unpack_from("=BBHiHBB", data, i + 16)
+                    if state & _NUD_KNOWN:
+                        dst, mac = _neigh_attrs(data, i + 28, i + length)
+                        if dst and mac and mac != _INCOMPLETE:
+                            out[str(ipaddress.ip_address(dst))] = mac
+                i += (length + 3) & ~3
+
+
+def _neigh_attrs(data: bytes, i: int, end: int) -> tuple[bytes | None, str | None]:
+    dst = mac = None
+    while i + 4 <= end:
+        alen, atype = struct.unpack_from("=HH", data, i)
+        if alen < 4:
+            break
+        value = data[i + 4:i + alen]
+        if atype == _NDA_DST and len(value) in (4, 16):
+            dst = value
+        elif atype == _NDA_LLADDR and len(value) == 6:
+            mac = ":".join(f"{b:02x}" for b in value)
+        i += (alen + 3) & ~3
+    return dst, mac
 
 
 @dataclass(frozen=True)

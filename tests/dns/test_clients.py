@@ -1,6 +1,8 @@
 """Who is asking: source addresses in 127.0.0.0/8 stand in for home devices, a fake neighbour table gives MACs."""
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 
 import dns.edns
@@ -100,3 +102,32 @@ def test_options_from_an_untrusted_source_are_ignored(hearth):
     r = dns.query.udp(_forwarded("tinder.com", mac="aa:bb:cc:dd:ee:ff"), "127.0.0.1", port=h.port, timeout=3,
                       source="127.0.0.2")
     assert [rd.to_text() for rrset in r.answer for rd in rrset] != ["0.0.0.0"]
+
+
+def test_netlink_reads_the_same_table_as_the_ip_tool():
+    """In a network namespace of our own: a veth with known neighbours, read over rtnetlink and by `ip neigh`."""
+    import shutil
+    import subprocess
+    import sys
+    import uuid
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.skip("needs root and iproute2 to make a network namespace")
+    ns = f"hearth-{uuid.uuid4().hex[:8]}"
+    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+        pytest.skip("network namespaces are not available here")
+    try:
+        setup = ("ip link add h0 type veth peer name h1 && ip link set h0 up && ip link set h1 up && "
+                 "ip -6 neigh add fd00::99 lladdr aa:bb:cc:00:00:99 dev h0 nud permanent && "
+                 "ip neigh add 10.9.9.9 lladdr aa:bb:cc:00:00:98 dev h0 nud permanent")
+        subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", setup], check=True)
+        probe = ("import json, socket, subprocess; from appliance.policy.clients import read_netlink_neighbours, "
+                 "parse_ip_neigh; print(json.dumps([read_netlink_neighbours(socket.AF_INET6), "
+                 "read_netlink_neighbours(socket.AF_INET), parse_ip_neigh(subprocess.run(['ip', '-6', 'neigh'], "
+                 "capture_output=True, text=True).stdout)]))")
+        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", probe], check=True,
+                             capture_output=True, text=True).stdout
+        v6, v4, by_ip_tool = json.loads(out)
+        assert v6 == {"fd00::99": "aa:bb:cc:00:00:99"} == by_ip_tool
+        assert v4 == {"10.9.9.9": "aa:bb:cc:00:00:98"}
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
