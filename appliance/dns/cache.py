@@ -73,6 +73,8 @@ class HotEntry:
     qtype: int
     rcode: int
     decision: Decision
+    aged: bytes = b""              # the wire with TTLs aged by ``aged_by`` seconds: reused within that second
+    aged_by: int = -1
 
 
 class HotCache:
@@ -108,15 +110,22 @@ class HotCache:
         self._d.clear()
 
 
-def serve(entry: HotEntry, data: bytes, now: float) -> bytes:
+def serve(entry: HotEntry, data: bytes, now: float) -> bytearray:
     """The cached reply with the client's ID, its TTLs aged by the whole seconds since it was built."""
-    buf = bytearray(entry.wire)
+    age = int(now - entry.built)
+    if age != entry.aged_by:       # once a second at most: every other repeat only patches the ID
+        entry.aged, entry.aged_by = _aged(entry, age), age
+    buf = bytearray(entry.aged)
     buf[0] = data[0]
     buf[1] = data[1]
-    age = int(now - entry.built)
-    if age and entry.ttl_offsets:
-        unpack, pack = struct.unpack_from, struct.pack_into
-        for off in entry.ttl_offsets:
-            ttl = unpack("!I", buf, off)[0]
-            pack("!I", buf, off, ttl - age if ttl > age else 0)
+    return buf
+
+
+def _aged(entry: HotEntry, age: int) -> bytes:
+    if not age or not entry.ttl_offsets:
+        return entry.wire
+    buf = bytearray(entry.wire)
+    for off in entry.ttl_offsets:
+        ttl = struct.unpack_from("!I", buf, off)[0]
+        struct.pack_into("!I", buf, off, ttl - age if ttl > age else 0)
     return bytes(buf)

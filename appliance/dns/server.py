@@ -96,6 +96,9 @@ class Resolver:
         if slow:
             return None        # a trusted forwarder: its options name the device, so parse every packet
         if rl.queries and r[1] > rl.queries:
+            if r[2]:           # already logged for this window: refuse without parsing the flood
+                self.stats["rate_limited"] += 1
+                return codec.error_from_wire(data, REFUSED)
             return None        # the full chain refuses and logs it once
         e = self.hot.get((client.profile, tcp, data[2:]))
         if e is None or e.expires <= now or len(data) < 12:

@@ -168,9 +168,12 @@ def test_serve_patches_id_and_ages_ttls():
     wire = r.to_wire()
     e = HotEntry(wire, codec.wire_ttl_offsets(wire), built=100.0, expires=160.0, qname="x.example", qtype=1,
                  rcode=0, decision=ALLOW)
-    out = dns.message.from_wire(serve(e, b"\xab\xcd" + b"\0" * 10, now=125.4))
+    out = dns.message.from_wire(bytes(serve(e, b"\xab\xcd" + b"\0" * 10, now=125.4)))
     assert out.id == 0xABCD and out.answer[0].ttl == 35
-    assert dns.message.from_wire(serve(e, b"\x00\x01", now=100.5)).answer[0].ttl == 60
+    assert dns.message.from_wire(bytes(serve(e, b"\x00\x01", now=100.5))).answer[0].ttl == 60
+    # The aged copy is reused within a second and redone in the next.
+    ttl = lambda now: dns.message.from_wire(bytes(serve(e, b"\x00\x02", now=now))).answer[0].ttl
+    assert [ttl(125.2), ttl(125.9), ttl(126.0), ttl(200.0)] == [35, 35, 34, 0]
 
 
 def test_hot_cache_evicts_oldest_when_full():
