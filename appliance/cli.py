@@ -50,8 +50,13 @@ def cmd_check_config(args) -> int:
 
 def cmd_dns(args) -> int:
     from appliance.dns.daemon import run
-    _load(args)      # errors printed plainly before anything starts
-    run(configmod.resolve_path(args.config))
+    cfg = _load(args)      # errors printed plainly before anything starts
+    try:
+        run(configmod.resolve_path(args.config))
+    except OSError as e:   # most often: port 53 taken (systemd-resolved, dnsmasq) or no right to bind it
+        listen = ", ".join(str(ep) for ep in cfg.dns.listen)
+        print(f"hearth dns: cannot start listening on {listen}: {e.strerror or e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -320,7 +320,7 @@ class _Reader:
     # -- sections
     def config(self, data, source) -> Config:
         d = self.mapping(data, "", {"timezone", "data_dir", "blocklists_dir", "dns", "devices", "profiles",
-                                    "default_profile", "essentials", "lists", "query_log", "admin", "proxy"})
+                                    "default_profile", "essentials", "lists", "query_log"})
         tz = d.get("timezone", "UTC")
         try:
             ZoneInfo(str(tz))

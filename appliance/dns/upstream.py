@@ -155,10 +155,14 @@ class Upstreams:
                 continue
             try:
                 data = await _framed_exchange(reader, writer, wire)
-                idle.append((reader, writer))
-                return data
             except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
                 writer.close()    # the server closed an idle connection: open a new one below
+                continue
+            except BaseException:
+                writer.close()    # a timeout mid-exchange leaves the stream out of step: never reuse it
+                raise
+            idle.append((reader, writer))
+            return data
         reader, writer = await asyncio.open_connection(
             up.host, up.port, ssl=self._ssl, server_hostname=up.server_name or up.host)
         try:

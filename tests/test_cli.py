@@ -1,0 +1,46 @@
+"""The `hearth` command's own behaviour: clear failures, not tracebacks."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+from tests.support.hearth_proc import free_port
+
+
+def hearth(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "appliance.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_dns_says_plainly_when_its_port_is_taken(tmp_path):
+    port = free_port()
+    cfg = tmp_path / "h.yaml"
+    cfg.write_text(f'data_dir: {tmp_path / "var"}\ndns: {{listen: ["127.0.0.1:{port}"]}}\n')
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", port))
+        r = hearth("dns", "--config", str(cfg))
+    assert r.returncode == 1
+    assert f"cannot start listening on 127.0.0.1:{port}: Address already in use" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_dns_refuses_a_bad_config_before_starting(tmp_path):
+    cfg = tmp_path / "h.yaml"
+    cfg.write_text("dns: {block_answer: maybe}\n")
+    r = hearth("dns", "--config", str(cfg))
+    assert r.returncode == 1 and "dns.block_answer: expected one of null_ip, nxdomain" in r.stderr
+
+
+def test_reload_without_a_daemon_says_so(tmp_path):
+    cfg = tmp_path / "h.yaml"
+    cfg.write_text(f"data_dir: {tmp_path / 'var'}\n")
+    r = hearth("reload", "--config", str(cfg))
+    assert r.returncode == 1 and "not reachable" in r.stderr
+
+
+def test_sections_not_built_yet_are_refused_not_ignored(tmp_path):
+    cfg = tmp_path / "h.yaml"
+    cfg.write_text("admin: {listen: '0.0.0.0:80'}\n")
+    r = hearth("check-config", str(cfg))
+    assert r.returncode == 1 and "admin: unknown key" in r.stdout
