@@ -63,7 +63,7 @@ class Resolver:
         self.hot = HotCache(dns.cache_size)
         self._clients: dict[str, tuple[Client | None, bool, float]] = {}   # ip -> (client, go slow, expires)
         self._rate: dict[str, list] = {}                                   # ip -> [window start, count, logged]
-        self.stats = {"queries": 0, "hot": 0, "refused": 0, "rate_limited": 0, "servfail": 0, "stale": 0}
+        self.stats = {"full_chain": 0, "hot": 0, "refused": 0, "rate_limited": 0, "servfail": 0, "stale": 0}
 
     def swap(self, state: State) -> None:
         """A new config, rule set or override snapshot: drop every derived answer."""
@@ -111,7 +111,7 @@ class Resolver:
 
     async def full(self, data: bytes, ip: str, tcp: bool) -> bytes | None:
         t0 = time.monotonic()
-        self.stats["queries"] += 1
+        self.stats["full_chain"] += 1
         try:
             q = codec.decode_query(data)
         except MalformedPacket as e:
@@ -134,6 +134,7 @@ class Resolver:
         cap = ttl_cap(st.config, profile)
         upstream: str | None = None
         cacheable = True
+        max_life = MAX_HOT_LIFETIME
         try:
             if d.action is Action.BLOCK:
                 wire = self._blocked(q, d)
@@ -146,6 +147,7 @@ class Resolver:
                 if blocked is not None:
                     d, upstream = blocked, None
                     wire = self._blocked(q, d)
+                    max_life = max(answer.ttl - elapsed, 0)    # the cloak may point elsewhere tomorrow
                 else:
                     wire = codec.answer_reply(q, answer, **self._ttls(cap, elapsed, upstream))
             cacheable = upstream != "stale"
@@ -157,7 +159,7 @@ class Resolver:
             wire = codec.fit_udp(wire, q.payload)
         rcode = wire[3] & 0x0F
         if cacheable and not st.directory.is_forwarder(ip):   # forwarded queries are identified per packet
-            self._remember(q, client, d, wire, tcp, now, st)
+            self._remember(q, client, d, wire, tcp, now, st, max_life)
         self.log.put((time.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
                       round((time.monotonic() - t0) * 1000, 3)))
         return wire
@@ -225,12 +227,12 @@ class Resolver:
         return {"max_ttl": cap, "elapsed": elapsed}
 
     def _remember(self, q: Query, client: Client, d: Decision, wire: bytes, tcp: bool, now: datetime,
-                  st: State) -> None:
+                  st: State, max_life: float) -> None:
         """Keep the finished reply until its TTL runs out or the policy can next change, whichever is first."""
         mono = time.monotonic()
         profile = st.config.profiles[client.profile]
         change = next_change(profile, now, st.overrides)
-        life = MAX_HOT_LIFETIME if change is None else (change - now).total_seconds()
+        life = max_life if change is None else min(max_life, (change - now).total_seconds())
         if d.action is Action.BLOCK:
             offsets: tuple[int, ...] = ()     # a block's TTL is a constant: serve it as built
         else:

@@ -98,6 +98,9 @@ def test_cname_cloaking_is_blocked(hearth):
     row = log_rows(h)[-1]
     assert (row["reason"], row["list"], row["rule"], row["target"]) == (
         "CNAME", "random-chat", "chatroulette.com", "tracker.chatroulette.com")
+    # The block is kept no longer than the CNAME it rests on (the stub's TTL: 300 s).
+    entry = next(e for e in h.daemon.resolver.hot._d.values() if e.qname == "cloak.example.net")
+    assert entry.expires - time.monotonic() <= 300
     # An ordinary CNAME passes with its chain.
     r = ask(h, "fine-cname.example.net")
     assert addrs(r) == ["93.184.216.34"] and r.answer[0].rdtype == dns.rdatatype.CNAME
