@@ -24,6 +24,22 @@ def _load(args) -> Config:
         raise SystemExit(1) from None
 
 
+def _data_dir(args):
+    """Where the daemon's socket is, even when the config on disk is broken (the daemon runs the old one)."""
+    path = configmod.resolve_path(args.config)
+    try:
+        return configmod.load(path).data_dir
+    except ConfigError:
+        import yaml
+        from pathlib import Path
+        try:
+            raw = (yaml.safe_load(Path(path).read_text()) or {}).get("data_dir")
+        except (OSError, yaml.YAMLError, AttributeError):
+            raw = None
+        p = Path(raw) if isinstance(raw, str) else Path(configmod.Config().data_dir)
+        return p if p.is_absolute() else Path(path).resolve().parent / p
+
+
 def _tell_daemon(config: Config) -> None:
     """Overrides reach the daemon by itself within a second; a reload is asked for only to be prompt."""
     try:
@@ -203,11 +219,11 @@ def cmd_overrides(args) -> int:
 
 
 def cmd_reload(args) -> int:
-    cfg = _load(args)
+    data_dir = _data_dir(args)      # the daemon judges the file itself and answers with its errors
     try:
-        reply = control.request(cfg.data_dir, "reload")
+        reply = control.request(data_dir, "reload")
     except OSError as e:
-        print(f"the DNS daemon is not reachable at {control.socket_path(cfg.data_dir)}: {e}", file=sys.stderr)
+        print(f"the DNS daemon is not reachable at {control.socket_path(data_dir)}: {e}", file=sys.stderr)
         return 1
     if reply.get("ok"):
         print("reloaded" + "".join(f"\n  note: {n}" for n in reply.get("notes", [])))
@@ -216,6 +232,28 @@ def cmd_reload(args) -> int:
     for line in reply.get("errors", []):
         print(f"  {line}", file=sys.stderr)
     return 1
+
+
+def cmd_status(args) -> int:
+    data_dir = _data_dir(args)
+    try:
+        st = control.request(data_dir, "stats", timeout=5)
+    except OSError as e:
+        print(f"the DNS daemon is not reachable at {control.socket_path(data_dir)}: {e}", file=sys.stderr)
+        return 1
+    up = int(st.get("uptime", 0))
+    print(f"running for {up // 86400}d {up % 86400 // 3600}h {up % 3600 // 60}m; "
+          f"{st['hot'] + st['full_chain']:,} queries ({st['hot']:,} from the hot cache), "
+          f"{st['refused']:,} refused, {st['rate_limited']:,} rate-limited, {st['servfail']:,} SERVFAIL, "
+          f"{st['stale']:,} stale")
+    print(f"lists: {st['index_entries']:,} entries; caches: {st['hot_entries']:,} replies, "
+          f"{st['cache_entries']:,} upstream answers")
+    print(f"query log: {st['log_written']:,} rows written, {st['log_dropped']:,} dropped")
+    print("upstreams (lower is healthier): " + ", ".join(f"{u} {s}" for u, s in st["upstreams"].items()))
+    last = st.get("last_reload") or {}
+    if last and not last.get("ok"):
+        print("last reload refused: " + "; ".join(last.get("errors", [])))
+    return 0
 
 
 def cmd_lists(args) -> int:
@@ -279,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("delay", help="e.g. 30m")
     add("overrides", cmd_overrides, "list the live pauses, allows and schedule changes")
     add("reload", cmd_reload, "ask the running daemon to re-read the config and lists")
+    add("status", cmd_status, "what the running daemon is doing: queries, caches, upstream health")
     sp = add("lists", cmd_lists, "show or update the block lists")
     sp.add_argument("action", choices=("status", "update"))
     return p

@@ -213,3 +213,17 @@ def test_cli_refuses_unknown_profiles_and_targets(start):
     assert r.returncode != 0 and "not an app, a category or a domain" in r.stderr
     r = hearth_cli(h, "pause", "emma", "ten minutes")
     assert r.returncode != 0 and "duration" in r.stderr
+
+
+def test_status_and_reload_through_the_control_socket(start):
+    h = start(family())
+    ask(h, "example.com")
+    ask(h, "example.com")
+    r = hearth_cli(h, "status")
+    assert r.returncode == 0, r.stderr
+    assert "1 from the hot cache" in r.stdout.replace(",", "") and "upstreams" in r.stdout
+    assert hearth_cli(h, "reload").stdout.startswith("reloaded")
+    h.config_path.write_text(h.config_path.read_text().replace("random-chat", "random-chatt"))
+    r = hearth_cli(h, "reload")
+    assert r.returncode == 1 and 'unknown category "random-chatt"' in r.stderr
+    assert "last reload refused" in hearth_cli(h, "status").stdout
