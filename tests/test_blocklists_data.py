@@ -185,7 +185,23 @@ def test_no_domain_is_in_two_categories():
 
 def test_random_chat_is_broad():
     n = len(domains_of(CATEGORIES_DIR / "random-chat" / "domains.txt"))
-    assert n >= 80, f"random-chat lists only {n} domains; Omegle clones live on dozens of mirrors"
+    assert n >= 120, f"random-chat lists only {n} domains; Omegle clones live on dozens of mirrors"
+
+
+# The floor each high-risk category has reached after the second research pass: a list may grow, not shrink by accident.
+CATEGORY_MINIMUMS = {"random-chat": 120, "risky-social": 44, "dating": 75, "adult": 85, "gambling": 93, "bypass": 260}
+
+
+@pytest.mark.parametrize("cat", sorted(CATEGORY_MINIMUMS))
+def test_high_risk_categories_keep_their_size(cat):
+    n = len(domains_of(CATEGORIES_DIR / cat / "domains.txt"))
+    assert n >= CATEGORY_MINIMUMS[cat], f"{cat} lists only {n} domains (floor {CATEGORY_MINIMUMS[cat]})"
+
+
+def test_omegle_clones_app_lists_the_whole_random_chat_category():
+    app = set(load_yaml(APPS_DIR / "omegle-clones.yaml")["domains"])
+    missing = [d for d in domains_of(CATEGORIES_DIR / "random-chat" / "domains.txt") if d not in app]
+    assert not missing, f"apps/omegle-clones.yaml must list every random-chat domain; missing: {missing}"
 
 
 def test_bypass_blocks_private_relay_and_doh_but_not_icloud():
