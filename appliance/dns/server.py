@@ -104,7 +104,7 @@ class Resolver:
         if e is None or e.expires <= now or len(data) < 12:
             return None
         self.stats["hot"] += 1
-        self.log.put((time.time(), client, e.qname, e.qtype, e.decision, e.rcode, True, None, None))
+        self.log.repeat(int(time.time()), client, e)
         return serve(e, data, now)
 
     # --- the full chain --------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class Resolver:
         if cacheable and not st.directory.is_forwarder(ip):   # forwarded queries are identified per packet
             self._remember(q, client, d, wire, tcp, now, st, max_life)
         self.log.put((time.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
-                      round((time.monotonic() - t0) * 1000, 3)))
+                      round((time.monotonic() - t0) * 1000, 3), 1))
         return wire
 
     def _identify(self, ip: str, q: Query, st: State, now: float) -> Client | None:
@@ -186,7 +186,7 @@ class Resolver:
                               f"{self.state.config.dns.rate_limit.seconds} s")
             log.warning("rate limit: %s (%s) passed %s; refusing until the window ends", client.address,
                         client.device or "unknown device", d.rule)
-            self.log.put((time.time(), client, q.qname, q.qtype, d, REFUSED, False, None, None))
+            self.log.put((time.time(), client, q.qname, q.qtype, d, REFUSED, False, None, None, 1))
         return codec.error_reply(q, REFUSED)
 
     def _blocked(self, q: Query, d: Decision) -> bytes:

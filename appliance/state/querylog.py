@@ -2,6 +2,10 @@
 
 DNS never waits on disk: ``put`` appends a tuple to a bounded deque (counting a drop when full) and a writer
 task batches the rows into SQLite from a worker thread once a second. The same batch records the devices seen.
+
+Repeats answered from the hot cache are counted, not queued: the same device asking the same name in the same
+second, with the same answer, is one row with ``count``. Phones repeat themselves a lot; this keeps the log small
+on an SD card and cheap to write, and loses nothing a parent reads (which device, what, when to the second, why).
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ CREATE TABLE IF NOT EXISTS queries (
     qname TEXT NOT NULL, qtype INTEGER NOT NULL,
     decision_id INTEGER NOT NULL REFERENCES decisions(id),
     rcode INTEGER NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,   -- identical queries answered in that second (hot-cache repeats)
     cached INTEGER NOT NULL,   -- 1: answered from the hot cache
     upstream TEXT,             -- which upstream answered; "cache", "stale" or "failed"
     ms REAL                    -- time to answer in the full chain, milliseconds
@@ -49,7 +54,7 @@ CREATE INDEX IF NOT EXISTS clients_address ON clients(address);
 CREATE VIEW IF NOT EXISTS query_log AS
     SELECT q.id, q.ts, c.address AS client, c.mac, c.device, c.profile, q.qname, q.qtype,
            d.action, d.reason, d.list, d.rule, d.schedule, d.target, d.nxdomain,
-           q.rcode, q.cached, q.upstream, q.ms
+           q.rcode, q.cached, q.upstream, q.ms, q.count
     FROM queries q JOIN clients c ON c.id = q.client_id JOIN decisions d ON d.id = q.decision_id;
 CREATE TABLE IF NOT EXISTS devices_seen (
     key TEXT PRIMARY KEY,      -- the MAC when known, else the address
@@ -62,7 +67,7 @@ MAX_IDS = 100_000   # remembered decision and client ids; past that the memo sta
 
 
 class Entry(NamedTuple):
-    """One row. Built as a plain tuple on the hot path (same field order) to keep it cheap."""
+    """One row, as the writer receives it. The resolver builds plain tuples in this order: they cost less."""
 
     ts: float
     client: Client
@@ -73,6 +78,7 @@ class Entry(NamedTuple):
     cached: bool
     upstream: str | None
     ms: float | None
+    count: int
 
 
 def open_db(path: str | Path) -> sqlite3.Connection:
@@ -90,6 +96,7 @@ class QueryLog:
         self.dropped = 0
         self.written = 0
         self._q: collections.deque = collections.deque()
+        self._repeats: dict[tuple[int, int, int], list] = {}   # (second, id(client), id(entry)) -> [n, client, entry]
         self._seen: dict[str, tuple] = {}
         self._conn: sqlite3.Connection | None = None
         self._decisions: dict[int, tuple[Decision, int]] = {}     # id(obj) -> (obj, row id); writer thread only
@@ -104,6 +111,18 @@ class QueryLog:
             return
         self._q.append(row)
 
+    def repeat(self, second: int, client: Client, entry) -> None:
+        """Count a hot-cache answer; ``entry`` carries qname, qtype, decision and rcode. Never blocks."""
+        if not self.enabled:
+            return
+        r = self._repeats.get((second, id(client), id(entry)))
+        if r is not None:
+            r[0] += 1
+        elif len(self._q) + len(self._repeats) >= self.maxsize:
+            self.dropped += 1
+        else:      # the refs keep both ids unique until the flush
+            self._repeats[(second, id(client), id(entry))] = [1, client, entry]
+
     def seen(self, client: Client, now: float) -> None:
         """Note a device as seen (flushed with the next batch)."""
         key = client.mac or client.address
@@ -117,17 +136,20 @@ class QueryLog:
         while True:
             await asyncio.sleep(0.1)
             waited += 0.1
-            if waited >= self.interval or len(self._q) >= BATCH:
+            # Repeats wait for the second to end: flushing them early would split their counts.
+            if waited >= self.interval or len(self._q) >= BATCH or len(self._repeats) >= self.maxsize // 2:
                 waited = 0.0
                 await self.flush(loop)
 
     async def flush(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         loop = loop or asyncio.get_running_loop()
-        q, seen = self._q, self._seen
-        if not q and not seen:
+        q, seen, repeats = self._q, self._seen, self._repeats
+        if not q and not seen and not repeats:
             return
         rows = [q.popleft() for _ in range(len(q))]
-        self._seen = {}
+        self._seen, self._repeats = {}, {}
+        rows += [(sec, c, e.qname, e.qtype, e.decision, e.rcode, True, None, None, n)
+                 for (sec, _, _), (n, c, e) in repeats.items()]
         try:
             await loop.run_in_executor(None, self._write, rows, list(seen.values()))
         except Exception:     # a full disk must not take DNS down: count the loss and go on
@@ -140,7 +162,7 @@ class QueryLog:
         conn = self._conn
         decisions, clients = self._decisions, self._clients
         out = []
-        for ts, c, qname, qtype, d, rcode, cached, up, ms in rows:
+        for ts, c, qname, qtype, d, rcode, cached, up, ms, n in rows:
             # Memo by identity: the hot path hands the same Decision and Client objects over and over, and
             # hashing a dataclass's fields per row would cost more than the insert.
             e = decisions.get(id(d))
@@ -149,7 +171,7 @@ class QueryLog:
             f = clients.get(id(c))
             if f is None or f[0] is not c:
                 f = clients[id(c)] = (c, self._client_id(conn, c))
-            out.append((ts, f[1], qname, qtype, e[1], rcode, cached, up, ms))
+            out.append((ts, f[1], qname, qtype, e[1], rcode, cached, up, ms, n))
         if len(decisions) > MAX_IDS or len(clients) > MAX_IDS:
             decisions.clear()
             clients.clear()
@@ -160,7 +182,7 @@ class QueryLog:
                 " VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET ip=excluded.ip, mac=excluded.mac,"
                 " device=excluded.device, profile=excluded.profile, last_seen=excluded.last_seen",
                 [(k, mac, ip, dev, prof, ts, ts) for k, mac, ip, dev, prof, ts in seen])
-        self.written += len(rows)
+        self.written += sum(r[9] for r in rows)
 
     @staticmethod
     def _decision_id(conn: sqlite3.Connection, d: Decision) -> int:
@@ -190,8 +212,9 @@ class QueryLog:
             self._conn = None
 
 
-_INSERT = "INSERT INTO queries (ts, client_id, qname, qtype, decision_id, rcode, cached, upstream, ms) VALUES "
-_ROW = "(?,?,?,?,?,?,?,?,?)"
+_INSERT = ("INSERT INTO queries (ts, client_id, qname, qtype, decision_id, rcode, cached, upstream, ms, count)"
+           " VALUES ")
+_ROW = "(?,?,?,?,?,?,?,?,?,?)"
 _CHUNK = 100
 _INSERT_CHUNK = _INSERT + ",".join([_ROW] * _CHUNK)
 
