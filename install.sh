@@ -95,7 +95,8 @@ case "${1:-}" in
         || { rm -rf /opt/hearth/src; cp -a "$HERE" /opt/hearth/src; rm -rf /opt/hearth/src/.venv /opt/hearth/src/.git; }
     VENV=/opt/hearth/venv
     "$PY" -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check /opt/hearth/src
+    # Editable: the curated lists stay in /opt/hearth/src/blocklists, where the package looks for them.
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e /opt/hearth/src
     starter_config /etc/hearth/hearth.yaml /var/lib/hearth '["0.0.0.0:53", "[::]:53"]'
     chgrp hearth /etc/hearth/hearth.yaml && chmod 0640 /etc/hearth/hearth.yaml
     sed -e "s|@HEARTH@|$VENV/bin/hearth|g" systemd/hearth-dns.service > /etc/systemd/system/hearth-dns.service
