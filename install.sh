@@ -94,15 +94,24 @@ case "${1:-}" in
     rsync -a --delete --exclude .venv --exclude .git --exclude var "$HERE/" /opt/hearth/src/ 2>/dev/null \
         || { rm -rf /opt/hearth/src; cp -a "$HERE" /opt/hearth/src; rm -rf /opt/hearth/src/.venv /opt/hearth/src/.git; }
     VENV=/opt/hearth/venv
+    # The system's Python: the service user must be able to run it (a Python under /root is not reachable).
+    [ -z "${PYTHON:-}" ] && [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+    rm -rf "$VENV"
     "$PY" -m venv "$VENV"
     # Editable: the curated lists stay in /opt/hearth/src/blocklists, where the package looks for them.
     "$VENV/bin/pip" install -q --disable-pip-version-check -e /opt/hearth/src
     starter_config /etc/hearth/hearth.yaml /var/lib/hearth '["0.0.0.0:53", "[::]:53"]'
     chgrp hearth /etc/hearth/hearth.yaml && chmod 0640 /etc/hearth/hearth.yaml
     sed -e "s|@HEARTH@|$VENV/bin/hearth|g" systemd/hearth-dns.service > /etc/systemd/system/hearth-dns.service
-    systemctl daemon-reload
-    systemctl enable --now hearth-dns.service
-    say "Hearth is running. Point your router's DNS at this machine's address."
+    su -s /bin/sh hearth -c "HEARTH_CONFIG=/etc/hearth/hearth.yaml $VENV/bin/hearth check-config" \
+        || die "the installed Hearth cannot read its config as the hearth user"
+    if [ -d /run/systemd/system ]; then
+        systemctl daemon-reload
+        systemctl enable --now hearth-dns.service
+        say "Hearth is running. Point your router's DNS at this machine's address."
+    else
+        say "installed; this machine does not run systemd: start it with: su -s /bin/sh hearth -c '$VENV/bin/hearth dns'"
+    fi
     ;;
 *)
     sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
