@@ -150,60 +150,61 @@ def _profile(cfg: Config, name: str):
     return p
 
 
-def cmd_pause(args) -> int:
-    from appliance.state.overrides import parse_duration, parse_until
+def _override(args, make) -> int:
+    """Store one override for args.profile, say what it does, and tell the parent if no daemon will apply it."""
     cfg = _load(args)
-    _profile(cfg, args.profile)
-    now = datetime.now(cfg.tz)
+    profile = _profile(cfg, args.profile)
+    store = _store(cfg)
     try:
-        if args.until:
-            o = _store(cfg).add_pause(args.profile, now, until=parse_until(args.until, cfg.tz, now))
-        else:
-            o = _store(cfg).add_pause(args.profile, now, duration=parse_duration(args.duration or "1h"))
+        o = make(store, profile, datetime.now(cfg.tz), cfg)
     except ValueError as e:
         raise SystemExit(str(e))
+    finally:
+        store.close()
     print(o.describe(cfg.tz))
     _tell_daemon(cfg)
     return 0
+
+
+def cmd_pause(args) -> int:
+    from appliance.state.overrides import parse_duration, parse_until
+
+    def make(store, profile, now, cfg):
+        if args.until:
+            return store.add_pause(profile.name, now, until=parse_until(args.until, cfg.tz, now))
+        return store.add_pause(profile.name, now, duration=parse_duration(args.duration or "1h"))
+    return _override(args, make)
 
 
 def cmd_allow(args) -> int:
     from appliance.lists.catalog import load_catalog
     from appliance.state.overrides import parse_duration
-    cfg = _load(args)
-    _profile(cfg, args.profile)
-    cat = load_catalog(cfg.blocklists_dir)
-    target = args.target.lower()
-    if target not in cat.apps and target not in cat.categories and "." not in target:
-        raise SystemExit(f"{args.target!r} is not an app, a category or a domain "
-                         f"(apps: {', '.join(sorted(cat.apps)[:10])}, …)")
-    try:
-        o = _store(cfg).add_allow(args.profile, target, parse_duration(args.duration), datetime.now(cfg.tz))
-    except ValueError as e:
-        raise SystemExit(str(e))
-    print(o.describe(cfg.tz))
-    _tell_daemon(cfg)
-    return 0
+
+    def make(store, profile, now, cfg):
+        cat = load_catalog(cfg.blocklists_dir)
+        target = args.target.lower()
+        if target not in cat.apps and target not in cat.categories and "." not in target:
+            raise ValueError(f"{args.target!r} is not an app, a category or a domain "
+                             f"(apps: {', '.join(sorted(cat.apps)[:10])}, …)")
+        return store.add_allow(profile.name, target, parse_duration(args.duration), now)
+    return _override(args, make)
+
+
+def cmd_later(args) -> int:
+    from appliance.state.overrides import parse_duration
+    return _override(args, lambda store, profile, now, cfg:
+                     store.shift_window(profile, args.window, parse_duration(args.delay), now))
 
 
 def cmd_resume(args) -> int:
     cfg = _load(args)
     _profile(cfg, args.profile)
-    n = _store(cfg).resume(args.profile, datetime.now(cfg.tz))
-    print(f"{args.profile}: internet resumed" if n else f"{args.profile} was not paused")
-    _tell_daemon(cfg)
-    return 0
-
-
-def cmd_later(args) -> int:
-    from appliance.state.overrides import parse_duration
-    cfg = _load(args)
-    prof = _profile(cfg, args.profile)
+    store = _store(cfg)
     try:
-        o = _store(cfg).shift_window(prof, args.window, parse_duration(args.delay), datetime.now(cfg.tz))
-    except ValueError as e:
-        raise SystemExit(str(e))
-    print(o.describe(cfg.tz))
+        n = store.resume(args.profile, datetime.now(cfg.tz))
+    finally:
+        store.close()
+    print(f"{args.profile}: internet resumed" if n else f"{args.profile} was not paused")
     _tell_daemon(cfg)
     return 0
 
