@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from appliance.config import DnsConfig
 from appliance.dns.codec import NOERROR, NXDOMAIN, Answer
-from appliance.model import Decision
+from appliance.model import Client, Decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,7 @@ class HotEntry:
     qtype: int
     rcode: int
     decision: Decision
+    client: Client | None = None   # who asked, for entries keyed by a forwarding router rather than a profile
     aged: bytes = b""              # the wire with TTLs aged by ``aged_by`` seconds: reused within that second
     aged_by: int = -1
 

@@ -61,7 +61,7 @@ class Resolver:
         dns = state.config.dns
         self.cache = AnswerCache(dns)
         self.hot = HotCache(dns.cache_size)
-        self._clients: dict[str, tuple[Client | None, bool, float]] = {}   # ip -> (client, go slow, expires)
+        self._clients: dict[str, tuple[Client | None, bool, float]] = {}   # ip -> (client, forwarder, expires)
         self._rate: dict[str, list] = {}                                   # ip -> [window start, count, logged]
         self.stats = {"full_chain": 0, "hot": 0, "refused": 0, "rate_limited": 0, "servfail": 0, "stale": 0}
 
@@ -89,12 +89,19 @@ class Resolver:
         c = self._clients.get(ip)
         if c is None or c[2] <= now:
             return None
-        client, slow, _ = c
+        client, forwarder, _ = c
         if client is None:
             self.stats["refused"] += 1
             return codec.error_from_wire(data, REFUSED)
-        if slow:
-            return None        # a trusted forwarder: its options name the device, so parse every packet
+        if forwarder:
+            # A router's queries carry the device in their options (client subnet, MAC), and so in the bytes:
+            # the same bytes from the same router are the same device. Its entry remembers who that was.
+            e = self.hot.get((ip, tcp, data[2:]))
+            if e is None or e.expires <= now or len(data) < 12:
+                return None
+            self.stats["hot"] += 1
+            self.log.repeat(int(time.time()), e.client, e)
+            return serve(e, data, now)
         if rl.queries and r[1] > rl.queries:
             if r[2]:           # already logged for this window: refuse without parsing the flood
                 self.stats["rate_limited"] += 1
@@ -158,8 +165,8 @@ class Resolver:
         if not tcp:
             wire = codec.fit_udp(wire, q.payload)
         rcode = wire[3] & 0x0F
-        if cacheable and not st.directory.is_forwarder(ip):   # forwarded queries are identified per packet
-            self._remember(q, client, d, wire, tcp, now, st, max_life)
+        if cacheable:
+            self._remember(q, ip, client, d, wire, tcp, now, st, max_life)
         self.log.put((time.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
                       round((time.monotonic() - t0) * 1000, 3), 1))
         return wire
@@ -226,7 +233,7 @@ class Resolver:
             return {"max_ttl": ttl, "ttl_floor": ttl}
         return {"max_ttl": cap, "elapsed": elapsed}
 
-    def _remember(self, q: Query, client: Client, d: Decision, wire: bytes, tcp: bool, now: datetime,
+    def _remember(self, q: Query, ip: str, client: Client, d: Decision, wire: bytes, tcp: bool, now: datetime,
                   st: State, max_life: float) -> None:
         """Keep the finished reply until its TTL runs out or the policy can next change, whichever is first."""
         mono = time.monotonic()
@@ -238,7 +245,12 @@ class Resolver:
         else:
             offsets = codec.wire_ttl_offsets(wire)
             life = min(life, codec.wire_min_ttl(wire, offsets)) if offsets else min(life, 5.0)
+        if st.directory.is_forwarder(ip):    # keyed by router, not profile; re-identified as often as a source
+            key = (ip, tcp, q.wire[2:])
+            life = min(life, CLIENT_TTL)
+        else:
+            key = (client.profile, tcp, q.wire[2:])
         if life < 1:
             return
-        self.hot.put((client.profile, tcp, q.wire[2:]), HotEntry(
-            wire, offsets, mono, mono + life, q.qname, q.qtype, wire[3] & 0x0F, d))
+        self.hot.put(key, HotEntry(wire, offsets, mono, mono + life, q.qname, q.qtype, wire[3] & 0x0F, d,
+                                   client=client))

@@ -97,6 +97,22 @@ def test_trusted_forwarder_options_name_the_device(hearth):
     assert [rd.to_text() for rrset in r.answer for rd in rrset] != ["0.0.0.0"]
 
 
+def test_hot_path_behind_a_router_keeps_devices_apart(hearth):
+    cfg = dict(FAMILY, dns={"trusted_forwarders": ["127.0.0.1/32"]})
+    h = hearth(cfg)
+    ask = lambda **kw: [rd.to_text() for rrset in dns.query.udp(_forwarded("tinder.com", **kw), "127.0.0.1",
+                                                               port=h.port, timeout=3).answer for rd in rrset]
+    for _ in range(3):      # the first round fills the hot cache, the next two are answered from it
+        assert ask(mac="aa:bb:cc:dd:ee:ff") == ["0.0.0.0"]          # emma: dating blocked
+        assert ask(subnet="127.0.0.7") != ["0.0.0.0"]              # leo: dating allowed
+    assert h.daemon.resolver.stats["hot"] == 4
+    h.flush_log()
+    con = sqlite3.connect(h.tmp / "var" / "hearth.db")
+    by_device = dict(con.execute("SELECT device, sum(count) FROM query_log WHERE qname = 'tinder.com' "
+                                 "GROUP BY device").fetchall())
+    assert by_device == {"emma-phone": 3, "leo-tablet": 3}
+
+
 def test_options_from_an_untrusted_source_are_ignored(hearth):
     h = hearth(FAMILY)     # no trusted forwarders: 127.0.0.2 claims to be emma's phone
     r = dns.query.udp(_forwarded("tinder.com", mac="aa:bb:cc:dd:ee:ff"), "127.0.0.1", port=h.port, timeout=3,
