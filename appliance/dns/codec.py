@@ -92,7 +92,8 @@ def decode_query(data: bytes) -> Query:
     edns, payload, subnet, mac = False, PLAIN_UDP_LIMIT, None, None
     for rr in rec.ar:
         if rr.rtype == TYPE_OPT:
-            edns, payload = True, max(PLAIN_UDP_LIMIT, min(rr.rclass, 65535))
+            # Honour a smaller size; never go past 1232 (DNS flag day 2020): fragments get lost or spoofed.
+            edns, payload = True, max(PLAIN_UDP_LIMIT, min(rr.rclass, OUR_UDP_PAYLOAD))
             for opt in rr.rdata or ():
                 if opt.code == OPT_CLIENT_SUBNET:
                     subnet = _client_subnet(opt.data)

@@ -15,7 +15,7 @@ ZONE = {
     "cloak.example.net": [("CNAME", "tracker.chatroulette.com.")],
     "tracker.chatroulette.com": [("A", "198.51.100.2")],
     "fine-cname.example.net": [("CNAME", "www.example.com.")],
-    "big.example.com": [("TXT", "x" * 200)] * 6,
+    "big.example.com": [("TXT", f"{i}" + "x" * 200) for i in range(3)],     # ~650 bytes: over 512, under 1232
     "forcesafesearch.google.com": [("A", "216.239.38.120")],
     "restrictmoderate.youtube.com": [("A", "216.239.38.119")],
     "restrict.youtube.com": [("A", "216.239.38.120")],

@@ -37,7 +37,7 @@ def test_decode_query_reads_edns_and_options():
                                options=[dns.edns.ECSOption("192.168.1.7", 32),
                                         dns.edns.GenericOption(65001, bytes.fromhex("aabbccddeeff"))])
     got = codec.decode_query(q.to_wire())
-    assert (got.qname, got.qtype, got.edns, got.payload) == ("www.example.com", 28, True, 4096)
+    assert (got.qname, got.qtype, got.edns, got.payload) == ("www.example.com", 28, True, 1232)   # capped
     assert (got.client_subnet, got.client_mac) == ("192.168.1.7", "aa:bb:cc:dd:ee:ff")
 
 
