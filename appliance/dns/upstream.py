@@ -21,23 +21,33 @@ class UpstreamError(Exception):
     pass
 
 
+FAILURE_HALF_LIFE = 60.0   # seconds: a server that failed is tried first again once its record fades
+
+
 @dataclass(slots=True)
 class Health:
-    """Exponentially weighted failure rate and latency: the healthiest upstream is asked first."""
+    """Exponentially weighted failure rate and latency: the healthiest upstream is asked first. Failures also
+    fade with time, so a primary that was down for a minute gets its turn back without waiting for the other
+    to fail."""
 
     failures: float = 0.0
     latency: float = 0.05
+    last_failure: float = 0.0
 
     def ok(self, seconds: float) -> None:
         self.failures *= 0.8
         self.latency = 0.8 * self.latency + 0.2 * seconds
 
     def failed(self) -> None:
-        self.failures = 0.8 * self.failures + 0.2
+        self.failures = 0.8 * self._faded(time.monotonic()) + 0.2
+        self.last_failure = time.monotonic()
+
+    def _faded(self, now: float) -> float:
+        return self.failures * 0.5 ** ((now - self.last_failure) / FAILURE_HALF_LIFE)
 
     @property
     def score(self) -> float:
-        return self.failures * 10 + self.latency
+        return self._faded(time.monotonic()) * 10 + self.latency
 
 
 class _UdpExchange(asyncio.DatagramProtocol):

@@ -181,3 +181,15 @@ def test_hot_cache_evicts_oldest_when_full():
     for k in "abc":
         h.put(k, k)
     assert h.get("a") is None and h.get("b") == "b" and h.get("c") == "c"
+
+
+def test_upstream_health_prefers_the_live_server_and_forgives_with_time(monkeypatch):
+    from appliance.dns import upstream
+    clock = [1000.0]
+    monkeypatch.setattr(upstream.time, "monotonic", lambda: clock[0])
+    dead, live = upstream.Health(), upstream.Health()
+    dead.failed()
+    live.ok(0.01)
+    assert dead.score > live.score
+    clock[0] += 10 * upstream.FAILURE_HALF_LIFE       # ten half-lives later the failure has faded
+    assert dead.score < 0.1 and dead.score == pytest.approx(0.05 + 10 * 0.2 / 1024)
