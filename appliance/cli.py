@@ -196,6 +196,10 @@ def cmd_later(args) -> int:
                      store.shift_window(profile, args.window, parse_duration(args.delay), now))
 
 
+def cmd_end(args) -> int:
+    return _override(args, lambda store, profile, now, cfg: store.end_window(profile, args.window, now))
+
+
 def cmd_resume(args) -> int:
     cfg = _load(args)
     _profile(cfg, args.profile)
@@ -316,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("profile")
     sp.add_argument("window", help="the schedule window's name")
     sp.add_argument("delay", help="e.g. 30m")
+    sp = add("end", cmd_end, "end a schedule window now (or skip its next time if it is not in force)")
+    sp.add_argument("profile")
+    sp.add_argument("window", help="the schedule window's name")
     add("overrides", cmd_overrides, "list the live pauses, allows and schedule changes")
     add("reload", cmd_reload, "ask the running daemon to re-read the config and lists")
     add("status", cmd_status, "what the running daemon is doing: queries, caches, upstream health")

@@ -227,3 +227,13 @@ def test_status_and_reload_through_the_control_socket(start):
     r = hearth_cli(h, "reload")
     assert r.returncode == 1 and 'unknown category "random-chatt"' in r.stderr
     assert "last reload refused" in hearth_cli(h, "status").stdout
+
+
+def test_ending_a_window_early_lets_the_child_back_until_the_next_one(start):
+    h = start(family(window_covering_now(block="everything")))
+    assert ips(ask(h, "example.com")) == ["0.0.0.0"]
+    r = hearth_cli(h, "end", "emma", "bedtime")
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: ips(ask(h, "example.com")) == ["93.184.216.34"], 3), "the window did not end"
+    d = json.loads(hearth_cli(h, "explain", "example.com", "--device", "emma-phone", "--json").stdout)
+    assert (d["action"], d["reason"]) == ("allow", "NONE")
