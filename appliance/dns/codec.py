@@ -153,17 +153,25 @@ def _pack(rec: DNSRecord) -> bytes:
     return bytes(rec.pack())     # dnslib hands out its bytearray buffer: immutable bytes are safe to cache and share
 
 
-def _reply(query: Query, rcode: int = NOERROR) -> DNSRecord:
-    h = query.record.header
-    reply = DNSRecord(DNSHeader(id=query.id, qr=1, aa=0, rd=h.rd, ra=1, cd=h.cd, rcode=rcode),
-                      questions=[query.record.q])
+_QR, _RA, _AD, _RD_CD = 0x8000, 0x0080, 0x0020, 0x0110
+_OPT = EDNS0(udp_len=OUR_UDP_PAYLOAD)     # packing does not change it: one for every reply
+_NULL_A, _NULL_AAAA = A("0.0.0.0"), AAAA("::")
+
+
+def _reply(query: Query, rcode: int = NOERROR, rr: list | None = None, auth: list | None = None,
+           ar: list | None = None, ad: bool = False) -> bytes:
+    """Every section at once, the flags as one bitmap (QR, RA, the query's RD and CD, AD, the rcode): dnslib's
+    per-flag setters and per-record count updates cost more than the packing itself."""
+    bitmap = _QR | _RA | (query.record.header.bitmap & _RD_CD) | (_AD if ad else 0) | rcode
+    ar = ar or []
     if query.edns:
-        reply.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD))
-    return reply
+        ar.append(_OPT)
+    return _pack(DNSRecord(DNSHeader(id=query.id, bitmap=bitmap), questions=[query.record.q], rr=rr, auth=auth,
+                           ar=ar))
 
 
 def error_reply(query: Query, rcode: int) -> bytes:
-    return _pack(_reply(query, rcode))
+    return _reply(query, rcode)
 
 
 def error_from_wire(data: bytes, rcode: int) -> bytes | None:
@@ -183,39 +191,35 @@ def blocked_reply(query: Query, *, nxdomain: bool, ttl: int) -> bytes:
     NXDOMAIN without SOA as uncacheable, so a block lifts as soon as the parent's rule does.
     """
     if nxdomain:
-        return _pack(_reply(query, NXDOMAIN))
-    reply = _reply(query)
+        return _reply(query, NXDOMAIN)
     qn = query.record.q.qname
     if query.qtype == TYPE_A:
-        reply.add_answer(RR(qn, TYPE_A, ttl=ttl, rdata=A("0.0.0.0")))
-    elif query.qtype == TYPE_AAAA:
-        reply.add_answer(RR(qn, TYPE_AAAA, ttl=ttl, rdata=AAAA("::")))
-    return _pack(reply)
+        return _reply(query, rr=[RR(qn, TYPE_A, ttl=ttl, rdata=_NULL_A)])
+    if query.qtype == TYPE_AAAA:
+        return _reply(query, rr=[RR(qn, TYPE_AAAA, ttl=ttl, rdata=_NULL_AAAA)])
+    return _reply(query)
 
 
 def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: int = 0,
                  cname_to: str | None = None, ttl_floor: int = 0) -> bytes:
     """A client's reply from a (cached) upstream Answer: its ID and question, TTLs aged by ``elapsed`` seconds
     and clamped to ``max_ttl``. With ``cname_to`` (safe search), the answer opens with qname CNAME cname_to."""
-    reply = _reply(query, answer.rcode)
-    reply.header.ad = answer.ad
 
-    def aged(rr) -> RR:
-        ttl = max(ttl_floor, rr.ttl - elapsed)
-        if max_ttl is not None:
-            ttl = min(ttl, max_ttl)
-        return RR(rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata)
+    def aged(records) -> list:
+        out = []
+        for rr in records:
+            ttl = max(ttl_floor, rr.ttl - elapsed)
+            if max_ttl is not None and ttl > max_ttl:
+                ttl = max_ttl
+            # The cached record itself when its TTL stands: building a copy is most of a reply's cost.
+            out.append(rr if ttl == rr.ttl else RR(rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata))
+        return out
 
+    rr = aged(answer.answer)
     if cname_to is not None:
         ttl = min(answer.ttl, max_ttl) if max_ttl is not None else answer.ttl
-        reply.add_answer(RR(query.record.q.qname, TYPE_CNAME, ttl=max(ttl_floor, ttl), rdata=CNAME(cname_to + ".")))
-    for rr in answer.answer:
-        reply.add_answer(aged(rr))
-    for rr in answer.authority:
-        reply.add_auth(aged(rr))
-    for rr in answer.additional:
-        reply.add_ar(aged(rr))
-    return _pack(reply)
+        rr.insert(0, RR(query.record.q.qname, TYPE_CNAME, ttl=max(ttl_floor, ttl), rdata=CNAME(cname_to + ".")))
+    return _reply(query, answer.rcode, rr, aged(answer.authority), aged(answer.additional), ad=answer.ad)
 
 
 def fit_udp(wire: bytes, payload: int) -> bytes:
