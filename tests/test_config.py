@@ -178,3 +178,12 @@ def test_the_starter_config_of_install_sh_is_valid(tmp_path):
     c = load_text(tmp_path, body)
     assert c.default_profile.block == ("random-chat", "adult")
     yaml.safe_load(body)
+
+
+def test_the_readme_config_example_is_valid(tmp_path):
+    """The example a parent copies from the README must load as written."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    c = load_text(tmp_path, block.replace("/var/lib/hearth", str(tmp_path / "var")))
+    assert c.profiles["emma"].schedules[0].name == "bedtime"
+    assert c.lists.sources[0].category == "adult" and c.query_log.keep_days == 90
