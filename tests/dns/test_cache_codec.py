@@ -193,3 +193,41 @@ def test_upstream_health_prefers_the_live_server_and_forgives_with_time(monkeypa
     assert dead.score > live.score
     clock[0] += 10 * upstream.FAILURE_HALF_LIFE       # ten half-lives later the failure has faded
     assert dead.score < 0.1 and dead.score == pytest.approx(0.05 + 10 * 0.2 / 1024)
+
+
+# --- fuzzing the parsers: any bytes give a Query or a MalformedPacket, never another exception ----------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_GOOD = dns.message.make_query("www.example.com", "A", use_edns=0,
+                               options=[dns.edns.ECSOption("192.168.1.0", 24)]).to_wire()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=600),
+    st.lists(st.tuples(st.integers(0, len(_GOOD) - 1), st.integers(0, 255)), max_size=8).map(
+        lambda edits: bytes(_edit(_GOOD, edits))),
+))
+def test_decode_query_only_ever_raises_malformed(data):
+    try:
+        q = codec.decode_query(data)
+    except codec.MalformedPacket as e:
+        assert e.reply is None or (e.reply[:2] == data[:2] and e.reply[2] & 0x80)
+        return
+    assert isinstance(q.qname, str) and 0 <= q.qtype < 65536 and 512 <= q.payload <= 1232
+    assert codec.error_reply(q, codec.SERVFAIL)[:2] == data[:2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_error_from_wire_never_raises(data):
+    reply = codec.error_from_wire(data, codec.REFUSED)
+    assert reply is None or (reply[:2] == data[:2] and reply[3] & 0x0F == codec.REFUSED)
+
+
+def _edit(data: bytes, edits) -> bytearray:
+    b = bytearray(data)
+    for i, v in edits:
+        b[i] = v
+    return b
