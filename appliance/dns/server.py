@@ -27,6 +27,7 @@ log = logging.getLogger("hearth.dns")
 
 CLIENT_TTL = 30.0          # seconds an address's identification is reused (DHCP moves addresses slowly)
 MAX_HOT_LIFETIME = 3600.0  # a blocked answer is rebuilt at least hourly even if nothing changes
+WARN_EVERY = 10.0          # seconds between two "upstreams failed" lines in the system log
 # A parent's explicit yes is not second-guessed by the CNAME check; an ordinary allow is.
 _CNAME_CHECKED = (Reason.NONE,)
 _CNAME_BLOCKS = (Reason.DENY_LIST, Reason.APP, Reason.CATEGORY, Reason.BYPASS, Reason.SCHEDULE)
@@ -63,6 +64,7 @@ class Resolver:
         self.hot = HotCache(dns.cache_size)
         self._clients: dict[str, tuple[Client | None, bool, float]] = {}   # ip -> (client, forwarder, expires)
         self._rate: dict[str, list] = {}                                   # ip -> [window start, count, logged]
+        self._last_warning, self._suppressed = -WARN_EVERY, 0
         self.stats = {"full_chain": 0, "hot": 0, "refused": 0, "rate_limited": 0, "servfail": 0, "stale": 0}
 
     def swap(self, state: State) -> None:
@@ -159,7 +161,7 @@ class Resolver:
                     wire = codec.answer_reply(q, answer, **self._ttls(cap, elapsed, upstream))
             cacheable = upstream != "stale"
         except UpstreamError as e:
-            log.warning("upstreams failed for %s %s: %s", q.qname, q.type_name, e)
+            self._warn_upstream(q, e)
             self.stats["servfail"] += 1
             wire, cacheable, upstream = codec.error_reply(q, SERVFAIL), False, "failed"
         if not tcp:
@@ -170,6 +172,16 @@ class Resolver:
         self.log.put((time.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
                       round((time.monotonic() - t0) * 1000, 3), 1))
         return wire
+
+    def _warn_upstream(self, q: Query, e: UpstreamError) -> None:
+        """One line per WARN_EVERY seconds at most: an outage must not fill a Pi's SD card with the same line."""
+        now = time.monotonic()
+        if now - self._last_warning < WARN_EVERY:
+            self._suppressed += 1
+            return
+        more = f" ({self._suppressed} more failures since the last report)" if self._suppressed else ""
+        log.warning("upstreams failed for %s %s: %s%s", q.qname, q.type_name, e, more)
+        self._last_warning, self._suppressed = now, 0
 
     def _identify(self, ip: str, q: Query, st: State, now: float) -> Client | None:
         c = self._clients.get(ip)
