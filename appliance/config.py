@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from appliance.lists.names import to_ascii
+
 DEFAULT_CONFIG_PATH = "/etc/hearth/hearth.yaml"
 SHIPPED_BLOCKLISTS = Path(__file__).resolve().parent.parent / "blocklists"
 DEFAULT_PROFILE = "default"
@@ -172,7 +174,6 @@ class Config:
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
 def resolve_path(cli_value: str | None) -> str:
@@ -291,13 +292,10 @@ class _Reader:
         if not isinstance(v, str):
             self.err(path, f"expected a domain name, got {v!r}")
             return None
-        d = v.strip().rstrip(".").lower()
-        try:
-            d = d.encode("idna").decode("ascii") if not d.isascii() else d
-        except UnicodeError:
-            self.err(path, f"not a valid domain name: {v!r}")
-            return None
-        if not d or len(d) > 253 or not all(_LABEL.match(x) for x in d.split(".")):
+        # The lists' own spelling rule, so an allow or deny entry is written exactly as the index writes names.
+        # Edge hyphens, which that rule lets through for real-world lists, are a parent's typo here.
+        d = to_ascii(v)
+        if d is None or any(label[0] == "-" or label[-1] == "-" for label in d.split(".")):
             self.err(path, f"not a valid domain name: {v!r}")
             return None
         return d

@@ -96,6 +96,8 @@ def test_unquoted_times_read_as_sexagesimal_still_work(tmp_path):
     ("safe_search: true", "safe_search: sometimes", "profiles.emma.safe_search: expected true or false"),
     ("allow: [khanacademy.org, pronote.net]", "allow: [khanacademy.org, 'bad domain']",
      "profiles.emma.allow[1]: not a valid domain name"),
+    ("allow: [khanacademy.org, pronote.net]", "allow: [khanacademy.org, pronote-.net]",
+     "profiles.emma.allow[1]: not a valid domain name"),
     ("  emma:\n", "  emma:\n    colour: blue\n", "profiles.emma.colour: unknown key"),
 ])
 def test_errors_name_their_yaml_path(tmp_path, old, new, expected):
@@ -187,3 +189,11 @@ def test_the_readme_config_example_is_valid(tmp_path):
     c = load_text(tmp_path, block.replace("/var/lib/hearth", str(tmp_path / "var")))
     assert c.profiles["emma"].schedules[0].name == "bedtime"
     assert c.lists.sources[0].category == "adult" and c.query_log.keep_days == 90
+
+
+def test_config_domains_are_spelled_as_the_lists_spell_them(tmp_path):
+    from appliance.lists.names import to_ascii
+    c = load_text(tmp_path, EXAMPLE.replace("allow: [khanacademy.org, pronote.net]",
+                                            "allow: [KhanAcademy.org., école.example]"))
+    assert c.profiles["emma"].allow == ("khanacademy.org", "xn--cole-9oa.example")
+    assert c.profiles["emma"].allow[1] == to_ascii("école.example")
