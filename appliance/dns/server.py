@@ -21,7 +21,7 @@ from appliance.model import Action, Client, Decision, Reason
 from appliance.policy.clients import Directory, NeighbourTable, identify
 from appliance.policy.decide import Rules, decide, next_change
 from appliance.state.overrides import Overrides
-from appliance.state.querylog import QueryLog
+from appliance.state.querylog import Entry, QueryLog
 
 log = logging.getLogger("hearth.dns")
 
@@ -126,13 +126,13 @@ class Resolver:
         except MalformedPacket as e:
             return e.reply
         st = self.state
-        client = self._identify(ip, q, st, t0)
+        client, forwarder = self._identify(ip, q, st, t0)
         if client is None:
             self.stats["refused"] += 1
             return codec.error_reply(q, REFUSED)
         r = self._rate.get(ip)
         limit = st.config.dns.rate_limit.queries
-        if limit and r is not None and r[1] > limit and not st.directory.is_forwarder(ip):
+        if limit and r is not None and r[1] > limit and not forwarder:
             return self._rate_limited(q, client, r)
         if q.qclass != 1:
             return codec.error_reply(q, REFUSED)    # Chaos / Hesiod: nothing of ours to say
@@ -168,9 +168,9 @@ class Resolver:
             wire = codec.fit_udp(wire, q.payload)
         rcode = wire[3] & 0x0F
         if cacheable:
-            self._remember(q, ip, client, d, wire, tcp, now, st, max_life)
-        self.log.put((time.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
-                      round((time.monotonic() - t0) * 1000, 3), 1))
+            self._remember(q, ip if forwarder else None, client, d, wire, tcp, now, st, max_life)
+        self.log.put(Entry(time.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
+                           round((time.monotonic() - t0) * 1000, 3), 1))
         return wire
 
     def _warn_upstream(self, q: Query, e: UpstreamError) -> None:
@@ -183,18 +183,23 @@ class Resolver:
         log.warning("upstreams failed for %s %s: %s%s", q.qname, q.type_name, e, more)
         self._last_warning, self._suppressed = now, 0
 
-    def _identify(self, ip: str, q: Query, st: State, now: float) -> Client | None:
+    def _identify(self, ip: str, q: Query, st: State, now: float) -> tuple[Client | None, bool]:
+        """(the client, whether ip is a trusted forwarder); None for a source outside the home networks.
+        The address checks are remembered for CLIENT_TTL; a forwarder's device is read from each packet."""
         c = self._clients.get(ip)
-        forwarder = st.directory.is_forwarder(ip)
-        if c is not None and c[2] > now and not forwarder:
-            return c[0]
-        if not st.directory.allowed(ip):
-            self._clients[ip] = (None, False, now + CLIENT_TTL)
-            return None
-        client = identify(st.directory, self.neighbours, ip, q.client_subnet, q.client_mac)
-        self._clients[ip] = (client, forwarder, now + CLIENT_TTL)
+        if c is None or c[2] <= now:
+            if not st.directory.allowed(ip):
+                self._clients[ip] = (None, False, now + CLIENT_TTL)
+                return None, False
+            forwarder, expires = st.directory.is_forwarder(ip), now + CLIENT_TTL
+        elif not c[1]:
+            return c[0], False
+        else:
+            forwarder, expires = True, c[2]
+        client = identify(st.directory, self.neighbours, ip, q.client_subnet, q.client_mac, forwarder=forwarder)
+        self._clients[ip] = (client, forwarder, expires)
         self.log.seen(client, time.time())
-        return client
+        return client, forwarder
 
     def _rate_limited(self, q: Query, client: Client, r: list) -> bytes:
         self.stats["rate_limited"] += 1
@@ -205,7 +210,7 @@ class Resolver:
                               f"{self.state.config.dns.rate_limit.seconds} s")
             log.warning("rate limit: %s (%s) passed %s; refusing until the window ends", client.address,
                         client.device or "unknown device", d.rule)
-            self.log.put((time.time(), client, q.qname, q.qtype, d, REFUSED, False, None, None, 1))
+            self.log.put(Entry(time.time(), client, q.qname, q.qtype, d, REFUSED, False, None, None, 1))
         return codec.error_reply(q, REFUSED)
 
     def _blocked(self, q: Query, d: Decision) -> bytes:
@@ -245,8 +250,8 @@ class Resolver:
             return {"max_ttl": ttl, "ttl_floor": ttl}
         return {"max_ttl": cap, "elapsed": elapsed}
 
-    def _remember(self, q: Query, ip: str, client: Client, d: Decision, wire: bytes, tcp: bool, now: datetime,
-                  st: State, max_life: float) -> None:
+    def _remember(self, q: Query, router: str | None, client: Client, d: Decision, wire: bytes, tcp: bool,
+                  now: datetime, st: State, max_life: float) -> None:
         """Keep the finished reply until its TTL runs out or the policy can next change, whichever is first."""
         mono = time.monotonic()
         profile = st.config.profiles[client.profile]
@@ -257,8 +262,8 @@ class Resolver:
         else:
             offsets = codec.wire_ttl_offsets(wire)
             life = min(life, codec.wire_min_ttl(wire, offsets)) if offsets else min(life, 5.0)
-        if st.directory.is_forwarder(ip):    # keyed by router, not profile; re-identified as often as a source
-            key = (ip, tcp, q.wire[2:])
+        if router is not None:     # keyed by router, not profile; re-identified as often as a source
+            key = (router, tcp, q.wire[2:])
             life = min(life, CLIENT_TTL)
         else:
             key = (client.profile, tcp, q.wire[2:])

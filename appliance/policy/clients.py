@@ -175,10 +175,11 @@ class Directory:
         return Client(ip, mac, device, profile)
 
 
-def identify(directory: Directory, neighbours: NeighbourTable, source_ip: str,
-             subnet: str | None = None, option_mac: str | None = None) -> Client:
-    """The client behind a query: a trusted forwarder's options name the device; otherwise the source does."""
-    if (subnet or option_mac) and directory.is_forwarder(source_ip):
+def identify(directory: Directory, neighbours: NeighbourTable, source_ip: str, subnet: str | None = None,
+             option_mac: str | None = None, *, forwarder: bool = False) -> Client:
+    """The client behind a query: a trusted forwarder's options name the device; otherwise the source does.
+    ``forwarder`` is ``directory.is_forwarder(source_ip)``, which the caller has already asked."""
+    if forwarder and (subnet or option_mac):
         ip = subnet or source_ip
         return directory.identify(ip, option_mac or neighbours.mac_for(ip))
     return directory.identify(source_ip, neighbours.mac_for(source_ip))

@@ -67,7 +67,7 @@ MAX_IDS = 100_000   # remembered decision and client ids; past that the memo sta
 
 
 class Entry(NamedTuple):
-    """One row, as the writer receives it. The resolver builds plain tuples in this order: they cost less."""
+    """One row, as the writer receives it: a full-chain answer, or (count > 1) repeats from the hot cache."""
 
     ts: float
     client: Client
@@ -102,8 +102,8 @@ class QueryLog:
         self._decisions: dict[int, tuple[Decision, int]] = {}     # id(obj) -> (obj, row id); writer thread only
         self._clients: dict[int, tuple[Client, int]] = {}
 
-    def put(self, row: tuple) -> None:
-        """Queue one Entry-shaped tuple; never blocks, never raises."""
+    def put(self, row: Entry) -> None:
+        """Queue one entry; never blocks, never raises."""
         if not self.enabled:
             return
         if len(self._q) >= self.maxsize:
@@ -148,7 +148,7 @@ class QueryLog:
             return
         rows = [q.popleft() for _ in range(len(q))]
         self._seen, self._repeats = {}, {}
-        rows += [(sec, c, e.qname, e.qtype, e.decision, e.rcode, True, None, None, n)
+        rows += [Entry(sec, c, e.qname, e.qtype, e.decision, e.rcode, True, None, None, n)
                  for (sec, _, _), (n, c, e) in repeats.items()]
         try:
             await loop.run_in_executor(None, self._write, rows, list(seen.values()))
@@ -156,7 +156,7 @@ class QueryLog:
             self.dropped += len(rows)
             log.exception("query log write failed; %d entries lost", len(rows))
 
-    def _write(self, rows: list[tuple], seen: list[tuple]) -> None:
+    def _write(self, rows: list[Entry], seen: list[tuple]) -> None:
         if self._conn is None:
             self._conn = open_db(self.path)
         conn = self._conn
@@ -182,7 +182,7 @@ class QueryLog:
                 " VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET ip=excluded.ip, mac=excluded.mac,"
                 " device=excluded.device, profile=excluded.profile, last_seen=excluded.last_seen",
                 [(k, mac, ip, dev, prof, ts, ts) for k, mac, ip, dev, prof, ts in seen])
-        self.written += sum(r[9] for r in rows)
+        self.written += sum(r.count for r in rows)
 
     @staticmethod
     def _decision_id(conn: sqlite3.Connection, d: Decision) -> int:
