@@ -13,14 +13,18 @@ from appliance import control
 from appliance.config import Config, ConfigError
 
 
+def _print_errors(path, e: ConfigError, file=sys.stderr) -> None:
+    print(f"{path}: {len(e.errors)} error(s):", file=file)
+    for line in e.errors:
+        print(f"  {line}", file=file)
+
+
 def _load(args) -> Config:
     path = configmod.resolve_path(args.config)
     try:
         return configmod.load(path)
     except ConfigError as e:
-        print(f"{path}: the config has {len(e.errors)} error(s):", file=sys.stderr)
-        for line in e.errors:
-            print(f"  {line}", file=sys.stderr)
+        _print_errors(path, e)
         raise SystemExit(1) from None
 
 
@@ -41,7 +45,7 @@ def _data_dir(args):
 
 
 def _tell_daemon(config: Config) -> None:
-    """Overrides reach the daemon by itself within a second; a reload is asked for only to be prompt."""
+    """The daemon polls overrides by itself each second: only say so when no daemon is there to read them."""
     try:
         control.request(config.data_dir, "ping", timeout=2)
     except OSError:
@@ -55,9 +59,7 @@ def cmd_check_config(args) -> int:
     try:
         cfg = configmod.load(path)
     except ConfigError as e:
-        print(f"{path}: {len(e.errors)} error(s):")
-        for line in e.errors:
-            print(f"  {line}")
+        _print_errors(path, e, file=sys.stdout)     # the answer to the question asked: stdout
         return 1
     kids = [p for p in cfg.profiles if p != configmod.DEFAULT_PROFILE]
     print(f"{path}: OK ({len(cfg.devices)} devices, {len(kids)} profiles: {', '.join(kids) or 'none'})")
@@ -92,7 +94,7 @@ def parse_instant(text: str, tz) -> datetime:
 
 
 def cmd_explain(args) -> int:
-    from appliance.dns.codec import type_name
+    from appliance.dns.codec import type_code, type_name
     from appliance.dns.daemon import build_rules
     from appliance.policy.clients import Directory
     from appliance.policy.decide import decide
@@ -117,7 +119,10 @@ def cmd_explain(args) -> int:
         store = OverrideStore(dbfile)
         overrides = store.snapshot(now)
         store.close()
-    qtype = {"A": 1, "AAAA": 28, "CNAME": 5, "MX": 15, "TXT": 16, "HTTPS": 65}.get(args.type.upper(), 1)
+    qtype = type_code(args.type)
+    if qtype is None:
+        print(f"--type: unknown query type {args.type!r} (e.g. A, AAAA, HTTPS, MX)", file=sys.stderr)
+        return 2
     d = decide(cfg.profiles[client.profile], args.domain.rstrip(".").lower(), qtype, now, overrides,
                build_rules(cfg))
     if args.json:

@@ -129,6 +129,10 @@ def test_explain_names_the_window(start):
     later = (now + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M")
     d = json.loads(hearth_cli(h, "explain", "www.instagram.com", "--ip", EMMA_IP, "--at", later, "--json").stdout)
     assert (d["action"], d["reason"]) == ("allow", "NONE")
+    d = json.loads(hearth_cli(h, "explain", "www.omegle.com", "--ip", EMMA_IP, "--type", "https", "--json").stdout)
+    assert (d["type"], d["action"], d["list"]) == ("HTTPS", "block", "random-chat")
+    r = hearth_cli(h, "explain", "www.omegle.com", "--ip", EMMA_IP, "--type", "BOGUS")
+    assert r.returncode == 2 and "unknown query type 'BOGUS'" in r.stderr
     text = hearth_cli(h, "explain", "www.omegle.com", "--device", "emma-phone").stdout
     assert "BLOCK" in text and "CATEGORY" in text and "random-chat" in text
 

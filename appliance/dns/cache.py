@@ -104,9 +104,6 @@ class HotCache:
             del d[next(iter(d))]       # oldest first: cheap, and a busy entry comes straight back
         d[key] = entry
 
-    def drop(self, key: tuple) -> None:
-        self._d.pop(key, None)
-
     def clear(self) -> None:
         self._d.clear()
 

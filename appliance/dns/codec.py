@@ -13,7 +13,7 @@ from dnslib.buffer import BufferError as DnsBufferError
 from dnslib.dns import DNSError
 
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
-TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_AAAA, TYPE_OPT, TYPE_ANY = 1, 2, 5, 6, 28, 41, 255
+TYPE_A, TYPE_CNAME, TYPE_SOA, TYPE_AAAA, TYPE_OPT = 1, 5, 6, 28, 41
 OPT_CLIENT_SUBNET = 8
 OPT_DNSMASQ_MAC = 65001          # what dnsmasq's add-mac sends (6 raw bytes, or text with add-mac=text)
 OUR_UDP_PAYLOAD = 1232           # the DNS flag day 2020 size: fits any path's MTU without fragments
@@ -64,6 +64,14 @@ class Answer:
 
 def type_name(qtype: int) -> str:
     return QTYPE.get(qtype, f"TYPE{qtype}")
+
+
+def type_code(name: str) -> int | None:
+    """"AAAA" -> 28; None for a name DNS does not know."""
+    try:
+        return getattr(QTYPE, name.upper())
+    except DNSError:
+        return None
 
 
 def _name(label) -> str:
@@ -240,16 +248,8 @@ def fit_udp(wire: bytes, payload: int) -> bytes:
 
 # --- talking to upstreams ------------------------------------------------------------------------------------
 
-def upstream_query(query: Query, qid: int, qname: str | None = None, qtype: int | None = None) -> bytes:
-    """What we send upstream: the client's question (or a rewrite target), our ID, RD, our EDNS size."""
-    rec = DNSRecord(DNSHeader(id=qid, rd=1), questions=[DNSQuestion(
-        qname if qname is not None else query.record.q.qname,
-        qtype if qtype is not None else query.qtype, query.qclass)])
-    rec.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD))
-    return _pack(rec)
-
-
 def new_query(qname: str, qtype: int, qid: int) -> bytes:
+    """What we send upstream: the question (the client's, or a safe-search target), our ID, RD, our EDNS size."""
     rec = DNSRecord(DNSHeader(id=qid, rd=1), questions=[DNSQuestion(qname, qtype)])
     rec.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD))
     return _pack(rec)
