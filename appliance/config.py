@@ -580,15 +580,16 @@ class _Reader:
             else:
                 known = categories | apps
                 block = self.names_in(b, f"{p}.block", known, "category or app")
+        named_apps = block + self.names_in(d.get("block_apps"), f"{p}.block_apps", apps, "app")
         allow = self.domains(d.get("allow"), f"{p}.allow")
         if allow and not everything:
             self.err(f"{p}.allow", "allow goes with block: everything (a category window already lets the rest through)")
         if None in (name, start, end) or not days:
             return None
+        # `block:` may name categories and apps alike; each goes where decide() looks for it.
         return Window(name=name, days=days, start=start, end=end, everything=everything,
                       block=tuple(x for x in block if x in categories),
-                      block_apps=tuple(x for x in block + self.names_in(d.get("block_apps"), f"{p}.block_apps",
-                                                                        apps, "app") if x in apps and x not in categories),
+                      block_apps=tuple(dict.fromkeys(x for x in named_apps if x not in categories)),
                       allow=allow)
 
     def lists(self, v, path, categories: set[str]) -> ListsConfig:

@@ -197,3 +197,14 @@ def test_config_domains_are_spelled_as_the_lists_spell_them(tmp_path):
                                             "allow: [KhanAcademy.org., école.example]"))
     assert c.profiles["emma"].allow == ("khanacademy.org", "xn--cole-9oa.example")
     assert c.profiles["emma"].allow[1] == to_ascii("école.example")
+
+
+def test_a_window_with_apps_in_block_and_block_apps(tmp_path):
+    c = load_text(tmp_path, EXAMPLE.replace("block: [social, games, video]",
+                                            "block: [social, tiktok], block_apps: [tiktok, discord]"))
+    homework = c.profiles["emma"].schedules[1]
+    assert homework.block == ("social",) and homework.block_apps == ("tiktok", "discord")
+    # A bad app name is reported even when the window has other errors.
+    errs = errors_of(tmp_path, EXAMPLE.replace("block: [social, games, video]", "block_apps: [tiktokk]")
+                     .replace('from: "16:30"', 'from: "16:99"'))
+    assert any(e.startswith('profiles.emma.schedules[1].block_apps[0]: unknown app "tiktokk"') for e in errs)
