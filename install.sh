@@ -48,13 +48,15 @@ starter_config() {  # $1: path, $2: data_dir, $3: listen
     mkdir -p "$(dirname "$1")"
     cat > "$1" <<EOF
 # Hearth's policy: the one source of truth. Check it with: hearth check-config $1
+schema_version: 2
 timezone: $(cat /etc/timezone 2>/dev/null || echo UTC)
 data_dir: $2
 dns:
   listen: $3
   upstreams: ["9.9.9.9", "149.112.112.112"]   # Quad9; tls://9.9.9.9#dns.quad9.net for DNS over TLS
   block_answer: null_ip
-  allow_networks: ["192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "fd00::/8", "fe80::/10", "127.0.0.0/8", "::1/128"]
+  # allow_networks: the home's private networks by default (10/8, 172.16/12, 192.168/16, fc00::/7, fe80::/10,
+  # loopback, 100.64/10); list yours here to narrow it. Hearth never answers the internet.
 devices: []
 #  - {name: emma-phone, mac: "aa:bb:cc:dd:ee:ff"}
 profiles: {}
