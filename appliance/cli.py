@@ -52,6 +52,25 @@ def _tell_daemon(config: Config) -> None:
         print("(the DNS daemon is not running here; it will read this when it starts)")
 
 
+def _actions(args):
+    from appliance.actions import Actions
+    return Actions(_load(args))
+
+
+def _act(args, fn) -> int:
+    """Run one parent action: print its message, or the reason it could not be done (exit 2)."""
+    from appliance.actions import UserError
+    actions = _actions(args)
+    try:
+        result = fn(actions)
+    except UserError as e:
+        print(f"hearth: {e}", file=sys.stderr)
+        return 2
+    print(result.message)
+    _tell_daemon(actions.config)
+    return 0
+
+
 # --- commands ------------------------------------------------------------------------------------------------
 
 def cmd_check_config(args) -> int:
@@ -61,7 +80,7 @@ def cmd_check_config(args) -> int:
     except ConfigError as e:
         _print_errors(path, e, file=sys.stdout)     # the answer to the question asked: stdout
         return 1
-    kids = [p for p in cfg.profiles if p != configmod.DEFAULT_PROFILE]
+    kids = [p.name for p in cfg.children()]
     print(f"{path}: OK ({len(cfg.devices)} devices, {len(kids)} profiles: {', '.join(kids) or 'none'})")
     return 0
 
@@ -83,55 +102,29 @@ def cmd_serve(args) -> int:
     return cmd_dns(args)
 
 
-def parse_instant(text: str, tz) -> datetime:
-    """--at: "YYYY-MM-DD HH:MM" on the configured zone's clock, or ISO 8601 with an offset."""
-    from appliance.policy.schedules import local_instant
-    try:
-        t = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise SystemExit(f"--at: cannot read {text!r}: write \"2026-12-01 21:30\" or 2026-12-01T21:30+01:00")
-    return local_instant(t.date(), t.time(), tz) if t.tzinfo is None else t.astimezone(tz)
-
-
 def cmd_explain(args) -> int:
-    from appliance.dns.codec import type_code, type_name
-    from appliance.dns.daemon import build_rules
-    from appliance.policy.clients import Directory
-    from appliance.policy.decide import decide
-    from appliance.state import db
-    from appliance.state.overrides import NO_OVERRIDES, OverrideStore
-
-    cfg = _load(args)
-    directory = Directory.from_config(cfg)
-    if args.device:
-        dev = next((d for d in cfg.devices if d.name == args.device), None)
-        if dev is None:
-            print(f"unknown device {args.device!r} (known: {', '.join(d.name for d in cfg.devices) or 'none'})",
-                  file=sys.stderr)
-            return 2
-        client = directory.identify(dev.ip or (str(dev.cidr.network_address) if dev.cidr else "0.0.0.0"), dev.mac)
-    else:
-        client = directory.identify(args.ip, args.mac.lower() if args.mac else None)
-    now = parse_instant(args.at, cfg.tz) if args.at else datetime.now(cfg.tz)
-    dbfile = db.db_path(cfg.data_dir)
-    overrides = NO_OVERRIDES
-    if dbfile.exists():
-        store = OverrideStore(dbfile)
-        overrides = store.snapshot(now)
-        store.close()
-    qtype = type_code(args.type)
-    if qtype is None:
-        print(f"--type: unknown query type {args.type!r} (e.g. A, AAAA, HTTPS, MX)", file=sys.stderr)
+    from appliance.actions import UserError
+    actions = _actions(args)
+    try:
+        ex = actions.explain(args.domain, device=args.device, ip=args.ip, mac=args.mac, profile=args.profile,
+                             at=args.at, qtype=args.type)
+    except UserError as e:
+        print(f"hearth explain: {e}", file=sys.stderr)
         return 2
-    d = decide(cfg.profiles[client.profile], args.domain.rstrip(".").lower(), qtype, now, overrides,
-               build_rules(cfg))
+    d, client = ex.decision, ex.client
     if args.json:
-        print(json.dumps({"domain": args.domain, "type": type_name(qtype), "at": now.isoformat(),
-                          "device": client.device, **d.as_dict()}))
+        print(json.dumps({"domain": ex.domain, "type": ex.qtype, "at": ex.at.isoformat(), "device": client.device,
+                          "words": ex.words, **d.as_dict()}))
         return 0
-    who = f"device {client.device}" if client.device else f"{client.address} (no configured device)"
-    print(f"{args.domain} for {who}, profile {client.profile}, at {now:%Y-%m-%d %H:%M %Z}:")
+    if client.device:
+        who = f"device {client.device}"
+    elif args.profile:
+        who = f"profile {args.profile}"
+    else:
+        who = f"{client.address} (no configured device)"
+    print(f"{ex.domain} for {who}, profile {client.profile}, at {ex.at:%Y-%m-%d %H:%M %Z}:")
     print(f"  {d.action.value.upper()} — {d.reason.value}")
+    print(f"  {ex.words}")
     for field in ("list", "rule", "schedule", "target"):
         v = getattr(d, field)
         if v:
@@ -141,90 +134,57 @@ def cmd_explain(args) -> int:
     return 0
 
 
-def _store(cfg: Config):
-    from appliance.state import db
-    from appliance.state.overrides import OverrideStore
-    return OverrideStore(db.db_path(cfg.data_dir))
-
-
-def _profile(cfg: Config, name: str):
-    p = cfg.profiles.get(name)
-    if p is None or name == configmod.DEFAULT_PROFILE:
-        kids = [n for n in cfg.profiles if n != configmod.DEFAULT_PROFILE]
-        raise SystemExit(f"unknown profile {name!r} (known: {', '.join(kids) or 'none'})")
-    return p
-
-
-def _override(args, make) -> int:
-    """Store one override for args.profile, say what it does, and tell the parent if no daemon will apply it."""
-    cfg = _load(args)
-    profile = _profile(cfg, args.profile)
-    store = _store(cfg)
-    try:
-        o = make(store, profile, datetime.now(cfg.tz), cfg)
-    except ValueError as e:
-        raise SystemExit(str(e))
-    finally:
-        store.close()
-    print(o.describe(cfg.tz))
-    _tell_daemon(cfg)
-    return 0
-
-
 def cmd_pause(args) -> int:
-    from appliance.state.overrides import parse_duration, parse_until
-
-    def make(store, profile, now, cfg):
-        if args.until:
-            return store.add_pause(profile.name, now, until=parse_until(args.until, cfg.tz, now))
-        return store.add_pause(profile.name, now, duration=parse_duration(args.duration or "1h"))
-    return _override(args, make)
+    return _act(args, lambda a: a.pause(args.profile, duration=None if args.until else (args.duration or "1h"),
+                                        until=args.until))
 
 
 def cmd_allow(args) -> int:
-    from appliance.lists.catalog import load_catalog
-    from appliance.state.overrides import parse_duration
-
-    def make(store, profile, now, cfg):
-        cat = load_catalog(cfg.blocklists_dir)
-        target = args.target.lower()
-        if target not in cat.apps and target not in cat.categories and "." not in target:
-            raise ValueError(f"{args.target!r} is not an app, a category or a domain "
-                             f"(apps: {', '.join(sorted(cat.apps)[:10])}, …)")
-        return store.add_allow(profile.name, target, parse_duration(args.duration), now)
-    return _override(args, make)
+    return _act(args, lambda a: a.allow(args.profile, args.target, args.duration))
 
 
 def cmd_later(args) -> int:
-    from appliance.state.overrides import parse_duration
-    return _override(args, lambda store, profile, now, cfg:
-                     store.shift_window(profile, args.window, parse_duration(args.delay), now))
+    return _act(args, lambda a: a.later(args.profile, args.window, args.delay))
 
 
 def cmd_end(args) -> int:
-    return _override(args, lambda store, profile, now, cfg: store.end_window(profile, args.window, now))
+    return _act(args, lambda a: a.end(args.profile, args.window))
 
 
 def cmd_resume(args) -> int:
-    cfg = _load(args)
-    _profile(cfg, args.profile)
-    store = _store(cfg)
+    return _act(args, lambda a: a.resume(args.profile))
+
+
+def cmd_cancel(args) -> int:
+    return _act(args, lambda a: a.cancel(args.id))
+
+
+def cmd_now(args) -> int:
+    from appliance.actions import UserError
+    actions = _actions(args)
     try:
-        n = store.resume(args.profile, datetime.now(cfg.tz))
-    finally:
-        store.close()
-    print(f"{args.profile}: internet resumed" if n else f"{args.profile} was not paused")
-    _tell_daemon(cfg)
+        lines = actions.now(args.profile)
+    except UserError as e:
+        print(f"hearth: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.profile}, now:")
+    for line in lines:
+        print(f"  {line}")
     return 0
 
 
 def cmd_overrides(args) -> int:
-    cfg = _load(args)
-    active = _store(cfg).list_active(datetime.now(cfg.tz))
+    actions = _actions(args)
+    active = actions.overrides()
+    if args.json:
+        print(json.dumps([o.as_dict() for o in active]))
+        return 0
     for o in active:
-        print(o.describe(cfg.tz))
+        print(f"  [{o.id}] {o.describe(actions.config.tz)}")
     if not active:
         print("no live overrides")
+    else:
+        print("(hearth cancel ID ends one now)")
     return 0
 
 
@@ -307,8 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     who = sp.add_mutually_exclusive_group(required=True)
     who.add_argument("--device", help="a device name from the config")
     who.add_argument("--ip", help="the address the query comes from")
+    who.add_argument("--profile", help="a child's name (or default): as any device of theirs")
     sp.add_argument("--mac", help="with --ip: the device's MAC")
-    sp.add_argument("--at", help='when: "YYYY-MM-DD HH:MM" in the configured zone, or ISO 8601 with an offset')
+    sp.add_argument("--at", help='when: 21:30 (today), "YYYY-MM-DD HH:MM" in the configured zone, or ISO 8601')
     sp.add_argument("--type", default="A", help="query type (default A)")
     sp.add_argument("--json", action="store_true", help="print the decision as one JSON object")
     sp = add("pause", cmd_pause, "pause a child's internet now, for a while or until a time")
@@ -328,7 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("end", cmd_end, "end a schedule window now (or skip its next time if it is not in force)")
     sp.add_argument("profile")
     sp.add_argument("window", help="the schedule window's name")
-    add("overrides", cmd_overrides, "list the live pauses, allows and schedule changes")
+    sp = add("overrides", cmd_overrides, "list the live pauses, allows and schedule changes, with their ids")
+    sp.add_argument("--json", action="store_true", help="a JSON array of objects (id, profile, kind, target, until)")
+    sp = add("cancel", cmd_cancel, "end a live pause, allow or schedule change now (its id: hearth overrides)")
+    sp.add_argument("id", type=int)
+    sp = add("now", cmd_now, "everything in force for a child right now, in words")
+    sp.add_argument("profile")
     add("reload", cmd_reload, "ask the running daemon to re-read the config and lists")
     add("status", cmd_status, "what the running daemon is doing: queries, caches, upstream health")
     sp = add("lists", cmd_lists, "show or update the block lists")
@@ -345,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args) or 0
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:          # `hearth status | head -1`: the reader left; that is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

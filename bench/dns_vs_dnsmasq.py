@@ -225,16 +225,15 @@ def measure_paths(tmp: Path, mix: list[str], n: int = 20_000) -> str:
     import dns.message
 
     from appliance import config as configmod
-    from appliance.dns.daemon import build_rules
-    from appliance.dns.server import Resolver, State
+    from appliance.dns.server import Resolver
     from appliance.dns.upstream import Upstreams
-    from appliance.policy.clients import Directory, NeighbourTable
-    from appliance.state.overrides import NO_OVERRIDES
+    from appliance.policy.clients import NeighbourTable
+    from appliance.policy.engine import Engine
     from appliance.state.querylog import QueryLog
+    from appliance.stream import Stream
 
     cfg = configmod.load(tmp / "hearth-1.yaml")
-    state = State(cfg, Directory.from_config(cfg), build_rules(cfg), NO_OVERRIDES, cfg.tz)
-    resolver = Resolver(state, Upstreams(cfg.dns), QueryLog(tmp / "paths.db", enabled=False),
+    resolver = Resolver(Engine.build(cfg), Upstreams(cfg.dns), Stream([QueryLog(tmp / "paths.db", enabled=False)]),
                         NeighbourTable(str(tmp / "no-arp"), ipv6=False))
     wires = [dns.message.make_query(line.split()[0], "A").to_wire() for line in mix[:2000]]
 

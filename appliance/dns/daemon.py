@@ -1,13 +1,13 @@
 """`hearth dns`: the DNS process. Loads the config, compiles the lists off the event loop, listens, and keeps
 running through bad reloads, full disks and dead upstreams.
 
-Reload (SIGHUP or the control socket) builds a whole new State first and swaps it in with one assignment: a bad
-config file or a list that fails to compile leaves the old state answering, and the reply says why.
+Reload (SIGHUP or the control socket) reads the file and builds the new lists in a worker thread, then the policy
+engine swaps the new snapshot in with one assignment: a bad config file or a list that fails to compile leaves the
+old snapshot answering, and the reply says why.
 """
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import signal
 import time
@@ -17,15 +17,15 @@ from appliance import config as configmod
 from appliance import control
 from appliance.config import Config, ConfigError
 from appliance.dns import listener
-from appliance.dns.server import Resolver, State
+from appliance.dns.server import Resolver
 from appliance.dns.upstream import Upstreams
-from appliance.lists import sources, store
-from appliance.policy.clients import Directory, NeighbourTable
-from appliance.policy.decide import Rules
-from appliance.policy.safesearch import SafeSearch
+from appliance.lists import sources
+from appliance.policy.clients import NeighbourTable
+from appliance.policy.engine import Engine, build_rules
 from appliance.state import db
 from appliance.state.overrides import OverrideStore
 from appliance.state.querylog import QueryLog
+from appliance.stream import Stream
 
 log = logging.getLogger("hearth.dns")
 
@@ -33,57 +33,55 @@ OVERRIDE_POLL = 1.0        # seconds: a pause from the admin reaches the resolve
 OVERRIDE_REFRESH = 60.0    # seconds: re-read overrides anyway, dropping expired ones
 
 
-COMPILE_IN_CHILD_OVER = 2 * 1024 * 1024    # bytes of parent-added lists: past this, compile in a child process
-
-
-def build_rules(config: Config, *, child: bool = False) -> Rules:
-    """The lists and safe-search data: blocking file reads and compiling, for a worker thread."""
-    index = store.load_or_compile(config, child_over=COMPILE_IN_CHILD_OVER if child else None)
-    return Rules(index=index, safesearch=SafeSearch.from_dir(config.blocklists_dir))
+def _upstream_settings(config: Config) -> tuple:
+    """What the upstream connections are built from: a change in any of these rebuilds them."""
+    d = config.dns
+    return d.upstreams, d.upstream_timeout, d.tls_ca_file
 
 
 class Daemon:
     def __init__(self, config_path: str, *, neighbours: NeighbourTable | None = None):
         self.config_path = config_path
         self.neighbours = neighbours
+        self.engine: Engine | None = None
         self.resolver: Resolver | None = None
         self.overrides: OverrideStore | None = None
         self.querylog: QueryLog | None = None
+        self.stream = Stream()
         self.started = time.time()
         self.last_reload: dict = {}
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()     # kept referenced until done (asyncio keeps weak refs)
 
     # --- state ------------------------------------------------------------------------------------------------
 
-    async def _build_state(self, config: Config) -> State:
-        loop = asyncio.get_running_loop()
-        rules = await loop.run_in_executor(None, functools.partial(build_rules, config, child=True))
-        return State(config, Directory.from_config(config), rules,
-                     self.overrides.snapshot(datetime.now(config.tz)), config.tz)
+    def _read_and_build(self):
+        """In a worker thread: the file (its YAML may be hostile: never on the event loop) and its lists."""
+        config = configmod.load(self.config_path)
+        return config, build_rules(config, child=True)
 
     async def reload(self) -> dict:
         """Re-read the config and lists; on any error keep what runs and say why."""
         async with self._reload_lock:
+            loop = asyncio.get_running_loop()
             try:
-                config = configmod.load(self.config_path)
+                config, rules = await loop.run_in_executor(None, self._read_and_build)
             except ConfigError as e:
                 log.error("reload refused, keeping the running config: %s", "; ".join(e.errors))
                 self.last_reload = {"ok": False, "errors": e.errors, "at": time.time()}
                 return self.last_reload
-            old = self.resolver.state.config
-            try:
-                state = await self._build_state(config)
             except Exception as e:
                 log.exception("reload refused, keeping the running lists")
                 self.last_reload = {"ok": False, "errors": [f"lists: {e}"], "at": time.time()}
                 return self.last_reload
-            self.resolver.swap(state)
+            old = self.engine.snapshot.config
+            self.engine.reload(config, rules=rules)
             self.querylog.enabled = config.query_log.enabled
             notes = []
             if config.dns.listen != old.dns.listen or config.data_dir != old.data_dir:
                 notes.append("listen addresses and data_dir take effect at the next restart")
-            if config.dns.upstreams != old.dns.upstreams or config.dns.upstream_timeout != old.dns.upstream_timeout:
+            if _upstream_settings(config) != _upstream_settings(old):
                 self.resolver.upstreams.close()
                 self.resolver.upstreams = Upstreams(config.dns)
             if config.lists != old.lists and self.scheduler is not None:
@@ -92,23 +90,24 @@ class Daemon:
             self.last_reload = {"ok": True, "notes": notes, "at": time.time()}
             return self.last_reload
 
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _lists_changed(self) -> None:
         """From the scheduler's worker thread: a list download changed something."""
-        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.reload()))
+        self._loop.call_soon_threadsafe(lambda: self._spawn(self.reload()))
 
     async def _watch_overrides(self) -> None:
         last_refresh = time.monotonic()
         while True:
             await asyncio.sleep(OVERRIDE_POLL)
             try:
-                changed = self.overrides.changed()
-                if changed or time.monotonic() - last_refresh >= OVERRIDE_REFRESH:
+                force = time.monotonic() - last_refresh >= OVERRIDE_REFRESH
+                if force:
                     last_refresh = time.monotonic()
-                    st = self.resolver.state
-                    snap = self.overrides.snapshot(datetime.now(st.tz))
-                    # data_version also moves when the query log commits: compare, do not assume.
-                    if snap != st.overrides:
-                        self.resolver.swap(State(st.config, st.directory, st.rules, snap, st.tz))
+                self.engine.refresh_overrides(force=force)
             except Exception:       # a locked or damaged db must not stop DNS: try again next second
                 log.exception("reading overrides failed")
 
@@ -126,7 +125,7 @@ class Daemon:
                     "cache_entries": len(r.cache), "log_dropped": self.querylog.dropped,
                     "log_written": self.querylog.written, "index_entries": len(r.state.rules.index),
                     "upstreams": {str(u): round(h.score, 4) for u, h in r.upstreams.health.items()},
-                    "last_reload": self.last_reload}
+                    "generation": r.state.generation, "last_reload": self.last_reload}
         return {"ok": False, "error": f"unknown command {cmd!r} (known: reload, ping, stats)"}
 
     # --- running ----------------------------------------------------------------------------------------------
@@ -138,15 +137,17 @@ class Daemon:
         dbfile = db.db_path(config.data_dir)
         self.overrides = OverrideStore(dbfile)
         self.querylog = QueryLog(dbfile, enabled=config.query_log.enabled)
+        self.stream.add(self.querylog)
         t0 = time.monotonic()
-        state = await self._build_state(config)
-        log.info("lists ready: %d entries in %.2f s", len(state.rules.index), time.monotonic() - t0)
-        self.resolver = Resolver(state, Upstreams(config.dns), self.querylog, self.neighbours)
+        self.engine = await self._loop.run_in_executor(
+            None, lambda: Engine.build(config, overrides=self.overrides, child=True))
+        log.info("lists ready: %d entries in %.2f s", len(self.engine.snapshot.rules.index), time.monotonic() - t0)
+        self.resolver = Resolver(self.engine, Upstreams(config.dns), self.stream, self.neighbours)
         opened = await listener.start(self.resolver, config.dns.listen)
         ctl = await control.serve(config.data_dir, self._control)
         tasks = [asyncio.create_task(self.querylog.run()), asyncio.create_task(self._watch_overrides())]
         self._start_jobs(config)
-        for sig, action in ((signal.SIGHUP, lambda: asyncio.ensure_future(self.reload())),
+        for sig, action in ((signal.SIGHUP, lambda: self._spawn(self.reload())),
                             (signal.SIGTERM, self._stop.set), (signal.SIGINT, self._stop.set)):
             try:
                 self._loop.add_signal_handler(sig, action)
@@ -185,7 +186,7 @@ class Daemon:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
         self.scheduler = AsyncIOScheduler(timezone=config.tz)
         self._schedule_list_updates(config)
-        self.scheduler.add_job(lambda: self.querylog.prune(self.resolver.state.config.query_log.keep_days), "cron",
+        self.scheduler.add_job(lambda: self.querylog.prune(self.engine.snapshot.config.query_log.keep_days), "cron",
                                hour=3, minute=30,
                                id="prune-log", name="prune the query log", coalesce=True, max_instances=1)
         self.scheduler.add_job(lambda: self.overrides.prune_expired(datetime.now(config.tz)), "interval", hours=1,

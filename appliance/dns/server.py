@@ -1,27 +1,27 @@
 """The path of one query: admit → identify → decide → answer → log.
 
 ``fast`` answers synchronously what it can (a repeat from the hot cache, a refusal); everything else goes
-through ``full``, the whole chain. Both read one ``State``, swapped whole on reload, so a query never sees half
-of an old config and half of a new one.
+through ``full``, the whole chain. Both read the policy engine's current snapshot (appliance/policy/engine.py),
+swapped whole on reload or override change, so a query never sees half of an old config and half of a new one.
+A query finished under an older snapshot than the hot cache's is answered but not remembered (the generation
+fence), so an answer decided before a pause cannot be served after it.
 """
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
+from appliance.clock import SYSTEM, Clock
 from appliance.config import DEFAULT_PROFILE, Config, Profile
 from appliance.dns import codec
 from appliance.dns.cache import AnswerCache, HotCache, HotEntry, serve
 from appliance.dns.codec import REFUSED, SERVFAIL, Answer, MalformedPacket, Query
 from appliance.dns.upstream import UpstreamError, Upstreams
 from appliance.model import Action, Client, Decision, Reason
-from appliance.policy.clients import Directory, NeighbourTable, identify
-from appliance.policy.decide import Rules, decide, next_change
-from appliance.state.overrides import Overrides
-from appliance.state.querylog import Entry, QueryLog
+from appliance.policy.clients import NeighbourTable, identify
+from appliance.policy.engine import Engine, Snapshot
+from appliance.state.querylog import Entry
+from appliance.stream import Stream
 
 log = logging.getLogger("hearth.dns")
 
@@ -33,15 +33,26 @@ _CNAME_CHECKED = (Reason.NONE,)
 _CNAME_BLOCKS = (Reason.DENY_LIST, Reason.APP, Reason.CATEGORY, Reason.BYPASS, Reason.SCHEDULE)
 
 
-@dataclass(frozen=True)
-class State:
-    """Everything a reload or an override change replaces at once."""
+class _Known:
+    """An address identified by the full chain: reused by the hot path until ``expires`` (monotonic)."""
 
-    config: Config
-    directory: Directory
-    rules: Rules
-    overrides: Overrides
-    tz: ZoneInfo
+    __slots__ = ("client", "forwarder", "expires")
+
+    def __init__(self, client: Client | None, forwarder: bool, expires: float):
+        self.client = client          # None: outside the home networks (refused)
+        self.forwarder = forwarder    # a trusted router: the device is read from each packet
+        self.expires = expires
+
+
+class _Budget:
+    """One address's queries in the current rate-limit window."""
+
+    __slots__ = ("start", "count", "logged")
+
+    def __init__(self, start: float):
+        self.start = start
+        self.count = 0
+        self.logged = False           # the refusal was logged once for this window
 
 
 def ttl_cap(config: Config, profile: Profile) -> int:
@@ -53,26 +64,37 @@ def ttl_cap(config: Config, profile: Profile) -> int:
 
 
 class Resolver:
-    def __init__(self, state: State, upstreams: Upstreams, querylog: QueryLog,
-                 neighbours: NeighbourTable | None = None):
-        self.state = state
+    def __init__(self, engine: Engine, upstreams: Upstreams, stream: Stream,
+                 neighbours: NeighbourTable | None = None, clock: Clock = SYSTEM):
+        self.engine = engine
         self.upstreams = upstreams
-        self.log = querylog
+        self.log = stream
         self.neighbours = neighbours or NeighbourTable()
-        dns = state.config.dns
-        self.cache = AnswerCache(dns)
-        self.hot = HotCache(dns.cache_size)
-        self._clients: dict[str, tuple[Client | None, bool, float]] = {}   # ip -> (client, forwarder, expires)
-        self._rate: dict[str, list] = {}                                   # ip -> [window start, count, logged]
+        self.clock = clock
+        st = engine.snapshot
+        self._dns = st.config.dns
+        self._generation = st.generation       # the snapshot the hot cache and client table were built under
+        self.cache = AnswerCache(self._dns)
+        self.hot = HotCache(self._dns.cache_size)
+        self._clients: dict[str, _Known] = {}
+        self._rate: dict[str, _Budget] = {}
         self._last_warning, self._suppressed = -WARN_EVERY, 0
-        self.stats = {"full_chain": 0, "hot": 0, "refused": 0, "rate_limited": 0, "servfail": 0, "stale": 0}
+        self.stats = {"full_chain": 0, "hot": 0, "refused": 0, "rate_limited": 0, "servfail": 0, "stale": 0,
+                      "late_writes": 0}
+        engine.on_swap(self.swapped)
 
-    def swap(self, state: State) -> None:
-        """A new config, rule set or override snapshot: drop every derived answer."""
-        if state.config.dns != self.state.config.dns:
-            self.cache = AnswerCache(state.config.dns)
-            self.hot = HotCache(state.config.dns.cache_size)
-        self.state = state
+    @property
+    def state(self) -> Snapshot:
+        return self.engine.snapshot
+
+    def swapped(self, snap: Snapshot) -> None:
+        """A new config, rule set or override snapshot: drop every derived answer, and fence out queries that
+        are still being answered under the old one."""
+        if snap.config.dns != self._dns:
+            self._dns = snap.config.dns
+            self.cache = AnswerCache(self._dns)
+            self.hot = HotCache(self._dns.cache_size)
+        self._generation = snap.generation
         self.hot.clear()
         self._clients.clear()
 
@@ -80,32 +102,32 @@ class Resolver:
 
     def fast(self, data: bytes, ip: str, tcp: bool) -> bytes | None:
         """A reply without leaving this call, or None for the full chain."""
-        now = time.monotonic()
-        rl = self.state.config.dns.rate_limit
+        now = self.clock.monotonic()
+        rl = self._dns.rate_limit
         r = self._rate.get(ip)
-        if r is None or now - r[0] >= rl.seconds:
+        if r is None or now - r.start >= rl.seconds:
             if len(self._rate) > 50_000:
                 self._rate.clear()     # a flood of source addresses must not grow memory without end
-            r = self._rate[ip] = [now, 0, False]
-        r[1] += 1
+            r = self._rate[ip] = _Budget(now)
+        r.count += 1
         c = self._clients.get(ip)
-        if c is None or c[2] <= now:
+        if c is None or c.expires <= now:
             return None
-        client, forwarder, _ = c
+        client = c.client
         if client is None:
             self.stats["refused"] += 1
             return codec.error_from_wire(data, REFUSED)
-        if forwarder:
+        if c.forwarder:
             # A router's queries carry the device in their options (client subnet, MAC), and so in the bytes:
             # the same bytes from the same router are the same device. Its entry remembers who that was.
             e = self.hot.get((ip, tcp, data[2:]))
             if e is None or e.expires <= now or len(data) < 12:
                 return None
             self.stats["hot"] += 1
-            self.log.repeat(int(time.time()), e.client, e)
+            self.log.repeat(int(self.clock.time()), e.client, e)
             return serve(e, data, now)
-        if rl.queries and r[1] > rl.queries:
-            if r[2]:           # already logged for this window: refuse without parsing the flood
+        if rl.queries and r.count > rl.queries:
+            if r.logged:       # already logged for this window: refuse without parsing the flood
                 self.stats["rate_limited"] += 1
                 return codec.error_from_wire(data, REFUSED)
             return None        # the full chain refuses and logs it once
@@ -113,13 +135,13 @@ class Resolver:
         if e is None or e.expires <= now or len(data) < 12:
             return None
         self.stats["hot"] += 1
-        self.log.repeat(int(time.time()), client, e)
+        self.log.repeat(int(self.clock.time()), client, e)
         return serve(e, data, now)
 
     # --- the full chain --------------------------------------------------------------------------------------
 
     async def full(self, data: bytes, ip: str, tcp: bool) -> bytes | None:
-        t0 = time.monotonic()
+        t0 = self.clock.monotonic()
         self.stats["full_chain"] += 1
         try:
             q = codec.decode_query(data)
@@ -132,14 +154,14 @@ class Resolver:
             return codec.error_reply(q, REFUSED)
         r = self._rate.get(ip)
         limit = st.config.dns.rate_limit.queries
-        if limit and r is not None and r[1] > limit and not forwarder:
+        if limit and r is not None and r.count > limit and not forwarder:
             return self._rate_limited(q, client, r)
         if q.qclass != 1:
             return codec.error_reply(q, REFUSED)    # Chaos / Hesiod: nothing of ours to say
 
         profile = st.config.profiles[client.profile]
-        now = datetime.now(st.tz)
-        d = decide(profile, q.qname, q.qtype, now, st.overrides, st.rules)
+        now = self.clock.now(st.tz)
+        d = st.decide(client.profile, q.qname, q.qtype, now)
         cap = ttl_cap(st.config, profile)
         upstream: str | None = None
         cacheable = True
@@ -152,7 +174,7 @@ class Resolver:
                 wire = codec.answer_reply(q, answer, cname_to=d.target, **self._ttls(cap, elapsed, upstream))
             else:
                 answer, elapsed, upstream = await self._lookup(q.qname, q.qtype, t0)
-                blocked = self._check_cnames(d, answer, profile, now, st) if d.reason in _CNAME_CHECKED else None
+                blocked = self._check_cnames(d, answer, client.profile, now, st) if d.reason in _CNAME_CHECKED else None
                 if blocked is not None:
                     d, upstream = blocked, None
                     wire = self._blocked(q, d)
@@ -169,13 +191,13 @@ class Resolver:
         rcode = wire[3] & 0x0F
         if cacheable:
             self._remember(q, ip if forwarder else None, client, d, wire, tcp, now, st, max_life)
-        self.log.put(Entry(time.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
-                           round((time.monotonic() - t0) * 1000, 3), 1))
+        self.log.put(Entry(self.clock.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
+                           round((self.clock.monotonic() - t0) * 1000, 3), 1))
         return wire
 
     def _warn_upstream(self, q: Query, e: UpstreamError) -> None:
         """One line per WARN_EVERY seconds at most: an outage must not fill a Pi's SD card with the same line."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._last_warning < WARN_EVERY:
             self._suppressed += 1
             return
@@ -183,47 +205,51 @@ class Resolver:
         log.warning("upstreams failed for %s %s: %s%s", q.qname, q.type_name, e, more)
         self._last_warning, self._suppressed = now, 0
 
-    def _identify(self, ip: str, q: Query, st: State, now: float) -> tuple[Client | None, bool]:
+    def _identify(self, ip: str, q: Query, st: Snapshot, now: float) -> tuple[Client | None, bool]:
         """(the client, whether ip is a trusted forwarder); None for a source outside the home networks.
         The address checks are remembered for CLIENT_TTL; a forwarder's device is read from each packet."""
         c = self._clients.get(ip)
-        if c is None or c[2] <= now:
+        if c is None or c.expires <= now:
             if not st.directory.allowed(ip):
-                self._clients[ip] = (None, False, now + CLIENT_TTL)
+                self._remember_client(ip, _Known(None, False, now + CLIENT_TTL), st)
                 return None, False
             forwarder, expires = st.directory.is_forwarder(ip), now + CLIENT_TTL
-        elif not c[1]:
-            return c[0], False
+        elif not c.forwarder:
+            return c.client, False
         else:
-            forwarder, expires = True, c[2]
+            forwarder, expires = True, c.expires
         client = identify(st.directory, self.neighbours, ip, q.client_subnet, q.client_mac, forwarder=forwarder)
-        self._clients[ip] = (client, forwarder, expires)
-        self.log.seen(client, time.time())
+        self._remember_client(ip, _Known(client, forwarder, expires), st)
+        self.log.seen(client, self.clock.time())
         return client, forwarder
 
-    def _rate_limited(self, q: Query, client: Client, r: list) -> bytes:
+    def _remember_client(self, ip: str, known: _Known, st: Snapshot) -> None:
+        if st.generation == self._generation:     # identified under the running snapshot, not an older one
+            self._clients[ip] = known
+
+    def _rate_limited(self, q: Query, client: Client, r: _Budget) -> bytes:
         self.stats["rate_limited"] += 1
-        if not r[2]:
-            r[2] = True
+        if not r.logged:
+            r.logged = True
+            rl = self._dns.rate_limit
             d = Decision(Action.BLOCK, Reason.RATE_LIMIT, client.profile,
-                         rule=f"{self.state.config.dns.rate_limit.queries} queries per "
-                              f"{self.state.config.dns.rate_limit.seconds} s")
+                         rule=f"{rl.queries} queries per {rl.seconds} s")
             log.warning("rate limit: %s (%s) passed %s; refusing until the window ends", client.address,
                         client.device or "unknown device", d.rule)
-            self.log.put(Entry(time.time(), client, q.qname, q.qtype, d, REFUSED, False, None, None, 1))
+            self.log.put(Entry(self.clock.time(), client, q.qname, q.qtype, d, REFUSED, False, None, None, 1))
         return codec.error_reply(q, REFUSED)
 
     def _blocked(self, q: Query, d: Decision) -> bytes:
-        dns = self.state.config.dns
+        dns = self._dns
         return codec.blocked_reply(q, nxdomain=d.nxdomain or dns.block_answer == "nxdomain", ttl=dns.blocked_ttl)
 
-    def _check_cnames(self, d: Decision, answer: Answer, profile: Profile, now: datetime,
-                      st: State) -> Decision | None:
+    def _check_cnames(self, d: Decision, answer: Answer, profile: str, now: datetime,
+                      st: Snapshot) -> Decision | None:
         """CNAME cloaking: an allowed name whose answer points into a blocked one is blocked too."""
         for target in answer.cnames:
-            t = decide(profile, target, 1, now, st.overrides, st.rules)
+            t = st.decide(profile, target, 1, now)
             if t.action is Action.BLOCK and t.reason in _CNAME_BLOCKS:
-                return Decision(Action.BLOCK, Reason.CNAME, profile.name, list=t.list, rule=t.rule,
+                return Decision(Action.BLOCK, Reason.CNAME, profile, list=t.list, rule=t.rule,
                                 schedule=t.schedule, target=target, nxdomain=t.nxdomain)
         return None
 
@@ -236,26 +262,29 @@ class Resolver:
         try:
             answer, up = await self.upstreams.resolve(qname, qtype)
         except UpstreamError:
-            stale = self.cache.get_stale(key, time.monotonic())
+            stale = self.cache.get_stale(key, self.clock.monotonic())
             if stale is None:
                 raise
             self.stats["stale"] += 1
             return stale.answer, 0, "stale"
-        self.cache.put(key, answer, time.monotonic())
+        self.cache.put(key, answer, self.clock.monotonic())
         return answer, 0, str(up)
 
     def _ttls(self, cap: int, elapsed: int, upstream: str | None) -> dict:
         if upstream == "stale":     # RFC 8767: a stale answer carries a short TTL so the client asks again soon
-            ttl = self.state.config.dns.stale_ttl
+            ttl = self._dns.stale_ttl
             return {"max_ttl": ttl, "ttl_floor": ttl}
         return {"max_ttl": cap, "elapsed": elapsed}
 
     def _remember(self, q: Query, router: str | None, client: Client, d: Decision, wire: bytes, tcp: bool,
-                  now: datetime, st: State, max_life: float) -> None:
-        """Keep the finished reply until its TTL runs out or the policy can next change, whichever is first."""
-        mono = time.monotonic()
-        profile = st.config.profiles[client.profile]
-        change = next_change(profile, now, st.overrides)
+                  now: datetime, st: Snapshot, max_life: float) -> None:
+        """Keep the finished reply until its TTL runs out or the policy can next change, whichever is first.
+        Not when it was decided under an older snapshot than the cache's: a pause swapped in meanwhile."""
+        if st.generation != self._generation:
+            self.stats["late_writes"] += 1
+            return
+        mono = self.clock.monotonic()
+        change = st.next_change(client.profile, now)
         life = max_life if change is None else min(max_life, (change - now).total_seconds())
         if d.action is Action.BLOCK:
             offsets: tuple[int, ...] = ()     # a block's TTL is a constant: serve it as built

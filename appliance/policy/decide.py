@@ -32,7 +32,7 @@ from ..config import Profile
 from ..lists.index import DomainIndex, Hit
 from ..lists.names import query_ascii, to_ascii
 from ..model import Action, Decision, Reason
-from ..state.overrides import Overrides, ProfileOverrides
+from .overrides import Overrides, ProfileOverrides
 from .safesearch import YOUTUBE_LEVELS, SafeSearch
 from .schedules import Schedule, schedule_for
 
@@ -71,7 +71,7 @@ class CompiledProfile:
     allow: frozenset[str]
     deny: frozenset[str]
     schedule: Schedule
-    windows: dict[int, _CompiledWindow]     # by id() of the Window object the schedule hands back
+    windows: dict[str, _CompiledWindow]     # by window name (unique within a profile)
     youtube: str
     safe_search: bool
     rewrites: bool                          # any safe-search setting on: skip the lookup otherwise
@@ -89,28 +89,19 @@ def _blocked(categories, apps) -> frozenset[str]:
     return frozenset(categories) | frozenset(_app(a) for a in apps)
 
 
-def _compile(profile: Profile) -> CompiledProfile:
+def compile_profile(profile: Profile) -> CompiledProfile:
+    """What decide() needs of a profile, precomputed. The engine compiles each profile once per snapshot."""
     blocked = _blocked(profile.block, profile.block_apps) | ({BYPASS} if profile.bypass else frozenset())
-    windows = {id(w): _CompiledWindow(w.name, w.everything, _domains(w.allow), _blocked(w.block, w.block_apps))
+    windows = {w.name: _CompiledWindow(w.name, w.everything, _domains(w.allow), _blocked(w.block, w.block_apps))
                for w in profile.schedules}
     return CompiledProfile(profile.name, blocked, _domains(profile.allow), _domains(profile.deny),
                            schedule_for(profile), windows, profile.youtube, profile.safe_search,
                            profile.safe_search or profile.youtube in YOUTUBE_LEVELS)
 
 
-# Identity-keyed, like schedules.schedule_for: hashing a whole Profile per query would cost more than it saves.
-_COMPILED: dict[int, tuple[Profile, CompiledProfile]] = {}
-
-
-def compile_profile(profile: Profile) -> CompiledProfile:
-    entry = _COMPILED.get(id(profile))
-    if entry is not None and entry[0] is profile:
-        return entry[1]
-    compiled = _compile(profile)
-    if len(_COMPILED) >= 64:
-        _COMPILED.clear()
-    _COMPILED[id(profile)] = (profile, compiled)
-    return compiled
+def _compiled(profile: Profile | CompiledProfile) -> CompiledProfile:
+    # A one-off question (a test, a CNAME check outside the engine) may hand a plain Profile.
+    return profile if isinstance(profile, CompiledProfile) else compile_profile(profile)
 
 
 def _suffix_in(name: str, suffixes: frozenset[str]) -> str | None:
@@ -131,10 +122,10 @@ _NO_OVERRIDES = ProfileOverrides()
 
 # --- the chain ----------------------------------------------------------------------------------------------------
 
-def decide(profile: Profile, qname: str, qtype: int, now: datetime, overrides: Overrides | None,
+def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: datetime, overrides: Overrides | None,
            rules: Rules) -> Decision:
     """The verdict for ``qname`` asked by a device of ``profile`` at ``now`` (aware, in the configured zone)."""
-    c = compile_profile(profile)
+    c = _compiled(profile)
     pname = c.name
     name = query_ascii(qname) or qname.lower().rstrip(".")
 
@@ -168,7 +159,7 @@ def decide(profile: Profile, qname: str, qtype: int, now: datetime, overrides: O
 
     # e) block: everything windows
     active = c.schedule.active(now, po.shifts) if c.windows else ()
-    windows = [c.windows[id(w)] for w in active]
+    windows = [c.windows[w.name] for w in active]
     allowed_by: tuple[_CompiledWindow, str] | None = None
     for cw in windows:
         if cw.everything:
@@ -246,12 +237,13 @@ def _blocked_hit(c: CompiledProfile, windows: list[_CompiledWindow],
     return best
 
 
-def next_change(profile: Profile, now: datetime, overrides: Overrides | None) -> datetime | None:
+def next_change(profile: Profile | CompiledProfile, now: datetime, overrides: Overrides | None) -> datetime | None:
     """When a decision for this profile may next differ: the next window boundary (shifts included) or override
     start/expiry. A cached decision must not outlive it; None if nothing is scheduled to change."""
-    po = overrides.of(profile) if overrides is not None else _NO_OVERRIDES
-    a = compile_profile(profile).schedule.next_boundary(now, po.shifts)
-    b = overrides.next_expiry(profile, now) if overrides is not None else None
+    c = _compiled(profile)
+    po = overrides.of(c.name) if overrides is not None else _NO_OVERRIDES
+    a = c.schedule.next_boundary(now, po.shifts)
+    b = overrides.next_expiry(c.name, now) if overrides is not None else None
     if a is None or b is None:
         return a or b
     return a if a.timestamp() <= b.timestamp() else b   # not min(): same-zone datetimes compare by wall clock

@@ -170,25 +170,15 @@ class Schedule:
         return None if best is None else datetime.fromtimestamp(best, now.tzinfo)
 
 
-# Keyed by id() with the profile kept alive alongside, and checked by identity: hashing a Profile (every tuple in
-# it) on each query would cost more than the lookup saves. A reload brings new Profile objects; old ones age out.
-_SCHEDULES: dict[int, tuple[Profile, Schedule]] = {}
-_SCHEDULES_MAX = 64
-
-
 def schedule_for(profile: Profile) -> Schedule:
-    entry = _SCHEDULES.get(id(profile))
-    if entry is not None and entry[0] is profile:
-        return entry[1]
-    sched = Schedule(tuple(profile.schedules))
-    if len(_SCHEDULES) >= _SCHEDULES_MAX:
-        _SCHEDULES.clear()
-    _SCHEDULES[id(profile)] = (profile, sched)
-    return sched
+    """A new Schedule of the profile's windows. The engine compiles one per profile per snapshot and keeps it;
+    this is for one-off questions (tests, the CLI)."""
+    return Schedule(tuple(profile.schedules))
 
 
 def active_windows(profile: Profile, now: datetime, shifts: Shifts = _NO_SHIFTS) -> tuple[Window, ...]:
-    """The profile's windows in force at ``now`` (timezone-aware, in the configured zone)."""
+    """The profile's windows in force at ``now`` (timezone-aware, in the configured zone). One-off: a query asks
+    its snapshot's compiled schedule instead."""
     return schedule_for(profile).active(now, shifts)
 
 

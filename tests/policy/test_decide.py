@@ -8,7 +8,8 @@ from appliance.lists.index import DomainIndex
 from appliance.model import Action, Decision, Reason
 from appliance.policy.decide import Rules, compile_profile, decide, next_change
 from appliance.policy.safesearch import SafeSearch
-from appliance.state.overrides import NO_OVERRIDES, OverrideStore
+from appliance.policy.overrides import NO_OVERRIDES, end, later, snapshot
+from appliance.state.overrides import OverrideStore
 
 from .helpers import at, utc, window
 
@@ -137,7 +138,7 @@ def store(tmp_path):
 
 def test_timed_allow_beats_category_and_everything_window(rules, store):
     store.add_allow("emma", "social", timedelta(hours=1), at("2026-12-01 21:00"))
-    snap = store.snapshot(at("2026-12-01 21:00"))
+    snap = snapshot(store, at("2026-12-01 21:00"))
     assert decide(EMMA, "www.tiktok.com", A, TUE_2130, snap, rules) == D(
         "allow", "OVERRIDE", list="social", rule="tiktok.com")
     # expired: back to bedtime, with the same snapshot
@@ -152,7 +153,7 @@ def test_timed_allow_beats_category_and_everything_window(rules, store):
 ])
 def test_timed_allow_targets(rules, store, target, qname, expected_list, expected_rule):
     store.add_allow("emma", target, timedelta(minutes=30), at("2026-12-01 21:15"))
-    snap = store.snapshot(at("2026-12-01 21:15"))
+    snap = snapshot(store, at("2026-12-01 21:15"))
     assert decide(EMMA, qname, A, TUE_2130, snap, rules) == D(
         "allow", "OVERRIDE", list=expected_list, rule=expected_rule)
     # the allow covers only its target
@@ -161,13 +162,13 @@ def test_timed_allow_targets(rules, store, target, qname, expected_list, expecte
 
 def test_timed_allow_of_a_domain_is_a_suffix_not_a_substring(rules, store):
     store.add_allow("emma", "ikipedia.org", timedelta(minutes=30), TUE_NOON)
-    snap = store.snapshot(TUE_NOON)
+    snap = snapshot(store, TUE_NOON)
     assert decide(EMMA, "wikipedia.org", A, TUE_2130, snap, rules).reason is Reason.SCHEDULE
 
 
 def test_timed_allow_keeps_safe_search(rules, store):
     store.add_allow("emma", "youtube", timedelta(minutes=30), at("2026-12-01 21:15"))
-    snap = store.snapshot(at("2026-12-01 21:15"))
+    snap = snapshot(store, at("2026-12-01 21:15"))
     assert decide(EMMA, "www.youtube.com", A, TUE_2130, snap, rules).target == "restrict.youtube.com"
     assert decide(EMMA, "i.ytimg.youtube.com", A, TUE_2130, snap, rules) == D(
         "allow", "OVERRIDE", list="youtube", rule="youtube.com")
@@ -176,7 +177,7 @@ def test_timed_allow_keeps_safe_search(rules, store):
 def test_pause_beats_allow_list_and_timed_allow_not_essentials(rules, store):
     store.add_allow("emma", "edmodo.com", timedelta(hours=2), TUE_NOON)
     store.add_pause("emma", TUE_NOON, duration=timedelta(minutes=30))
-    snap = store.snapshot(TUE_NOON)
+    snap = snapshot(store, TUE_NOON)
     t = at("2026-12-01 12:10")
     assert decide(EMMA, "www.edmodo.com", A, t, snap, rules) == D("block", "PAUSED")
     assert decide(EMMA, "www.wikipedia.org", A, t, snap, rules) == D("block", "PAUSED")
@@ -186,12 +187,12 @@ def test_pause_beats_allow_list_and_timed_allow_not_essentials(rules, store):
     after = at("2026-12-01 12:30")
     assert decide(EMMA, "www.edmodo.com", A, after, snap, rules).reason is Reason.OVERRIDE
     store.resume("emma", at("2026-12-01 12:05"))
-    assert decide(EMMA, "www.wikipedia.org", A, t, store.snapshot(t), rules) == D("allow", "NONE")
+    assert decide(EMMA, "www.wikipedia.org", A, t, snapshot(store, t), rules) == D("allow", "NONE")
 
 
 def test_later_moves_bedtime_tonight_only(rules, store):
-    store.shift_window(EMMA, "bedtime", timedelta(minutes=30), at("2026-12-01 20:45"))
-    snap = store.snapshot(at("2026-12-01 20:45"))
+    later(store, EMMA, "bedtime", timedelta(minutes=30), at("2026-12-01 20:45"))
+    snap = snapshot(store, at("2026-12-01 20:45"))
     assert decide(EMMA, "www.wikipedia.org", A, at("2026-12-01 21:15"), snap, rules) == D("allow", "NONE")
     assert decide(EMMA, "www.wikipedia.org", A, at("2026-12-01 21:30"), snap, rules).reason is Reason.SCHEDULE
     assert decide(EMMA, "www.wikipedia.org", A, at("2026-12-02 21:15"), snap, rules).reason is Reason.SCHEDULE
@@ -207,7 +208,7 @@ def test_later_moves_bedtime_tonight_only(rules, store):
 def test_next_change(store, now, pause_minutes, expected):
     if pause_minutes:
         store.add_pause("emma", at(now), duration=timedelta(minutes=pause_minutes))
-    snap = store.snapshot(at(now))
+    snap = snapshot(store, at(now))
     assert utc(next_change(EMMA, at(now), snap)) == utc(at(expected))
 
 
@@ -216,9 +217,12 @@ def test_next_change_without_windows_or_overrides():
     assert next_change(DEFAULT, TUE_NOON, None) is None
 
 
-def test_compiled_profile_is_cached_by_identity():
-    assert compile_profile(EMMA) is compile_profile(EMMA)
-    twin = Profile(**{f: getattr(EMMA, f) for f in EMMA.__dataclass_fields__})
-    assert compile_profile(twin) is not compile_profile(EMMA)     # a reload's new object: compiled afresh
-    assert compile_profile(twin).blocked == frozenset(
-        {"random-chat", "social", "adult", "app:instagram", "bypass"})
+def test_a_compiled_profile_decides_as_the_profile_does(rules):
+    """The engine compiles each profile once per snapshot (no module-level cache keyed by id()); what it hands
+    decide() must mean exactly what the profile means."""
+    compiled = compile_profile(EMMA)
+    assert compiled.blocked == frozenset({"random-chat", "social", "adult", "app:instagram", "bypass"})
+    for now in (TUE_NOON, TUE_1630, TUE_2130):
+        for name in ("www.tiktok.com", "omegle.com", "example.org", "www.instagram.com"):
+            assert decide(compiled, name, A, now, NO_OVERRIDES, rules) == decide(EMMA, name, A, now, NO_OVERRIDES,
+                                                                                  rules)

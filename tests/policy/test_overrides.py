@@ -4,7 +4,10 @@ import pytest
 
 from appliance.config import Profile
 from appliance.policy.schedules import active_windows
-from appliance.state.overrides import OverrideStore, normalize_target, parse_duration, parse_until
+from appliance.policy import overrides as policy_overrides
+from appliance.policy.overrides import end, later, normalize_target, snapshot
+from appliance.policy.when import parse_duration, parse_until
+from appliance.state.overrides import OverrideStore
 
 from .helpers import NEW_YORK, PARIS, at, utc, window
 
@@ -110,7 +113,7 @@ def test_normalize_target_rejects(text):
 def test_pause_for_a_duration_and_expiry(store):
     o = store.add_pause("emma", NOW, duration=timedelta(minutes=30))
     assert o.kind == "pause" and utc(o.expires) == utc(at("2026-12-01 20:30"))
-    snap = store.snapshot(NOW)
+    snap = snapshot(store, NOW)
     assert snap.is_paused("emma", at("2026-12-01 20:29:59"))
     assert not snap.is_paused("emma", at("2026-12-01 20:30"))     # expired: no new snapshot needed
     assert not snap.is_paused("leo", NOW)
@@ -124,20 +127,20 @@ def test_pause_until_and_survives_restart(db):
     s.add_pause("emma", NOW, until=parse_until("21:30", PARIS, NOW))
     s.close()
     s = OverrideStore(db)                                          # the daemon restarted
-    assert s.snapshot(NOW).is_paused("emma", at("2026-12-01 21:29"))
-    assert not s.snapshot(NOW).is_paused("emma", at("2026-12-01 21:30"))
+    assert snapshot(s, NOW).is_paused("emma", at("2026-12-01 21:29"))
+    assert not snapshot(s, NOW).is_paused("emma", at("2026-12-01 21:30"))
     s.close()
 
 
 def test_latest_pause_replaces_and_resume_cancels(store):
     store.add_pause("emma", NOW, duration=timedelta(hours=2))
     store.add_pause("emma", at("2026-12-01 20:10"), duration=timedelta(minutes=5))
-    snap = store.snapshot(at("2026-12-01 20:10"))
+    snap = snapshot(store, at("2026-12-01 20:10"))
     assert snap.is_paused("emma", at("2026-12-01 20:14"))
     assert not snap.is_paused("emma", at("2026-12-01 20:16"))
     store.add_pause("emma", at("2026-12-01 20:20"), duration=timedelta(hours=1))
     assert store.resume("emma", at("2026-12-01 20:30")) == 1
-    assert not store.snapshot(at("2026-12-01 20:30")).is_paused("emma", at("2026-12-01 20:31"))
+    assert not snapshot(store, at("2026-12-01 20:30")).is_paused("emma", at("2026-12-01 20:31"))
     assert store.resume("emma", at("2026-12-01 20:31")) == 0
 
 
@@ -157,7 +160,7 @@ def test_pause_errors(store, kwargs, message):
 def test_allow_live_and_expired(store):
     store.add_allow("emma", "YouTube", timedelta(minutes=30), NOW)
     store.add_allow("emma", "khanacademy.org", timedelta(hours=1), NOW)
-    snap = store.snapshot(NOW)
+    snap = snapshot(store, NOW)
     assert snap.allowed("emma", at("2026-12-01 20:10")) == ("youtube", "khanacademy.org")
     assert snap.allowed("emma", at("2026-12-01 20:45")) == ("khanacademy.org",)
     assert snap.allowed("emma", at("2026-12-01 21:00")) == ()
@@ -168,7 +171,7 @@ def test_allow_live_and_expired(store):
 def test_allow_again_replaces(store):
     store.add_allow("emma", "youtube", timedelta(hours=2), NOW)
     store.add_allow("emma", "youtube", timedelta(minutes=10), at("2026-12-01 20:05"))
-    snap = store.snapshot(at("2026-12-01 20:05"))
+    snap = snapshot(store, at("2026-12-01 20:05"))
     assert snap.allowed("emma", at("2026-12-01 20:14")) == ("youtube",)
     assert snap.allowed("emma", at("2026-12-01 20:16")) == ()
 
@@ -176,8 +179,8 @@ def test_allow_again_replaces(store):
 # --- windows: later, end early, skip ---------------------------------------------------------------------------
 
 def test_later_applies_tonight_only(store):
-    store.shift_window(EMMA, "bedtime", parse_duration("30m"), at("2026-12-01 20:50"))
-    shifts = store.snapshot(at("2026-12-01 20:50")).shifts("emma")
+    later(store, EMMA, "bedtime", parse_duration("30m"), at("2026-12-01 20:50"))
+    shifts = snapshot(store, at("2026-12-01 20:50")).shifts("emma")
     assert active_windows(EMMA, at("2026-12-01 21:10"), shifts) == ()
     assert names(active_windows(EMMA, at("2026-12-01 21:30"), shifts)) == ("bedtime",)
     assert names(active_windows(EMMA, at("2026-12-02 06:59"), shifts)) == ("bedtime",)    # the end stays
@@ -185,35 +188,35 @@ def test_later_applies_tonight_only(store):
 
 
 def test_later_twice_adds_up_and_in_force_counts_from_now(store):
-    store.shift_window(EMMA, "bedtime", timedelta(minutes=30), at("2026-12-01 20:50"))
-    o = store.shift_window(EMMA, "bedtime", timedelta(minutes=30), at("2026-12-01 20:55"))
+    later(store, EMMA, "bedtime", timedelta(minutes=30), at("2026-12-01 20:50"))
+    o = later(store, EMMA, "bedtime", timedelta(minutes=30), at("2026-12-01 20:55"))
     assert o.delay == timedelta(hours=1) and o.day.isoformat() == "2026-12-01"
-    shifts = store.snapshot(NOW).shifts("emma")
+    shifts = snapshot(store, NOW).shifts("emma")
     assert active_windows(EMMA, at("2026-12-01 21:59"), shifts) == ()
     assert names(active_windows(EMMA, at("2026-12-01 22:00"), shifts)) == ("bedtime",)
     # during bedtime, "30 minutes later" gives thirty minutes from now
-    store.shift_window(EMMA, "bedtime", timedelta(minutes=30), at("2026-12-01 23:00"))
-    shifts = store.snapshot(NOW).shifts("emma")
+    later(store, EMMA, "bedtime", timedelta(minutes=30), at("2026-12-01 23:00"))
+    shifts = snapshot(store, NOW).shifts("emma")
     assert active_windows(EMMA, at("2026-12-01 23:29"), shifts) == ()
     assert names(active_windows(EMMA, at("2026-12-01 23:30"), shifts)) == ("bedtime",)
 
 
 def test_end_window_now_and_skip_next(store):
-    store.end_window(EMMA, "bedtime", at("2026-12-01 22:00"))            # in force: ends now
-    shifts = store.snapshot(NOW).shifts("emma")
+    end(store, EMMA, "bedtime", at("2026-12-01 22:00"))            # in force: ends now
+    shifts = snapshot(store, NOW).shifts("emma")
     assert names(active_windows(EMMA, at("2026-12-01 21:59"), shifts)) == ("bedtime",)
     assert active_windows(EMMA, at("2026-12-01 22:00"), shifts) == ()
     assert names(active_windows(EMMA, at("2026-12-02 21:00"), shifts)) == ("bedtime",)
-    o = store.end_window(EMMA, "bedtime", at("2026-12-02 12:00"))        # not in force: skips tonight's
+    o = end(store, EMMA, "bedtime", at("2026-12-02 12:00"))        # not in force: skips tonight's
     assert o.day.isoformat() == "2026-12-02"
-    shifts = store.snapshot(NOW).shifts("emma")
+    shifts = snapshot(store, NOW).shifts("emma")
     assert active_windows(EMMA, at("2026-12-02 23:00"), shifts) == ()
     assert names(active_windows(EMMA, at("2026-12-03 21:00"), shifts)) == ("bedtime",)
 
 
 def test_unknown_window(store):
     with pytest.raises(ValueError, match=r"emma has no schedule 'bedtim' \(schedules: bedtime\)"):
-        store.shift_window(EMMA, "bedtim", timedelta(minutes=30), NOW)
+        later(store, EMMA, "bedtim", timedelta(minutes=30), NOW)
 
 
 # --- the daemon's side -----------------------------------------------------------------------------------------
@@ -221,16 +224,16 @@ def test_unknown_window(store):
 def test_changed_sees_other_connections_and_own_writes(db):
     daemon, admin = OverrideStore(db), OverrideStore(db)
     assert daemon.changed()                      # nothing read yet
-    daemon.snapshot(NOW)
+    snapshot(daemon, NOW)
     assert not daemon.changed()
     admin.add_pause("emma", NOW, duration=timedelta(minutes=5))
     assert daemon.changed()
     assert daemon.changed()                      # stays true until the next snapshot
-    assert daemon.snapshot(NOW).is_paused("emma", NOW)
+    assert snapshot(daemon, NOW).is_paused("emma", NOW)
     assert not daemon.changed()
     daemon.add_allow("emma", "youtube", timedelta(minutes=5), NOW)   # e.g. through the control socket
     assert daemon.changed()
-    daemon.snapshot(NOW)
+    snapshot(daemon, NOW)
     assert not daemon.changed()
     daemon.close(), admin.close()
 
@@ -238,7 +241,7 @@ def test_changed_sees_other_connections_and_own_writes(db):
 def test_list_active_prune_and_cancel(store):
     store.add_pause("emma", NOW, duration=timedelta(minutes=5))
     a = store.add_allow("leo", "youtube", timedelta(hours=1), NOW)
-    store.shift_window(EMMA, "bedtime", timedelta(minutes=30), NOW)
+    policy_overrides.later(store, EMMA, "bedtime", timedelta(minutes=30), NOW)
     later = at("2026-12-01 20:10")
     assert [o.kind for o in store.list_active(later)] == ["allow", "later"]
     assert [o.describe(PARIS) for o in store.list_active(later)] == [
@@ -250,7 +253,7 @@ def test_list_active_prune_and_cancel(store):
 
 
 def test_empty_snapshot(store):
-    snap = store.snapshot(NOW)
+    snap = snapshot(store, NOW)
     assert not snap.is_paused("emma", NOW)
     assert snap.next_expiry("emma", NOW) is None
     assert snap.shifts("emma") == {}

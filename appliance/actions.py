@@ -1,0 +1,340 @@
+"""What a parent does to the live policy — pause, resume, allow for a while, bedtime later, end a window, cancel,
+explain, "what is in force now" — as one service for the CLI, the admin and the proxy's "ask for access".
+
+Each action validates against the config it is given (the one the daemon runs), stores its override, and returns a
+message that is true: it says what the change does and what still applies. Bad input raises ``UserError``, whose
+text is for parents; nothing here prints or exits. Writes go to the overrides table; the daemon picks them up
+within a second (``OverrideStore.changed()``).
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from .clock import SYSTEM, Clock
+from .config import DEFAULT_PROFILE, Config, Profile
+from .lists.catalog import load_catalog
+from .model import Action, Client, Decision
+from .policy import overrides as policy_overrides
+from .policy.decide import compile_profile, decide
+from .policy.engine import Rules, build_rules
+from .policy.overrides import NO_OVERRIDES, Overrides, in_force, occurrence_of
+from .policy.schedules import Schedule
+from .policy.when import parse_duration, parse_instant, parse_until
+from .state import db
+from .state.overrides import ALLOW, PAUSE, Override, OverrideStore
+
+__all__ = ["UserError", "ActionResult", "Explanation", "Actions"]
+
+
+class UserError(Exception):
+    """An action a parent asked for that cannot be done; the text says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    message: str                    # what happened, in words, true at the time it is said
+    override: Override | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    domain: str
+    qtype: str
+    at: datetime
+    client: Client
+    decision: Decision
+    words: str
+
+
+class Actions:
+    """Parent actions against one config. Cheap to make; opens the database only while an action runs."""
+
+    def __init__(self, config: Config, *, clock: Clock = SYSTEM, rules: Rules | None = None):
+        self.config = config
+        self.clock = clock
+        self._rules = rules
+
+    # --- helpers ------------------------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return self.clock.now(self.config.tz)
+
+    def _store(self) -> OverrideStore:
+        try:
+            return OverrideStore(db.db_path(self.config.data_dir))
+        except (sqlite3.Error, OSError) as e:
+            raise UserError(f"nothing was changed: Hearth cannot write its data in {self.config.data_dir} "
+                            f"({_plain_error(e)}). Check the disk has space, and run this as the hearth user "
+                            "(sudo -u hearth hearth …).") from None
+
+    def _write(self, fn):
+        store = self._store()
+        try:
+            return fn(store)
+        except sqlite3.Error as e:
+            raise UserError(f"nothing was changed: the database refused the write ({_plain_error(e)})") from None
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        finally:
+            store.close()
+
+    def profile(self, name: str) -> Profile:
+        p = self.config.profiles.get(name)
+        if p is None or name == DEFAULT_PROFILE:
+            kids = ", ".join(c.name for c in self.config.children()) or "none yet"
+            raise UserError(f"unknown profile {name!r}: there is no child of that name (children: {kids})")
+        return p
+
+    def overrides_now(self) -> Overrides:
+        """The live overrides, read-only (works for a user who may not write the data directory)."""
+        path = db.db_path(self.config.data_dir)
+        if not path.exists():
+            return NO_OVERRIDES
+        try:
+            with OverrideStore(path, readonly=True) as store:
+                return policy_overrides.snapshot(store, self._now())
+        except sqlite3.Error:
+            return NO_OVERRIDES     # no table yet, or unreadable: nothing live that we can see
+
+    def _fmt(self, when: datetime | float) -> str:
+        ts = when.timestamp() if isinstance(when, datetime) else when
+        local = datetime.fromtimestamp(ts, self.config.tz)
+        today = self._now().date()
+        if local.date() == today:
+            return local.strftime("%H:%M")
+        if local.date() == today + timedelta(days=1):
+            return local.strftime("tomorrow %H:%M")
+        return local.strftime("%a %d %b %H:%M")
+
+    def _still(self, profile: Profile, overrides: Overrides | None = None) -> list[str]:
+        """The windows in force for ``profile`` now, in words."""
+        now = self._now()
+        ov = overrides if overrides is not None else self.overrides_now()
+        sched = Schedule(profile.schedules)
+        out = []
+        for w in sched.active(now, ov.shifts(profile.name)):
+            occ = occurrence_of(profile, w.name, now)[1]
+            shift = ov.shifts(profile.name).get((w.name, occ.day.toordinal()))
+            end = shift.apply(occ.start.timestamp(), occ.end.timestamp())[1] if shift else occ.end.timestamp()
+            what = "blocks everything" if w.everything else "blocks " + ", ".join(w.block + w.block_apps)
+            out.append(f"{w.name} {what} until {self._fmt(end)}")
+        return out
+
+    # --- actions ------------------------------------------------------------------------------------------------
+
+    def pause(self, profile: str, duration: str | timedelta | None = None,
+              until: str | datetime | None = None) -> ActionResult:
+        p = self.profile(profile)
+        now = self._now()
+        try:
+            end = (until if isinstance(until, datetime) else parse_until(until, self.config.tz, now)) if until \
+                else None
+            length = parse_duration(duration or "1h") if end is None else None
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        before = self.overrides_now().of(p.name).paused(now.timestamp())
+        o = self._write(lambda s: s.add_pause(p.name, now, duration=length, until=end))
+        msg = f"{p.name}'s internet is paused until {self._fmt(o.expires)}"
+        if before is not None and abs(before - o.expires.timestamp()) > 1:
+            msg += f" (this replaces the pause that ran until {self._fmt(before)})"
+        return ActionResult(msg, o)
+
+    def resume(self, profile: str) -> ActionResult:
+        p = self.profile(profile)
+        n = self._write(lambda s: s.resume(p.name, self._now()))
+        still = self._still(p)
+        msg = f"{p.name}: internet resumed" if n else f"{p.name} was not paused"
+        if still:
+            msg += "; still in force: " + "; ".join(still)
+        elif n:
+            msg += " (the everyday rules apply)"
+        return ActionResult(msg)
+
+    def allow(self, profile: str, target: str, duration: str | timedelta) -> ActionResult:
+        p = self.profile(profile)
+        try:
+            name = policy_overrides.normalize_target(_host_of(target))
+            length = parse_duration(duration)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        if "." not in name:
+            cat = load_catalog(self.config.blocklists_dir)
+            categories = set(cat.categories) | {s.category for s in self.config.lists.sources}
+            bare = name.removeprefix("app:")
+            if not (bare in cat.apps or (not name.startswith("app:") and bare in categories)):
+                apps = ", ".join(sorted(cat.apps)[:8])
+                raise UserError(f"{target!r} is not an app, a category or a domain (apps: {apps}, …; categories: "
+                                f"{', '.join(sorted(categories))})")
+        o = self._write(lambda s: s.add_allow(p.name, name, length, self._now()))
+        msg = f"{name} is allowed for {p.name} until {self._fmt(o.expires)}, then blocked again by itself"
+        everything = [w for w in self._still(p) if "blocks everything" in w]
+        if everything:
+            msg += f" (it gets through {everything[0].split(' ', 1)[0]}, which blocks the rest)"
+        return ActionResult(msg, o)
+
+    def later(self, profile: str, window: str, delay: str | timedelta) -> ActionResult:
+        p = self.profile(profile)
+        try:
+            length = parse_duration(delay)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        now = self._now()
+        try:
+            w, occ = occurrence_of(p, window, now)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        started = in_force(occ, now)
+        o = self._write(lambda s: policy_overrides.later(s, p, window, length, now))
+        start = occ.start.timestamp() + o.delay.total_seconds()
+        if started:
+            # The rule (policy/overrides.py): once a window has started, "later" lifts it now and brings it
+            # back `delay` from now, until its usual end.
+            msg = (f"{w.name} is lifted now and comes back at {self._fmt(start)} (until {self._fmt(occ.end)})")
+        else:
+            msg = f"{w.name} of {occ.day:%a %d %b} now starts at {self._fmt(start)} instead of {self._fmt(occ.start)}"
+        if start >= occ.end.timestamp():
+            msg = f"{w.name} of {occ.day:%a %d %b} will not come back: {self._fmt(start)} is after its end"
+        return ActionResult(msg, o)
+
+    def end(self, profile: str, window: str) -> ActionResult:
+        p = self.profile(profile)
+        now = self._now()
+        try:
+            w, occ = occurrence_of(p, window, now)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        started = in_force(occ, now)
+        o = self._write(lambda s: policy_overrides.end(s, p, window, now))
+        if started:
+            msg = f"{w.name} is over for today (it had run until {self._fmt(occ.end)})"
+        else:
+            msg = (f"{w.name} was not in force, so its next time is skipped: "
+                   f"{self._fmt(occ.start)}–{self._fmt(occ.end)}")
+        return ActionResult(msg, o)
+
+    def cancel(self, override_id: int) -> ActionResult:
+        o = self._write(lambda s: s.cancel(int(override_id), self._now()))
+        if o is None:
+            raise UserError(f"there is no live change with id {override_id} (see: hearth overrides)")
+        return ActionResult(f"cancelled: {o.describe(self.config.tz)}", o)
+
+    def overrides(self) -> list[Override]:
+        path = db.db_path(self.config.data_dir)
+        if not path.exists():
+            return []
+        with OverrideStore(path, readonly=True) as store:
+            try:
+                return store.list_active(self._now())
+            except sqlite3.Error:
+                return []
+
+    def now(self, profile: str) -> list[str]:
+        """Everything in force for a child right now, in words, most important first."""
+        p = self.profile(profile)
+        now = self._now()
+        ov = self.overrides_now()
+        po = ov.of(p.name)
+        out = []
+        paused = po.paused(now.timestamp())
+        if paused is not None:
+            out.append(f"paused until {self._fmt(paused)}")
+        out += self._still(p, ov)
+        for a in po.live_allows(now.timestamp()):
+            out.append(f"{a.target} allowed until {self._fmt(a.end)}")
+        for (wname, ordinal), shift in po.shifts.items():
+            if shift.delay and shift.ended_at is None:
+                out.append(f"{wname} moved {int(shift.delay // 60)} minutes later")
+        if not out:
+            out.append("nothing special: the everyday rules apply")
+        return out
+
+    # --- explain ------------------------------------------------------------------------------------------------
+
+    def explain(self, domain: str, *, device: str | None = None, ip: str | None = None, mac: str | None = None,
+                profile: str | None = None, at: str | datetime | None = None, qtype: str = "A") -> Explanation:
+        from .dns.codec import type_code, type_name      # names of query types: A, AAAA, HTTPS …
+        cfg = self.config
+        code = type_code(qtype)
+        if code is None:
+            raise UserError(f"unknown query type {qtype!r} (e.g. A, AAAA, HTTPS, MX)")
+        host = _host_of(domain)
+        if not host:
+            raise UserError(f"{domain!r} is not a domain name or a web address")
+        try:
+            when = (at if isinstance(at, datetime) else parse_instant(at, cfg.tz, self._now())) if at else self._now()
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        from .policy.clients import Directory
+        directory = Directory.from_config(cfg)
+        if profile is not None:
+            if profile != DEFAULT_PROFILE:
+                self.profile(profile)
+            client = Client(ip or "", mac, device, profile)
+        elif device is not None:
+            dev = next((d for d in cfg.devices if d.name == device), None)
+            if dev is None:
+                raise UserError(f"unknown device {device!r} (known: {', '.join(d.name for d in cfg.devices) or 'none'})")
+            client = directory.identify(dev.ip or (str(dev.cidr.network_address) if dev.cidr else "0.0.0.0"), dev.mac)
+        else:
+            client = directory.identify(ip or "0.0.0.0", mac.lower() if mac else None)
+        rules = self._rules or build_rules(cfg)
+        d = decide(compile_profile(cfg.profiles[client.profile]), host, code, when, self.overrides_now(), rules)
+        return Explanation(host, type_name(code), when, client, d, words(d, cfg, when))
+
+
+def words(d: Decision, config: Config, at: datetime) -> str:
+    """A decision as a parent reads it (one sentence)."""
+    verdict = {Action.ALLOW: "allowed", Action.BLOCK: "blocked", Action.REWRITE: "rewritten"}[d.action]
+    who = f"{d.profile}'s" if d.profile != DEFAULT_PROFILE else "unassigned devices'"
+    r = d.reason.value
+    if r == "SCHEDULE" and d.list is None:
+        return f"{verdict}: {who} window {d.schedule} blocks everything"
+    if r == "SCHEDULE":
+        return f"{verdict}: {who} window {d.schedule} blocks {_list_words(d.list)} (rule {d.rule})"
+    if r == "ALLOW_LIST":
+        where = f"window {d.schedule}'s allow list" if d.schedule else "allow list"
+        return f"{verdict}: on {who} {where} ({d.rule})"
+    texts = {
+        "NONE": "nothing blocks it",
+        "CANARY": "Firefox's DNS-over-HTTPS check, answered so Firefox uses Hearth",
+        "ESSENTIAL": f"an essential service that is never blocked ({d.rule})",
+        "PAUSED": f"{who} internet is paused",
+        "OVERRIDE": f"a parent allowed {d.list} for a while ({d.rule})",
+        "DENY_LIST": f"on {who} deny list ({d.rule})",
+        "APP": f"{_list_words(d.list)} is blocked for {d.profile} (rule {d.rule})",
+        "CATEGORY": f"{_list_words(d.list)} is blocked for {d.profile} (rule {d.rule})",
+        "BYPASS": f"a way around the filter (DNS over HTTPS, VPN, proxy, private relay) ({d.rule})",
+        "SAFE_SEARCH": f"sent to {d.list}'s safe search ({d.target})",
+        "CNAME": f"it points to {d.target}, which is blocked ({_list_words(d.list)})",
+        "RATE_LIMIT": f"the device asked too much ({d.rule})",
+    }
+    return f"{verdict}: {texts.get(r, r.lower())}"
+
+
+def _list_words(lst: str | None) -> str:
+    if not lst:
+        return "it"
+    return f"the app {lst[4:]}" if lst.startswith("app:") else f"the category {lst}"
+
+
+def _host_of(text: str) -> str:
+    """A domain from what a parent pastes: a name, or a web address (https://www.tiktok.com/@someone)."""
+    t = text.strip()
+    if "/" in t or "://" in t:
+        host = urlsplit(t if "://" in t else "http://" + t).hostname or ""
+        return host.rstrip(".").lower()
+    return t.rstrip(".").lower()
+
+
+def _plain_error(e: Exception) -> str:
+    text = str(e)
+    if "disk is full" in text or "No space" in text:
+        return "the disk is full"
+    if "readonly" in text or "Permission denied" in text or "unable to open" in text:
+        return "no permission to write there"
+    if "locked" in text:
+        return "the database is busy; try again in a moment"
+    return text
