@@ -2,6 +2,7 @@
 # Hearth installer.
 #   ./install.sh --local   set up .venv and run Hearth in the foreground on unprivileged ports (DNS 127.0.0.1:5353)
 #   ./install.sh --test    set up .venv with the test tools (and the system packages they need), run every test
+#   ./install.sh --bench   set up .venv and the benchmarks' peers (dnsmasq, dnsperf)
 #   ./install.sh --system  install on this machine (a Raspberry Pi): /opt/hearth, /etc/hearth, systemd units
 set -euo pipefail
 
@@ -80,15 +81,27 @@ case "${1:-}" in
     exec "$VENV/bin/hearth" serve --config "$HERE/hearth.yaml"
     ;;
 --test)
-    # dig, dnsperf and dnsmasq for the tests and benchmarks; openssl makes the DNS-over-TLS test's certificate.
-    apt_install dnsutils dnsperf dnsmasq-base iproute2 openssl
+    # Only what the tests use: ip (network-namespace test), openssl (the DNS-over-TLS test's certificate).
+    apt_install iproute2 openssl
     make_venv "[test]"
     shift
     say "running the tests"
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
     ;;
+--bench)
+    # The benchmarks' peers and load tools (not needed by the tests): dnsperf, dnsmasq, dig.
+    apt_install dnsutils dnsperf dnsmasq-base iproute2 openssl
+    make_venv "[test]"
+    say "ready: .venv/bin/python bench/dns_vs_dnsmasq.py (see bench/ for the others)"
+    ;;
 --system)
-    [ "$(id -u)" = 0 ] || die "run --system as root (sudo ./install.sh --system)"
+    [ "$(id -u)" = 0 ] || die "run --system as root (sudo ./install.sh --bench)
+    # The benchmarks' peers and load tools (not needed by the tests): dnsperf, dnsmasq, dig.
+    apt_install dnsutils dnsperf dnsmasq-base iproute2 openssl
+    make_venv "[test]"
+    say "ready: .venv/bin/python bench/dns_vs_dnsmasq.py (see bench/ for the others)"
+    ;;
+--system)"
     apt_install python3-venv iproute2
     id hearth >/dev/null 2>&1 || useradd --system --home /var/lib/hearth --shell /usr/sbin/nologin hearth
     install -d -o hearth -g hearth -m 0750 /var/lib/hearth
@@ -116,7 +129,7 @@ case "${1:-}" in
     fi
     ;;
 *)
-    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

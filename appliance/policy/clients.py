@@ -10,6 +10,7 @@ import ipaddress
 import socket
 import struct
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ class NeighbourTable:
         self._v4: dict[str, str] = {}
         self._v6: dict[str, str] = {}
         self._v4_read = self._v6_read = -NEIGH_TTL
+        self._v6_forking = False
 
     def mac_for(self, ip: str) -> str | None:
         now = time.monotonic()
@@ -37,11 +39,29 @@ class NeighbourTable:
             if not self.ipv6 or ip == "::1":
                 return None
             if now - self._v6_read >= NEIGH_TTL:
-                self._v6, self._v6_read = _read_ip6_neigh(), now
+                self._v6_read = now
+                self._refresh_v6()
             return self._v6.get(ip)
         if now - self._v4_read >= NEIGH_TTL:
             self._v4, self._v4_read = parse_arp(_read(self.arp_path)), now
         return self._v4.get(ip)
+
+
+    def _refresh_v6(self) -> None:
+        try:
+            self._v6 = read_netlink_neighbours(socket.AF_INET6)
+        except OSError:
+            # No netlink (a container without it): the ip tool, a fork that can take seconds. Never on the
+            # caller's thread (the event loop): this query uses the last table; the next ones get the new one.
+            if not self._v6_forking:
+                self._v6_forking = True
+                threading.Thread(target=self._fork_ip6_neigh, name="ip-neigh", daemon=True).start()
+
+    def _fork_ip6_neigh(self) -> None:
+        try:
+            self._v6 = _ip6_neigh_by_fork()
+        finally:
+            self._v6_forking = False
 
 
 def _read(path: str) -> str:
@@ -70,15 +90,12 @@ def parse_ip_neigh(text: str) -> dict[str, str]:
     return out
 
 
-def _read_ip6_neigh() -> dict[str, str]:
+def _ip6_neigh_by_fork() -> dict[str, str]:
     try:
-        return read_netlink_neighbours(socket.AF_INET6)
-    except OSError:      # no netlink (a container without it): the ip tool, slower (a fork per read)
-        try:
-            r = subprocess.run(["ip", "-6", "neigh", "show"], capture_output=True, text=True, timeout=2)
-        except (OSError, subprocess.SubprocessError):
-            return {}
-        return parse_ip_neigh(r.stdout)
+        r = subprocess.run(["ip", "-6", "neigh", "show"], capture_output=True, text=True, timeout=2)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return parse_ip_neigh(r.stdout)
 
 
 # rtnetlink (linux/rtnetlink.h, linux/neighbour.h): one dump request, no process to start on the event loop.

@@ -203,7 +203,7 @@ _GOOD = dns.message.make_query("www.example.com", "A", use_edns=0,
                                options=[dns.edns.ECSOption("192.168.1.0", 24)]).to_wire()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True)   # the same cases every run
 @given(st.one_of(
     st.binary(max_size=600),
     st.lists(st.tuples(st.integers(0, len(_GOOD) - 1), st.integers(0, 255)), max_size=8).map(
@@ -219,7 +219,7 @@ def test_decode_query_only_ever_raises_malformed(data):
     assert codec.error_reply(q, codec.SERVFAIL)[:2] == data[:2]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.binary(max_size=300))
 def test_error_from_wire_never_raises(data):
     reply = codec.error_from_wire(data, codec.REFUSED)

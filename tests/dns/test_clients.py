@@ -147,3 +147,32 @@ def test_netlink_reads_the_same_table_as_the_ip_tool():
         assert v4 == {"10.9.9.9": "aa:bb:cc:00:00:98"}
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_the_ip_tool_fallback_never_runs_on_the_callers_thread(monkeypatch):
+    """Without netlink the IPv6 table comes from forking `ip`, which can take seconds: not on the event loop."""
+    import threading
+
+    from appliance.policy import clients
+
+    def no_netlink(family):
+        raise OSError("no netlink here")
+    ran_on = []
+    release, done = threading.Event(), threading.Event()
+
+    def slow_fork():
+        ran_on.append(threading.get_ident())
+        release.wait(5)                                    # as slow as the test wants
+        done.set()
+        return {"2001:db8::5": "aa:bb:cc:dd:ee:05"}
+    monkeypatch.setattr(clients, "read_netlink_neighbours", no_netlink)
+    monkeypatch.setattr(clients, "_ip6_neigh_by_fork", slow_fork)
+    table = clients.NeighbourTable("/nonexistent")
+    assert table.mac_for("2001:db8::5") is None           # answered at once, from the table as it was (empty)
+    release.set()
+    assert done.wait(5) and ran_on[0] != threading.get_ident()
+    for _ in range(100):
+        if not table._v6_forking:
+            break
+        threading.Event().wait(0.02)
+    assert table.mac_for("2001:db8::5") == "aa:bb:cc:dd:ee:05"   # the next query sees the forked read

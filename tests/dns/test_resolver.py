@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import sqlite3
 import struct
@@ -222,15 +223,7 @@ def test_an_upstream_answering_servfail_is_passed_over(hearth, upstream):
         assert ask(h, "www.example.com", timeout=5).rcode() == dns.rcode.SERVFAIL    # never NXDOMAIN, never REFUSED
 
 
-def test_stale_answer_when_all_upstreams_die(hearth, upstream):
-    h = hearth({"dns": {"max_cache_ttl": 1, "stale_ttl": 30}})
-    assert addrs(ask(h, "example.com")) == ["93.184.216.34"]
-    upstream.silent = True
-    time.sleep(2.2)            # past the (clamped) TTL: the cache entry is stale now
-    r = ask(h, "example.com", timeout=5)
-    assert r.rcode() == dns.rcode.NOERROR and addrs(r) == ["93.184.216.34"]
-    assert r.answer[0].ttl <= 30
-    assert log_rows(h)[-1]["upstream"] == "stale"
+# Stale answers and TTL ageing: test_resolver_clock.py, on an injected clock.
 
 
 def test_dns_over_tls_upstream(tmp_path, hearth):
@@ -282,7 +275,7 @@ def test_rate_limit_refuses_and_logs_once(hearth):
 
 @pytest.mark.parametrize("packet", [
     b"", b"\x12", b"\x12\x34\x01\x00\x00\x01",                                    # shorter than a header
-    os.urandom(40), os.urandom(300),                                            # noise
+    random.Random(40).randbytes(40), random.Random(300).randbytes(300),         # noise, the same every run
     b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01",  # compression loop in the question
     b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x3fabc",                 # label runs past the end
     b"\x12\x34\x01\x00\x00\x02\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x01\x00\x01",  # says 2 questions, has 1
@@ -309,11 +302,12 @@ def test_malformed_packets_never_kill_the_server(hearth, packet):
 def test_fuzz_burst_then_service(hearth):
     h = hearth()
     good = dns.message.make_query("example.com", "A").to_wire()
+    rng = random.Random(2026)          # seeded: a failure reproduces
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for i in range(300):
             b = bytearray(good)
             for _ in range(1 + i % 5):
-                b[os.urandom(1)[0] % len(b)] = os.urandom(1)[0]
+                b[rng.randrange(len(b))] = rng.randrange(256)
             s.sendto(bytes(b[: 1 + (i * 7) % (len(b) + 5)]), ("127.0.0.1", h.port))
     time.sleep(0.3)
     assert addrs(ask(h, "example.com")) == ["93.184.216.34"]
@@ -353,15 +347,6 @@ def _ttl_free_wire(m: dns.message.Message) -> list[str]:
         for rrset in section:
             rrset.ttl = 0
     return m.to_text().splitlines()[1:]
-
-
-def test_hot_path_ages_ttls(hearth):
-    h = hearth()
-    first = ask(h, "example.com")
-    time.sleep(2.1)
-    second = ask(h, "example.com")
-    assert h.daemon.resolver.stats["hot"] >= 1
-    assert first.answer[0].ttl - second.answer[0].ttl >= 2
 
 
 # --- reload -------------------------------------------------------------------------------------------------------

@@ -161,9 +161,12 @@ def test_timed_allow_targets(rules, store, target, qname, expected_list, expecte
 
 
 def test_timed_allow_of_a_domain_is_a_suffix_not_a_substring(rules, store):
-    store.add_allow("emma", "ikipedia.org", timedelta(minutes=30), TUE_NOON)
-    snap = snapshot(store, TUE_NOON)
+    # Live at 21:30 (it was set at 21:15 for 30 minutes), inside bedtime: only names under it get through.
+    store.add_allow("emma", "ikipedia.org", timedelta(minutes=30), at("2026-12-01 21:15"))
+    snap = snapshot(store, at("2026-12-01 21:15"))
     assert decide(EMMA, "wikipedia.org", A, TUE_2130, snap, rules).reason is Reason.SCHEDULE
+    assert decide(EMMA, "fr.ikipedia.org", A, TUE_2130, snap, rules).reason is Reason.OVERRIDE
+    assert decide(EMMA, "ikipedia.org", A, TUE_2130, snap, rules).reason is Reason.OVERRIDE
 
 
 def test_timed_allow_keeps_safe_search(rules, store):
@@ -226,3 +229,67 @@ def test_a_compiled_profile_decides_as_the_profile_does(rules):
         for name in ("www.tiktok.com", "omegle.com", "example.org", "www.instagram.com"):
             assert decide(compiled, name, A, now, NO_OVERRIDES, rules) == decide(EMMA, name, A, now, NO_OVERRIDES,
                                                                                   rules)
+
+
+# --- what mutation testing showed was unguarded ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("qname", ["notuse-application-dns.net", "use-application-dns.net.evil.example",
+                                   "use-application-dns.network", "xuse-application-dns.net"])
+def test_canary_look_alikes_are_not_the_canary(rules, qname):
+    assert decide(DEFAULT, qname, A, TUE_NOON, NO_OVERRIDES, rules).reason is not Reason.CANARY
+
+
+def test_a_subdomain_of_the_canary_is_the_canary(rules):
+    assert decide(DEFAULT, "x.use-application-dns.net", A, TUE_NOON, NO_OVERRIDES, rules).reason is Reason.CANARY
+
+
+def test_nested_rules_name_the_truest_explanation(rules):
+    """When several rules match, explain names: the profile over a window, the app over its category, the
+    first everything-window in profile order."""
+    first = window("first", "mon-sun", "20:00-23:00", everything=True)
+    second = window("second", "mon-sun", "21:00-22:00", everything=True)
+    p = Profile("p", block=("social",), schedules=(first, second, HOMEWORK))
+    assert decide(p, "example.org", A, TUE_2130, NO_OVERRIDES, rules) == D("block", "SCHEDULE", "p",
+                                                                            schedule="first")
+    # tiktok: the profile blocks its category at all hours, homework blocks the app: the profile is named
+    q = Profile("q", block=("social",), schedules=(HOMEWORK,))
+    assert decide(q, "www.tiktok.com", A, TUE_1630, NO_OVERRIDES, rules) == D(
+        "block", "CATEGORY", "q", list="social", rule="tiktok.com")
+    # both the app and its category blocked by the profile: the app is named
+    r = Profile("r", block=("social",), block_apps=("tiktok",))
+    assert decide(r, "www.tiktok.com", A, TUE_NOON, NO_OVERRIDES, rules) == D(
+        "block", "APP", "r", list="app:tiktok", rule="tiktok.com")
+    # only a window blocks it: SCHEDULE with the window and the app
+    s = Profile("s", schedules=(HOMEWORK,))
+    assert decide(s, "www.tiktok.com", A, TUE_1630, NO_OVERRIDES, rules) == D(
+        "block", "SCHEDULE", "s", list="app:tiktok", rule="tiktok.com", schedule="homework")
+    # bypass beats a more specific app rule (its NXDOMAIN answer matters)
+    t = Profile("t", block_apps=("nordvpn",), bypass=True)
+    assert decide(t, "api.nordvpn.com", A, TUE_NOON, NO_OVERRIDES, rules).reason is Reason.BYPASS
+
+
+def test_an_allow_inside_two_everything_windows_needs_both(rules):
+    a = window("a", "mon-sun", "20:00-23:00", everything=True, allow=("khanacademy.org",))
+    b = window("b", "mon-sun", "21:00-22:00", everything=True)
+    p = Profile("p", schedules=(a, b))
+    assert decide(p, "khanacademy.org", A, TUE_2130, NO_OVERRIDES, rules) == D("block", "SCHEDULE", "p",
+                                                                                schedule="b")
+    assert decide(p, "khanacademy.org", A, at("2026-12-01 20:30"), NO_OVERRIDES, rules) == D(
+        "allow", "ALLOW_LIST", "p", rule="khanacademy.org", schedule="a")
+
+
+@pytest.mark.parametrize("now, expected", [
+    # Paris springs forward on 2026-03-29 (02:00 -> 03:00) and falls back on 2026-10-25 (03:00 -> 02:00).
+    ("2026-03-28 22:00", "2026-03-29 07:00"),
+    ("2026-10-24 22:00", "2026-10-25 07:00"),
+])
+def test_next_change_across_dst_nights(now, expected):
+    p = Profile("p", schedules=(window("night", "mon-sun", "21:00-07:00", everything=True),))
+    got = next_change(p, at(now), NO_OVERRIDES)
+    assert utc(got) == utc(at(expected))
+
+
+def test_next_change_of_a_weekly_window_seen_from_six_days_away():
+    p = Profile("p", schedules=(window("sat", "sat", "10:00-12:00", everything=True),))
+    sunday = at("2026-12-06 12:30")            # the day after this week's occurrence
+    assert utc(next_change(p, sunday, NO_OVERRIDES)) == utc(at("2026-12-12 10:00"))

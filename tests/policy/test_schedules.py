@@ -206,3 +206,13 @@ def test_current_or_next():
     assert (occ.day.isoformat(), occ.start, occ.end) == ("2026-12-01", at("2026-12-01 21:00"), at("2026-12-02 07:00"))
     occ = current_or_next(BEDTIME, at("2026-12-04 08:00"))     # Friday morning: next is Sunday night
     assert occ.day.isoformat() == "2026-12-06"
+
+
+def test_current_or_next_across_dst():
+    """The occurrence in force on a DST night ends on the right instant, and the next one is found after it."""
+    w = window("night", "mon-sun", "21:00-07:00")
+    occ = current_or_next(w, at("2026-03-29 01:30"))          # in force across the spring-forward gap
+    assert occ.day.isoformat() == "2026-03-28"
+    assert occ.end.timestamp() - occ.start.timestamp() == 9 * 3600     # ten wall hours, nine real ones
+    nxt = current_or_next(w, at("2026-10-25 07:00"))          # the fall-back night just ended
+    assert nxt.day.isoformat() == "2026-10-25" and utc(nxt.start) == utc(at("2026-10-25 21:00"))
