@@ -25,7 +25,28 @@ def _load(args) -> Config:
         return configmod.load(path)
     except ConfigError as e:
         _print_errors(path, e)
+        if not os.path.exists(path):
+            print("  (give the file with --config FILE, or set HEARTH_CONFIG=FILE)", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _load_live(args) -> Config:
+    """For live commands (pause, allow, explain, …): the file, or, while the file has errors, the config the
+    daemon runs, so a typo never locks a parent out of pausing a child."""
+    path = configmod.resolve_path(args.config)
+    try:
+        return configmod.load(path)
+    except ConfigError as e:
+        running = configmod.running_copy(_data_dir(args))
+        if not running.exists():
+            return _load(args)
+        try:
+            cfg = configmod.load(running)
+        except ConfigError:
+            return _load(args)
+        print(f"hearth: {path} has {len(e.errors)} error(s) (see: hearth check-config); until they are fixed, "
+              "this uses the config the DNS daemon runs", file=sys.stderr)
+        return cfg
 
 
 def _data_dir(args):
@@ -54,7 +75,7 @@ def _tell_daemon(config: Config) -> None:
 
 def _actions(args):
     from appliance.actions import Actions
-    return Actions(_load(args))
+    return Actions(_load_live(args))
 
 
 def _act(args, fn) -> int:

@@ -145,3 +145,48 @@ def test_cli_overrides_json_and_cancel(cfg, tmp_path):
     assert json.loads(run("overrides", "--json").stdout) == []
     r = run("now", "emma")
     assert r.returncode == 0 and r.stdout.startswith("emma, now:")
+
+
+@pytest.mark.parametrize("daemon_running", [False, True])
+def test_overrides_read_by_a_user_who_cannot_write_the_data_directory(tmp_path, daemon_running):
+    """A parent's own shell user (in the hearth group) reads the overrides without creating any file, with the
+    daemon running (a -wal file exists) or not."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from appliance.state.overrides import OverrideStore
+    if os.geteuid() != 0 or not shutil.which("su") or not os.path.exists("/usr/bin/python3"):
+        pytest.skip("needs root to run as another user")
+    shared = Path(tempfile.mkdtemp(prefix="hearth-ro-"))
+    try:
+        os.chmod(shared, 0o755)
+        (shared / "my-hosts.txt").write_text("badsite.example\n")
+        p = shared / "hearth.yaml"
+        p.write_text(yaml.safe_dump({**CONFIG, "data_dir": str(shared / "var")}))
+        cfg = configmod.load(p)
+        Actions(cfg, clock=clock_at("2026-12-01 12:00")).pause("emma", "1h")
+        writer = OverrideStore(db.db_path(cfg.data_dir)) if daemon_running else None
+        if writer is not None:
+            writer.list_active(datetime.now(PARIS))
+        os.chmod(cfg.data_dir, 0o755)
+        for f in cfg.data_dir.iterdir():
+            os.chmod(f, 0o644)
+        before = sorted(x.name for x in cfg.data_dir.iterdir())
+        probe = shared / "probe.py"
+        root = Path(__file__).resolve().parent.parent
+        probe.write_text(
+            f"import sys\nsys.path.insert(0, {str(root / 'appliance' / 'state')!r})\nimport db\n"
+            f"c = db.connect({str(db.db_path(cfg.data_dir))!r}, readonly=True)\n"
+            "print(c.execute('SELECT kind FROM overrides').fetchall()[0][0])\n")
+        os.chmod(probe, 0o644)
+        r = subprocess.run(["su", "-s", "/bin/sh", "nobody", "-c", f"/usr/bin/python3 {probe}"],
+                           capture_output=True, text=True, timeout=30)
+        assert sorted(x.name for x in cfg.data_dir.iterdir()) == before     # the reader created nothing
+        if writer is not None:
+            writer.close()
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "pause"
+    finally:
+        shutil.rmtree(shared)

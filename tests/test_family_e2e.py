@@ -241,3 +241,16 @@ def test_ending_a_window_early_lets_the_child_back_until_the_next_one(start):
     assert wait_for(lambda: ips(ask(h, "example.com")) == ["93.184.216.34"], 3), "the window did not end"
     d = json.loads(hearth_cli(h, "explain", "example.com", "--device", "emma-phone", "--json").stdout)
     assert (d["action"], d["reason"]) == ("allow", "NONE")
+
+
+def test_a_typo_in_the_file_does_not_lock_the_parent_out(start):
+    """The daemon keeps the last good config; live commands use it while the file has errors (issue 11)."""
+    h = start(family())
+    h.config_path.write_text(h.config_path.read_text().replace("random-chat", "random-chatt"))
+    r = hearth_cli(h, "pause", "emma", "10m")
+    assert r.returncode == 0, r.stderr
+    assert "has 1 error(s)" in r.stderr and "uses the config the DNS daemon runs" in r.stderr
+    assert wait_for(lambda: ips(ask(h, "example.com")) == ["0.0.0.0"], 3)
+    r = hearth_cli(h, "explain", "www.omegle.com", "--device", "emma-phone", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["action"] == "block"
+    assert hearth_cli(h, "check-config").returncode == 1      # the file itself is still reported as broken

@@ -10,14 +10,14 @@ parent fixes them all at once; a daemon that reloads a bad file keeps the old co
   dump.py     Config → plain data
   save.py     a round-trip edit of the file (comments kept), validated, written atomically, daemon reloaded
 """
-from .dump import to_data
+from .dump import running_copy, to_data, write_running_copy
 from .errors import ConfigError
 from .load import CatalogNames, catalog_names, load, load_text, parse, read_yaml, resolve_path
 from .schema import (DAYS, DEFAULT_CONFIG_PATH, DEFAULT_PROFILE, PRIVATE_NETWORKS, SCHEMA_VERSION,
                      SHIPPED_BLOCKLISTS, AdminConfig, AlertsConfig, Config, Device, DnsConfig, Endpoint, IpNetwork,
                      ListsConfig, ListSource, MetricsConfig, Profile, QueryLogConfig, RateLimit, Upstream, Window)
 
-__all__ = ["to_data", "ConfigError", "CatalogNames", "catalog_names", "load", "load_text", "parse", "read_yaml",
+__all__ = ["to_data", "running_copy", "write_running_copy", "ConfigError", "CatalogNames", "catalog_names", "load", "load_text", "parse", "read_yaml",
            "resolve_path", "DAYS", "DEFAULT_CONFIG_PATH", "DEFAULT_PROFILE", "PRIVATE_NETWORKS", "SCHEMA_VERSION",
            "SHIPPED_BLOCKLISTS", "AdminConfig", "AlertsConfig", "Config", "Device", "DnsConfig", "Endpoint",
            "IpNetwork", "ListsConfig", "ListSource", "MetricsConfig", "Profile", "QueryLogConfig", "RateLimit",

@@ -14,6 +14,24 @@ from .schema import (CHILD_DEFAULTS, DAYS, DEFAULT_PROFILE, SCHEMA_VERSION, Admi
                      Profile, Upstream, Window)
 
 
+RUNNING_COPY = "running-config.yaml"
+
+
+def running_copy(data_dir: Path) -> Path:
+    """Where the daemon keeps the config it runs: live commands use it while the file on disk has errors."""
+    return Path(data_dir) / RUNNING_COPY
+
+
+def write_running_copy(config: Config) -> None:
+    """The config the daemon now runs, self-contained (its paths absolute), written atomically."""
+    import yaml
+
+    from appliance.files import atomic_write
+    text = "# The config the DNS daemon runs (written by it; edit the real file instead).\n" + yaml.safe_dump(
+        to_data(config), sort_keys=False, allow_unicode=True)
+    atomic_write(running_copy(config.data_dir), text.encode("utf-8"))
+
+
 def to_data(config: Config) -> dict:
     out: dict = {"schema_version": SCHEMA_VERSION}
     dflt = Config()

@@ -77,6 +77,7 @@ class Daemon:
                 return self.last_reload
             old = self.engine.snapshot.config
             self.engine.reload(config, rules=rules)
+            self._keep_running_copy(config)
             self.querylog.enabled = config.query_log.enabled
             notes = []
             if config.dns.listen != old.dns.listen or config.data_dir != old.data_dir:
@@ -89,6 +90,13 @@ class Daemon:
             log.info("reloaded %s", self.config_path)
             self.last_reload = {"ok": True, "notes": notes, "at": time.time()}
             return self.last_reload
+
+    @staticmethod
+    def _keep_running_copy(config: Config) -> None:
+        try:
+            configmod.write_running_copy(config)
+        except OSError as e:     # a full disk must not stop DNS; live commands then need a valid file
+            log.warning("could not keep a copy of the running config: %s", e)
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -142,6 +150,7 @@ class Daemon:
         self.engine = await self._loop.run_in_executor(
             None, lambda: Engine.build(config, overrides=self.overrides, child=True))
         log.info("lists ready: %d entries in %.2f s", len(self.engine.snapshot.rules.index), time.monotonic() - t0)
+        self._keep_running_copy(config)
         self.resolver = Resolver(self.engine, Upstreams(config.dns), self.stream, self.neighbours)
         opened = await listener.start(self.resolver, config.dns.listen)
         ctl = await control.serve(config.data_dir, self._control)

@@ -18,7 +18,13 @@ def db_path(data_dir: str | Path) -> Path:
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     path = Path(path)
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+        # A reader that may not write the directory (hearth explain as a parent's own user). With no -wal file
+        # (no writer open: the last one checkpointed it away) the main file is the whole database, and
+        # `immutable` reads it without creating the -shm it would otherwise need; with one, `mode=ro` reads the
+        # log through the -shm the writer made.
+        wal = path.with_name(path.name + "-wal")
+        mode = "mode=ro" if wal.exists() else "immutable=1"
+        conn = sqlite3.connect(f"file:{path}?{mode}", uri=True, timeout=5.0, check_same_thread=False)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
