@@ -241,6 +241,9 @@ def cmd_status(args) -> int:
           f"{st['cache_entries']:,} upstream answers")
     print(f"query log: {st['log_written']:,} rows written, {st['log_dropped']:,} dropped")
     print("upstreams (lower is healthier): " + ", ".join(f"{u} {s}" for u, s in st["upstreams"].items()))
+    if st.get("degraded"):
+        print(f"WARNING: the database cannot be opened ({st['degraded']}): pauses, timed allows and the query log "
+              "are off until it can. Free some disk space.")
     last = st.get("last_reload") or {}
     if last and not last.get("ok"):
         print("last reload refused: " + "; ".join(last.get("errors", [])))

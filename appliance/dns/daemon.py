@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import time
 from datetime import datetime
 
@@ -31,6 +32,7 @@ log = logging.getLogger("hearth.dns")
 
 OVERRIDE_POLL = 1.0        # seconds: a pause from the admin reaches the resolver within this
 OVERRIDE_REFRESH = 60.0    # seconds: re-read overrides anyway, dropping expired ones
+DB_RETRY = 30.0            # seconds between tries to open a database that could not be opened (full disk)
 
 
 def _upstream_settings(config: Config) -> tuple:
@@ -50,6 +52,7 @@ class Daemon:
         self.stream = Stream()
         self.started = time.time()
         self.last_reload: dict = {}
+        self.degraded: str | None = None      # why live overrides are off (the database cannot be opened)
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()     # kept referenced until done (asyncio keeps weak refs)
@@ -107,10 +110,38 @@ class Daemon:
         """From the scheduler's worker thread: a list download changed something."""
         self._loop.call_soon_threadsafe(lambda: self._spawn(self.reload()))
 
+    def _open_overrides(self, dbfile) -> OverrideStore | None:
+        """The overrides table, or None (and loudly why) when the disk or the file refuses: DNS must run
+        without its database rather than not at all."""
+        try:
+            store = OverrideStore(dbfile)
+        except (sqlite3.Error, OSError) as e:
+            reason = "the disk is full" if "full" in str(e) else str(e)
+            if self.degraded != reason:
+                log.error("cannot open %s (%s): DNS keeps answering, but pauses and timed allows cannot be read "
+                          "and the query log is not written until it can; free some space on the disk", dbfile,
+                          reason)
+            self.degraded = reason
+            return None
+        if self.degraded is not None:
+            log.warning("%s opened again: pauses, allows and the query log are back", dbfile)
+        self.degraded = None
+        return store
+
     async def _watch_overrides(self) -> None:
         last_refresh = time.monotonic()
+        last_try = time.monotonic()
         while True:
             await asyncio.sleep(OVERRIDE_POLL)
+            if self.overrides is None:
+                if time.monotonic() - last_try < DB_RETRY:
+                    continue
+                last_try = time.monotonic()
+                self.overrides = self._open_overrides(db.db_path(self.engine.snapshot.config.data_dir))
+                if self.overrides is None:
+                    continue
+                self.engine.store = self.overrides
+                last_refresh = 0.0         # read them now
             try:
                 force = time.monotonic() - last_refresh >= OVERRIDE_REFRESH
                 if force:
@@ -133,7 +164,8 @@ class Daemon:
                     "cache_entries": len(r.cache), "log_dropped": self.querylog.dropped,
                     "log_written": self.querylog.written, "index_entries": len(r.state.rules.index),
                     "upstreams": {str(u): round(h.score, 4) for u, h in r.upstreams.health.items()},
-                    "generation": r.state.generation, "last_reload": self.last_reload}
+                    "generation": r.state.generation, "last_reload": self.last_reload,
+                    "degraded": self.degraded}
         return {"ok": False, "error": f"unknown command {cmd!r} (known: reload, ping, stats)"}
 
     # --- running ----------------------------------------------------------------------------------------------
@@ -143,7 +175,7 @@ class Daemon:
         self.scheduler = None
         config = configmod.load(self.config_path)
         dbfile = db.db_path(config.data_dir)
-        self.overrides = OverrideStore(dbfile)
+        self.overrides = self._open_overrides(dbfile)
         self.querylog = QueryLog(dbfile, enabled=config.query_log.enabled)
         self.stream.add(self.querylog)
         t0 = time.monotonic()
@@ -178,11 +210,16 @@ class Daemon:
             await self.querylog.flush()
             self.querylog.close()
             self.resolver.upstreams.close()
-            self.overrides.close()
+            if self.overrides is not None:
+                self.overrides.close()
             control.socket_path(config.data_dir).unlink(missing_ok=True)
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _prune_overrides(self) -> None:
+        if self.overrides is not None:
+            self.overrides.prune_expired(datetime.now(self.engine.snapshot.tz))
 
     def _schedule_list_updates(self, config: Config) -> None:
         if any(s.url for s in config.lists.sources):
@@ -198,7 +235,7 @@ class Daemon:
         self.scheduler.add_job(lambda: self.querylog.prune(self.engine.snapshot.config.query_log.keep_days), "cron",
                                hour=3, minute=30,
                                id="prune-log", name="prune the query log", coalesce=True, max_instances=1)
-        self.scheduler.add_job(lambda: self.overrides.prune_expired(datetime.now(config.tz)), "interval", hours=1,
+        self.scheduler.add_job(self._prune_overrides, "interval", hours=1,
                                id="prune-overrides", name="prune expired overrides", coalesce=True, max_instances=1)
         self.scheduler.start()
 

@@ -26,6 +26,8 @@ from appliance.stream import Stream
 log = logging.getLogger("hearth.dns")
 
 CLIENT_TTL = 30.0          # seconds an address's identification is reused (DHCP moves addresses slowly)
+MAX_SOURCES = 50_000       # addresses tracked for identification and rate limits: a flood of spoofed sources
+                           # must not grow memory without end (a home has tens of devices)
 MAX_HOT_LIFETIME = 3600.0  # a blocked answer is rebuilt at least hourly even if nothing changes
 WARN_EVERY = 10.0          # seconds between two "upstreams failed" lines in the system log
 # A parent's explicit yes is not second-guessed by the CNAME check; an ordinary allow is.
@@ -106,8 +108,8 @@ class Resolver:
         rl = self._dns.rate_limit
         r = self._rate.get(ip)
         if r is None or now - r.start >= rl.seconds:
-            if len(self._rate) > 50_000:
-                self._rate.clear()     # a flood of source addresses must not grow memory without end
+            if r is None and len(self._rate) >= MAX_SOURCES:
+                self._evict_budgets(now, rl.seconds, rl.queries)
             r = self._rate[ip] = _Budget(now)
         r.count += 1
         c = self._clients.get(ip)
@@ -137,6 +139,22 @@ class Resolver:
         self.stats["hot"] += 1
         self.log.repeat(int(self.clock.time()), client, e)
         return serve(e, data, now)
+
+    def _evict_budgets(self, now: float, seconds: float, limit: int) -> None:
+        """Make room in the rate-limit table without forgetting who is being limited: first the windows that
+        have ended, then sources that asked once (what a spoofed flood looks like), oldest first; never a
+        client past its limit inside its window, and never the whole table."""
+        rate = self._rate
+        for ip in [ip for ip, b in rate.items() if now - b.start >= seconds]:
+            del rate[ip]
+        if len(rate) >= MAX_SOURCES:
+            victims = [ip for ip, b in rate.items() if b.count <= 1]
+            for ip in victims[: len(rate) - MAX_SOURCES // 2]:
+                del rate[ip]
+        if len(rate) >= MAX_SOURCES:        # every source busy: the oldest under their limit go
+            victims = [ip for ip, b in rate.items() if not limit or b.count <= limit]
+            for ip in victims[: len(rate) - MAX_SOURCES // 2]:
+                del rate[ip]
 
     # --- the full chain --------------------------------------------------------------------------------------
 
@@ -224,8 +242,17 @@ class Resolver:
         return client, forwarder
 
     def _remember_client(self, ip: str, known: _Known, st: Snapshot) -> None:
-        if st.generation == self._generation:     # identified under the running snapshot, not an older one
-            self._clients[ip] = known
+        if st.generation != self._generation:     # identified under an older snapshot: not for the new one
+            return
+        clients = self._clients
+        if ip not in clients and len(clients) >= MAX_SOURCES:
+            now = known.expires - CLIENT_TTL
+            for old in [a for a, k in clients.items() if k.expires <= now]:
+                del clients[old]
+            if len(clients) >= MAX_SOURCES:       # all fresh: the oldest half goes (they are re-identified)
+                for old in list(clients)[: MAX_SOURCES // 2]:
+                    del clients[old]
+        clients[ip] = known
 
     def _rate_limited(self, q: Query, client: Client, r: _Budget) -> bytes:
         self.stats["rate_limited"] += 1

@@ -5,6 +5,7 @@ cut may lose the last second of log, never corrupt the file). Each module create
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -13,6 +14,31 @@ DB_NAME = "hearth.db"
 
 def db_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / DB_NAME
+
+
+def prepare(path: Path) -> None:
+    """Make the data directory and an empty database file that belong to the service user, whoever runs first.
+
+    ``sudo hearth pause`` before the daemon's first start must not leave a root-owned file the hearth user cannot
+    write. So a new file takes the owner of the directory it is in, and mode 0640 (a child's log is not for every
+    local user); SQLite gives its -wal and -shm files the database file's owner and mode."""
+    parent = path.parent
+    if not parent.is_dir():
+        parent.mkdir(parents=True, mode=0o750, exist_ok=True)
+    if path.exists():
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o640)               # whatever the umask
+        if os.geteuid() == 0:
+            st = parent.stat()
+            if (st.st_uid, st.st_gid) != (0, 0):
+                os.fchown(fd, st.st_uid, st.st_gid)
+    finally:
+        os.close(fd)
 
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -26,7 +52,7 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         mode = "mode=ro" if wal.exists() else "immutable=1"
         conn = sqlite3.connect(f"file:{path}?{mode}", uri=True, timeout=5.0, check_same_thread=False)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare(path)
         conn = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

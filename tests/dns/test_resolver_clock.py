@@ -134,3 +134,19 @@ def test_ttl_clamp_for_safe_search_rewrites(resolver):
     reply = r.ask("www.google.com", source="127.0.0.5")
     assert [rr.rdtype for rr in reply.answer][0] == 5                   # the CNAME to the safe host
     assert reply.answer and all(rr.ttl <= 60 for rr in reply.answer)
+
+
+def test_a_flood_of_sources_never_frees_a_limited_client(resolver, monkeypatch):
+    """Issue 16: past the table's size the rate limiter forgot everyone, and a client over its limit was
+    answered again inside its window. Sources that asked once go first; a limited one stays limited."""
+    from appliance.dns import server
+    monkeypatch.setattr(server, "MAX_SOURCES", 200)
+    r = resolver({"dns": {"rate_limit": {"queries": 5, "seconds": 60}, "allow_networks": ["127.0.0.0/8"]}})
+    codes = [r.ask("example.com", source="127.0.0.2").rcode() for _ in range(8)]
+    assert codes[5:] == [dns.rcode.REFUSED] * 3
+    for i in range(600):                                   # three times the table: a spoofed flood
+        r.ask("example.com", source=f"127.1.{i // 250}.{i % 250 + 1}")
+    assert len(r.resolver._rate) <= 200 and len(r.resolver._clients) <= 200
+    assert r.ask("example.com", source="127.0.0.2").rcode() == dns.rcode.REFUSED   # still inside its window
+    r.clock.advance(61)
+    assert r.ask("example.com", source="127.0.0.2").rcode() == dns.rcode.NOERROR   # a new window
