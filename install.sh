@@ -95,13 +95,7 @@ case "${1:-}" in
     say "ready: .venv/bin/python bench/dns_vs_dnsmasq.py (see bench/ for the others)"
     ;;
 --system)
-    [ "$(id -u)" = 0 ] || die "run --system as root (sudo ./install.sh --bench)
-    # The benchmarks' peers and load tools (not needed by the tests): dnsperf, dnsmasq, dig.
-    apt_install dnsutils dnsperf dnsmasq-base iproute2 openssl
-    make_venv "[test]"
-    say "ready: .venv/bin/python bench/dns_vs_dnsmasq.py (see bench/ for the others)"
-    ;;
---system)"
+    [ "$(id -u)" = 0 ] || die "run --system as root (sudo ./install.sh --system)"
     apt_install python3-venv iproute2
     id hearth >/dev/null 2>&1 || useradd --system --home /var/lib/hearth --shell /usr/sbin/nologin hearth
     install -d -o hearth -g hearth -m 0750 /var/lib/hearth

@@ -45,3 +45,12 @@ def test_sections_not_built_yet_are_refused_not_ignored(tmp_path):
     cfg.write_text("proxy: {listen: '127.0.0.1:8081'}\n")
     r = hearth("check-config", str(cfg))
     assert r.returncode == 1 and "proxy: unknown key" in r.stdout
+
+
+def test_install_sh_is_valid_shell_and_lists_its_modes():
+    """The README's first two commands run install.sh: a syntax error there breaks every fresh machine."""
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "install.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    r = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--local" in r.stdout and "--test" in r.stdout and "--system" in r.stdout
