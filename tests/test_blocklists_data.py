@@ -377,3 +377,27 @@ def test_safesearch_engines_and_hosts():
         assert not bad, f"{name}: invalid host names {bad}"
         assert len(hs) == len(set(hs)), f"{name}: duplicate hosts"
         assert target not in hs, f"{name}: the target {target} must not rewrite to itself"
+
+
+# --- school platforms (blocklists/school.txt; wired as the 'school' group by the policy code) ---
+
+SCHOOL_IN_NEVER_BLOCK = ("khanacademy.org", "kastatic.org", "pronote.net", "index-education.net", "ecoledirecte.com",
+                         "educonnect.education.gouv.fr", "classroom.google.com", "moodle.org", "moodlecloud.com",
+                         "instructure.com", "clever.com", "schoology.com", "seesaw.me", "teams.microsoft.com")
+
+
+def test_school_list_is_valid_sourced_and_never_blocked():
+    path = ROOT / "school.txt"
+    entries = read_entries(path)
+    names = [e for _, e, _ in entries]
+    assert len(names) >= 40, f"school.txt lists only {len(names)} platforms"
+    bad = [e for e in names if not is_hostname(e)]
+    assert not bad and len(names) == len(set(names)), f"school.txt: invalid or duplicate hosts {bad}"
+    no_comment = [e for _, e, c in entries if not c]
+    assert not no_comment, f"school.txt: every platform says what it is: {no_comment}"
+    for name in SCHOOL_IN_NEVER_BLOCK:
+        assert name in names, f"school.txt must carry the school platform {name} from never-block.txt"
+    too_broad = [e for e in names for p in MAINSTREAM_PARENTS if under(p, e)]
+    assert not too_broad, f"school.txt would allow a whole ecosystem: {too_broad}"
+    bad = overblocking_violations(all_blocking_domains(), names)
+    assert not bad, "a category or app blocks a school platform:\n" + "\n".join(bad)
