@@ -6,7 +6,7 @@ never the ``domains.txt`` lists (store.py does that when it compiles the index).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -16,6 +16,8 @@ import yaml
 from .names import to_ascii
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+# What an app's hosts do, for maintainers and the coverage check; blocking never depends on it.
+ROLES = ("api", "login", "media", "live", "upload", "web")
 
 
 class CatalogError(Exception):
@@ -44,6 +46,8 @@ class App:
     description: str
     domains: tuple[str, ...]
     notes: str
+    # role -> hosts, each under one of ``domains``
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +121,41 @@ def _app(path: Path, categories: Mapping[str, Category], errors: list[str]) -> A
                 errors.append(f"{path}: domains[{i}]: {d!r} is not a domain")
             else:
                 domains.append(name_)
+    roles = _roles(path, doc.get("roles"), domains, errors)
     text = _texts(path, doc, errors, required=("title", "description"), optional=("notes",))
     if text is None or len(errors) > before:
         return None
     return App(path.stem, text["title"], category, text["description"], tuple(dict.fromkeys(domains)),
-               text["notes"])
+               text["notes"], roles)
+
+
+def _roles(path: Path, raw: Any, domains: list[str], errors: list[str]) -> Mapping[str, tuple[str, ...]]:
+    """The optional ``roles:`` mapping: each role names at least one host, and each host is one the app blocks
+    (so a role can never widen what blocking the app blocks)."""
+    if raw is None:
+        return MappingProxyType({})
+    if not isinstance(raw, dict):
+        errors.append(f"{path}: roles: expected a mapping such as 'api: [api.example.com]'")
+        return MappingProxyType({})
+    out: dict[str, tuple[str, ...]] = {}
+    for role, hosts in raw.items():
+        if role not in ROLES:
+            errors.append(f"{path}: roles: {role!r} is not a role (one of {', '.join(ROLES)})")
+            continue
+        if not isinstance(hosts, list) or not hosts:
+            errors.append(f"{path}: roles: {role}: a non-empty list of hosts is required")
+            continue
+        names = []
+        for i, h in enumerate(hosts):
+            name = to_ascii(h) if isinstance(h, str) else None
+            if name is None:
+                errors.append(f"{path}: roles: {role}[{i}]: {h!r} is not a domain")
+            elif not any(name == d or name.endswith("." + d) for d in domains):
+                errors.append(f"{path}: roles: {role}[{i}]: {name} is not under any of the app's domains")
+            else:
+                names.append(name)
+        out[role] = tuple(dict.fromkeys(names))
+    return MappingProxyType(out)
 
 
 def _yaml(path: Path, errors: list[str]) -> dict[str, Any] | None:

@@ -64,3 +64,35 @@ def test_all_errors_at_once(blocklists):
     with pytest.raises(CatalogError) as e:
         load_catalog(blocklists)
     assert len(e.value.errors) == 2
+
+
+_TINDER = "name: tinder\ntitle: Tinder\ncategory: dating\ndescription: x\ndomains: [tinder.com, gotinder.com]\n"
+
+
+def test_roles_are_optional_and_kept_per_role(blocklists):
+    assert dict(load_catalog(blocklists).apps["tinder"].roles) == {}
+    write(blocklists / "apps/tinder.yaml",
+          _TINDER + "roles:\n  api: [api.gotinder.com]\n  media: [images-ssl.gotinder.com, gotinder.com]\n"
+                    "  login: [TINDER.com]\n")
+    roles = load_catalog(blocklists).apps["tinder"].roles
+    assert dict(roles) == {"api": ("api.gotinder.com",), "media": ("images-ssl.gotinder.com", "gotinder.com"),
+                           "login": ("tinder.com",)}
+    with pytest.raises(TypeError):
+        roles["web"] = ("tinder.com",)                                       # read-only like the rest
+
+
+@pytest.mark.parametrize("roles,message", [
+    ("roles: [api.gotinder.com]\n", "roles: expected a mapping"),
+    ("roles:\n  backend: [api.gotinder.com]\n", "roles: 'backend' is not a role"),
+    ("roles:\n  api: []\n", "roles: api: a non-empty list of hosts is required"),
+    ("roles:\n  api: api.gotinder.com\n", "roles: api: a non-empty list of hosts is required"),
+    ("roles:\n  api: ['bad host']\n", "roles: api[0]: 'bad host' is not a domain"),
+    ("roles:\n  media: [tinder.com, cdn.example.net]\n",
+     "roles: media[1]: cdn.example.net is not under any of the app's domains"),
+    ("roles:\n  login: [notgotinder.com]\n", "roles: login[0]: notgotinder.com is not under any of the app's domains"),
+])
+def test_bad_roles_name_the_file_and_the_role(blocklists, roles, message):
+    write(blocklists / "apps/tinder.yaml", _TINDER + roles)
+    with pytest.raises(CatalogError) as e:
+        load_catalog(blocklists)
+    assert any(message in err and "apps/tinder.yaml" in err for err in e.value.errors), e.value.errors
