@@ -13,6 +13,11 @@ would break unrelated sites) and names under a never-block essential.
 
 Use it to find what is missing, then check each name before adding it with its provenance: a source is a lead,
 not a list to copy.
+
+The snapshots are not in the repository: they are other projects' data (AdGuard's HostlistsRegistry services,
+NextDNS's services, HaGeZi's lists, v2fly's domain-list-community, curl's DoH list, DNSCrypt's public
+resolvers). A maintainer makes them from those sources' public files into bench/data/coverage/ (git-ignored),
+one file per source in the format above, with the source's URL, commit and date in a `#` header.
 """
 from __future__ import annotations
 
