@@ -16,7 +16,7 @@ class Reason(str, Enum):
 
     NONE = "NONE"                # nothing matched: allowed
     CANARY = "CANARY"            # use-application-dns.net: turns off Firefox's own DoH
-    ESSENTIAL = "ESSENTIAL"      # never-block list (connectivity checks, time, updates, school)
+    ESSENTIAL = "ESSENTIAL"      # never-block list: device health (connectivity checks, time, updates, certificates)
     PAUSED = "PAUSED"            # a live "pause internet now" override
     OVERRIDE = "OVERRIDE"        # a live timed allow ("YouTube for 30 minutes")
     DENY_LIST = "DENY_LIST"      # the child's own deny list
@@ -28,6 +28,7 @@ class Reason(str, Enum):
     SAFE_SEARCH = "SAFE_SEARCH"  # rewritten to the engine's safe host
     CNAME = "CNAME"              # an upstream answer's CNAME target is blocked
     RATE_LIMIT = "RATE_LIMIT"    # the client passed its query budget: REFUSED (logged once a window)
+    SCHOOL = "SCHOOL"            # the school group: beats blocked categories and apps, not a window that blocks all
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,3 +78,21 @@ def test_no_benign_host_is_blocked(strict_child):
         if verdict.action is Action.BLOCK:
             blocked.append(f"{host} ({group}): {verdict.reason.name} by {verdict.list} rule {verdict.rule}")
     assert not blocked, f"{len(blocked)} ordinary hosts blocked:\n" + "\n".join(blocked)
+
+
+def test_the_shipped_school_group_at_homework_and_at_bedtime(strict_child):
+    """School platforms beat blocked categories and apps (Teams is also social), a bedtime that blocks
+    everything blocks them, and a homework window whose allow names school lets them through."""
+    from appliance.config import Window
+    from datetime import time
+    _, rules = strict_child
+    every_day = frozenset(range(7))
+    bedtime = Window("bedtime", every_day, time(21), time(7), everything=True)
+    study = Window("study", every_day, time(16), time(19), everything=True, allow_school=True)
+    child = Profile("kid", block=("social", "video", "games"), schedules=(bedtime, study))
+    at = lambda h: datetime(2026, 12, 1, h, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    for host in ("www.pronote.net", "www.ecoledirecte.com", "classroom.google.com", "www.khanacademy.org"):
+        assert decide(child, host, 1, at(12), None, rules).reason.name == "SCHOOL", host
+        assert decide(child, host, 1, at(17), None, rules).reason.name == "SCHOOL", host
+        assert decide(child, host, 1, at(22), None, rules).reason.name == "SCHEDULE", host
+    assert decide(child, "www.tiktok.com", 1, at(17), None, rules).reason.name == "SCHEDULE"

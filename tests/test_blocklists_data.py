@@ -346,7 +346,7 @@ def test_never_block_guard_catches_a_parent_domain():
 def test_never_block_has_the_essentials():
     essentials = domains_of(ROOT / "never-block.txt")
     for host in ("connectivitycheck.gstatic.com", "captive.apple.com", "www.msftconnecttest.com", "time.apple.com",
-                 "pool.ntp.org", "ocsp.apple.com", "r3.o.lencr.org", "swcdn.apple.com", "classroom.google.com"):
+                 "pool.ntp.org", "ocsp.apple.com", "r3.o.lencr.org", "swcdn.apple.com"):
         assert any(under(host, e) for e in essentials), f"never-block.txt does not keep {host} resolving"
     too_broad = [e for e in essentials for p in MAINSTREAM_PARENTS if under(p, e)]
     assert not too_broad, f"never-block.txt would whitelist a whole ecosystem: {too_broad}"
@@ -401,3 +401,11 @@ def test_school_list_is_valid_sourced_and_never_blocked():
     assert not too_broad, f"school.txt would allow a whole ecosystem: {too_broad}"
     bad = overblocking_violations(all_blocking_domains(), names)
     assert not bad, "a category or app blocks a school platform:\n" + "\n".join(bad)
+
+
+def test_essentials_are_device_health_only():
+    """School platforms left never-block.txt for the school group: a bedtime that blocks everything blocks them
+    too, unless the parent allows school in that window (issue 10)."""
+    essentials = domains_of(ROOT / "never-block.txt")
+    still = [n for n in SCHOOL_IN_NEVER_BLOCK if any(under(n, e) for e in essentials)]
+    assert not still, f"school platforms still in never-block.txt: {still}"

@@ -102,6 +102,6 @@ def _window(w: Window) -> dict:
            "to": f"{w.end:%H:%M}", "block": "everything" if w.everything else list(w.block)}
     if w.block_apps:
         out["block_apps"] = list(w.block_apps)
-    if w.allow:
-        out["allow"] = list(w.allow)
+    if w.allow or w.allow_school:
+        out["allow"] = (["school"] if w.allow_school else []) + list(w.allow)
     return out

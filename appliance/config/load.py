@@ -178,8 +178,8 @@ class _Sections(Reader):
 
     def config(self, data, source) -> Config:
         d = self.mapping(data, "", {"timezone", "data_dir", "blocklists_dir", "dns", "devices", "profiles",
-                                    "default_profile", "essentials", "lists", "query_log", "admin", "alerts",
-                                    "metrics"})
+                                    "default_profile", "essentials", "school", "lists", "query_log", "admin",
+                                    "alerts", "metrics", "schema_version"})
         tz = self.timezone(d.get("timezone", "UTC"))
         data_dir = self.path_value(d.get("data_dir"), "data_dir", Path("/var/lib/hearth"))
         bl_dir = self.path_value(d.get("blocklists_dir"), "blocklists_dir", SHIPPED_BLOCKLISTS)
@@ -191,6 +191,7 @@ class _Sections(Reader):
         return Config(
             timezone=tz, data_dir=data_dir, blocklists_dir=bl_dir, dns=self.dns(d.get("dns"), "dns"),
             devices=devices, profiles=profiles, essentials=self.domains(d.get("essentials"), "essentials"),
+            school=self.domains(d.get("school"), "school"),
             lists=lists, query_log=QueryLogConfig(**self.settings(
                 QueryLogConfig, self.mapping(d.get("query_log"), "query_log", _keys(QueryLogConfig)), "query_log")),
             admin=self.admin(d["admin"], "admin", {dev.name for dev in devices}) if "admin" in d else None,
@@ -433,8 +434,10 @@ class _Sections(Reader):
                 known = categories | apps
                 block = self.names_in(b, f"{p}.block", known, "category or app")
         named_apps = block + self.names_in(d.get("block_apps"), f"{p}.block_apps", apps, "app")
-        allow = self.domains(d.get("allow"), f"{p}.allow")
-        if allow and not everything:
+        raw_allow = self.seq(d.get("allow"), f"{p}.allow")
+        allow_school = "school" in raw_allow        # the school group by name, beside domains
+        allow = self.domains([x for x in raw_allow if x != "school"], f"{p}.allow")
+        if (allow or allow_school) and not everything:
             self.err(f"{p}.allow", "allow goes with block: everything (a category window already lets the rest through)")
         if None in (name, start, end) or not days:
             return None
@@ -442,7 +445,7 @@ class _Sections(Reader):
         return Window(name=name, days=days, start=start, end=end, everything=everything,
                       block=tuple(x for x in block if x in categories),
                       block_apps=tuple(dict.fromkeys(x for x in named_apps if x not in categories)),
-                      allow=allow)
+                      allow=allow, allow_school=allow_school)
 
     def lists(self, v, path, categories: set[str]) -> ListsConfig:
         d = self.mapping(v, path, _keys(ListsConfig))

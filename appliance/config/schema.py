@@ -105,6 +105,7 @@ class Window:
     block: tuple[str, ...] = ()     # categories blocked on top of the profile's own while the window is in force
     block_apps: tuple[str, ...] = ()
     allow: tuple[str, ...] = ()     # domains still allowed inside an ``everything`` window
+    allow_school: bool = False      # ``allow: [school]``: the school group gets through this window too
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,8 @@ class Config:
     dns: DnsConfig = DnsConfig()
     devices: tuple[Device, ...] = ()
     profiles: dict[str, Profile] = field(default_factory=dict)   # by name; includes "default"
-    essentials: tuple[str, ...] = ()        # the parent's additions to never-block
+    essentials: tuple[str, ...] = ()        # the parent's additions to never-block (device health)
+    school: tuple[str, ...] = ()            # the family's own school hosts, added to the school group
     lists: ListsConfig = ListsConfig()
     query_log: QueryLogConfig = QueryLogConfig()
     admin: AdminConfig | None = None        # None: the file has no admin section

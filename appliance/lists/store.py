@@ -5,6 +5,8 @@ Inputs, fed curated first so that a name in a curated list and a parent's list i
 - apps/<name>.yaml domains         -> list "app:<name>" and the app's category, source "curated"
 - never-block.txt                  -> list "never-block",    source "curated"
 - config.essentials                -> list "never-block",    source "config"
+- school.txt                       -> list "school",         source "curated"
+- config.school                    -> list "school",         source "config"
 - config.lists.sources             -> list source.category,  source source.name (URL sources: the last good
                                       download under data_dir/lists/; path sources: the file itself)
 
@@ -29,6 +31,7 @@ from .parse import parse_file
 log = logging.getLogger(__name__)
 
 NEVER_BLOCK = "never-block"
+SCHOOL = "school"
 CURATED = "curated"
 # Bump when parsing or the index format changes meaning: old caches then stop matching.
 _CACHE_VERSION = "1"
@@ -111,7 +114,7 @@ def _compile_in_child(config: Config) -> None:
 def fingerprint(config: Config) -> str:
     """A short digest of everything compile_index reads; cheap (stat calls and a few YAML-free paths)."""
     h = hashlib.sha256()
-    h.update(f"{_CACHE_VERSION}\0{sorted(config.essentials)}\0".encode())
+    h.update(f"{_CACHE_VERSION}\0{sorted(config.essentials)}\0{sorted(config.school)}\0".encode())
     for src in config.lists.sources:
         h.update(f"{src.name}\0{src.category}\0{src.url}\0{src.path}\0".encode())
         _stat_into(h, source_path(config, src))
@@ -134,6 +137,7 @@ def _curated_files(root: Path) -> list[Path]:
     files = sorted(root.glob("categories/*/domains.txt")) + sorted(root.glob("categories/*/category.yaml"))
     files += sorted(root.glob("apps/*.yaml"))
     files.append(root / "never-block.txt")
+    files.append(root / "school.txt")
     return files
 
 
@@ -156,6 +160,10 @@ def _inputs(config: Config) -> tuple[Iterator[tuple[str, str, str]], list[tuple[
         if parsed:
             yield from ((d, NEVER_BLOCK, CURATED) for d in parsed.domains)
         yield from ((d, NEVER_BLOCK, "config") for d in config.essentials)
+        parsed = _parse(root / "school.txt", SCHOOL) if (root / "school.txt").exists() else None
+        if parsed:
+            yield from ((d, SCHOOL, CURATED) for d in parsed.domains)
+        yield from ((d, SCHOOL, "config") for d in config.school)
         for src in config.lists.sources:
             parsed = _parse(source_path(config, src), src.name)
             if parsed:

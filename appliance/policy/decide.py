@@ -3,11 +3,13 @@
 The chain, first match wins (each link names itself in the Decision):
 
   a) canary        use-application-dns.net and names under it: NXDOMAIN for everyone, so Firefox keeps its DoH off
-  b) essentials    the never-block list: connectivity checks, time, updates, school
+  b) essentials    the never-block list: device health (connectivity checks, time, updates, certificates)
   c) overrides     a pause blocks; a timed allow of an app, category or domain allows
   d) deny list     the child's own, suffix-matched
-  e) everything    a ``block: everything`` window in force blocks all but its own ``allow`` list
+  e) everything    a ``block: everything`` window in force blocks all but its own ``allow`` list (which may name
+                   ``school``: the school group)
   f) allow list    the child's own; beats apps and categories, not an ``everything`` window
+  f') school       the school group (school.txt and the config's ``school:``): beats apps and categories
   g) apps and categories, the profile's and those of the windows in force; "bypass" answers NXDOMAIN
   h) safe search   engine hosts rewritten to their safe host
   i) nothing matched: allowed
@@ -42,6 +44,7 @@ __all__ = ["Rules", "decide", "next_change", "compile_profile", "CompiledProfile
 CANARY = "use-application-dns.net"
 _CANARY_SUB = "." + CANARY
 NEVER_BLOCK = "never-block"
+SCHOOL = "school"
 BYPASS = "bypass"
 _ALLOW, _BLOCK, _REWRITE = Action.ALLOW, Action.BLOCK, Action.REWRITE
 
@@ -62,6 +65,7 @@ class _CompiledWindow:
     everything: bool
     allow: frozenset[str]
     blocked: frozenset[str]     # list names as the index spells them: categories and "app:<name>"
+    school: bool                # its allow list names the school group
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,8 @@ def _blocked(categories, apps) -> frozenset[str]:
 def compile_profile(profile: Profile) -> CompiledProfile:
     """What decide() needs of a profile, precomputed. The engine compiles each profile once per snapshot."""
     blocked = _blocked(profile.block, profile.block_apps) | ({BYPASS} if profile.bypass else frozenset())
-    windows = {w.name: _CompiledWindow(w.name, w.everything, _domains(w.allow), _blocked(w.block, w.block_apps))
+    windows = {w.name: _CompiledWindow(w.name, w.everything, _domains(w.allow), _blocked(w.block, w.block_apps),
+                                       w.allow_school)
                for w in profile.schedules}
     return CompiledProfile(profile.name, blocked, _domains(profile.allow), _domains(profile.deny),
                            schedule_for(profile), windows, profile.youtube, profile.safe_search,
@@ -135,9 +140,12 @@ def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: date
 
     # b) essentials
     hits = rules.index.lookup(name)
+    school: str | None = None
     for h in hits:
         if h.list == NEVER_BLOCK:
             return _allow(c, rules, name, Reason.ESSENTIAL, NEVER_BLOCK, h.rule)
+        if h.list == SCHOOL:
+            school = h.rule
 
     # c) live overrides
     po = overrides.by_profile.get(pname, _NO_OVERRIDES) if overrides is not None else _NO_OVERRIDES
@@ -164,18 +172,27 @@ def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: date
     for cw in windows:
         if cw.everything:
             rule = _suffix_in(name, cw.allow) if cw.allow else None
+            if rule is None and cw.school and school is not None:
+                rule = SCHOOL
             if rule is None:
                 return Decision(_BLOCK, Reason.SCHEDULE, pname, schedule=cw.name)
             if allowed_by is None:
                 allowed_by = (cw, rule)
     if allowed_by is not None:      # allowed by every everything-window in force: the first one is named
-        return _allow(c, rules, name, Reason.ALLOW_LIST, None, allowed_by[1], allowed_by[0].name)
+        cw, rule = allowed_by
+        if rule == SCHOOL:
+            return _allow(c, rules, name, Reason.SCHOOL, SCHOOL, school, cw.name)
+        return _allow(c, rules, name, Reason.ALLOW_LIST, None, rule, cw.name)
 
     # f) allow list
     if c.allow:
         rule = _suffix_in(name, c.allow)
         if rule is not None:
             return _allow(c, rules, name, Reason.ALLOW_LIST, "allow", rule)
+
+    # f') the school group
+    if school is not None:
+        return _allow(c, rules, name, Reason.SCHOOL, SCHOOL, school)
 
     # g) apps and categories
     if hits:

@@ -183,3 +183,14 @@ def test_replace_validates_before_anything_is_replaced(tmp_path):
     assert p.read_text() == EXAMPLE
     savemod.replace(p, "timezone: UTC\n", notify_daemon=False)
     assert p.read_text() == "timezone: UTC\n"
+
+
+def test_school_in_a_window_and_the_familys_own_school_hosts(tmp_path):
+    c = load_text(tmp_path, EXAMPLE.replace('block: everything}', 'block: everything, allow: [school, '
+                                            'khanacademy.org]}') + "school: [lycee-victor-hugo.example]\n")
+    bedtime = c.profiles["emma"].schedules[0]
+    assert bedtime.allow_school and bedtime.allow == ("khanacademy.org",)
+    assert c.school == ("lycee-victor-hugo.example",)
+    data = configmod.to_data(c)
+    assert configmod.parse(data, catalog=configmod.catalog_names(c.blocklists_dir), base_dir=tmp_path,
+                           source=c.source) == c

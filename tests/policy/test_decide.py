@@ -293,3 +293,46 @@ def test_next_change_of_a_weekly_window_seen_from_six_days_away():
     p = Profile("p", schedules=(window("sat", "sat", "10:00-12:00", everything=True),))
     sunday = at("2026-12-06 12:30")            # the day after this week's occurrence
     assert utc(next_change(p, sunday, NO_OVERRIDES)) == utc(at("2026-12-12 10:00"))
+
+
+# --- the school group (issues 10 and 12) ------------------------------------------------------------------------
+
+SCHOOL_RULES_ENTRIES = ENTRIES + [("pronote.net", "school", "curated"), ("teams.microsoft.com", "school", "curated"),
+                                  ("teams.microsoft.com", "social", "curated"), ("lycee.example", "school", "config")]
+
+
+@pytest.fixture(scope="module")
+def school_rules(tmp_path_factory):
+    from .conftest import SAFESEARCH_YAML
+    path = tmp_path_factory.mktemp("ss") / "safesearch.yaml"
+    path.write_text(SAFESEARCH_YAML)
+    return Rules(DomainIndex.build(SCHOOL_RULES_ENTRIES), SafeSearch.load(path))
+
+
+def test_school_beats_blocked_categories_not_bedtime(school_rules):
+    # homework window in force at 16:30 adds video/tiktok; the profile blocks social (teams is also "social")
+    assert decide(EMMA, "teams.microsoft.com", A, TUE_1630, NO_OVERRIDES, school_rules) == D(
+        "allow", "SCHOOL", list="school", rule="teams.microsoft.com")
+    assert decide(EMMA, "demo.pronote.net", A, TUE_NOON, NO_OVERRIDES, school_rules).reason is Reason.SCHOOL
+    assert decide(EMMA, "www.lycee.example", A, TUE_NOON, NO_OVERRIDES, school_rules).reason is Reason.SCHOOL
+    # bedtime blocks everything, school included: its allow list does not name school
+    assert decide(EMMA, "demo.pronote.net", A, TUE_2130, NO_OVERRIDES, school_rules) == D(
+        "block", "SCHEDULE", schedule="bedtime")
+
+
+def test_a_window_that_allows_school(school_rules):
+    study = window("study", "mon-fri", "16:00-19:00", everything=True, allow_school=True,
+                   allow=("khanacademy.org",))
+    p = Profile("p", block=("social",), schedules=(study,))
+    assert decide(p, "demo.pronote.net", A, TUE_1630, NO_OVERRIDES, school_rules) == D(
+        "allow", "SCHOOL", "p", list="school", rule="pronote.net", schedule="study")
+    assert decide(p, "www.khanacademy.org", A, TUE_1630, NO_OVERRIDES, school_rules).reason is Reason.ALLOW_LIST
+    assert decide(p, "www.tiktok.com", A, TUE_1630, NO_OVERRIDES, school_rules).reason is Reason.SCHEDULE
+
+
+def test_a_parents_deny_and_a_pause_beat_school(school_rules, store):
+    p = Profile("emma", deny=("pronote.net",))
+    assert decide(p, "demo.pronote.net", A, TUE_NOON, NO_OVERRIDES, school_rules).reason is Reason.DENY_LIST
+    store.add_pause("emma", TUE_NOON, duration=timedelta(hours=1))
+    snap = snapshot(store, TUE_NOON)
+    assert decide(EMMA, "teams.microsoft.com", A, TUE_NOON, snap, school_rules).reason is Reason.PAUSED
