@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 SOCKET_NAME = "control.sock"
+MAX_REQUEST = 64 * 1024     # a request is a short JSON line; anything longer is refused, not buffered
 Handler = Callable[[dict], Awaitable[dict]]
 
 
@@ -28,12 +29,15 @@ async def serve(data_dir: str | Path, handler: Handler) -> asyncio.AbstractServe
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            line = await asyncio.wait_for(reader.readline(), 5)
             try:
+                line = await asyncio.wait_for(reader.readline(), 5)
                 request = json.loads(line or b"{}")
                 reply = await handler(request if isinstance(request, dict) else {})
-            except (ValueError, TypeError) as e:
-                reply = {"ok": False, "error": f"bad request: {e}"}
+            except (asyncio.LimitOverrunError, asyncio.IncompleteReadError) as e:
+                reply = {"ok": False, "error": f"bad request: longer than {MAX_REQUEST} bytes" if isinstance(
+                    e, asyncio.LimitOverrunError) else "bad request: cut short"}
+            except (ValueError, TypeError) as e:      # readline's "Separator is not found" is a ValueError too
+                reply = {"ok": False, "error": f"bad request: {str(e)[:200]}"}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (asyncio.TimeoutError, ConnectionError):
@@ -41,7 +45,7 @@ async def serve(data_dir: str | Path, handler: Handler) -> asyncio.AbstractServe
         finally:
             writer.close()
 
-    server = await asyncio.start_unix_server(on_connect, path=str(path))
+    server = await asyncio.start_unix_server(on_connect, path=str(path), limit=MAX_REQUEST)
     os.chmod(path, 0o660)
     return server
 

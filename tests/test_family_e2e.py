@@ -254,3 +254,18 @@ def test_a_typo_in_the_file_does_not_lock_the_parent_out(start):
     r = hearth_cli(h, "explain", "www.omegle.com", "--device", "emma-phone", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["action"] == "block"
     assert hearth_cli(h, "check-config").returncode == 1      # the file itself is still reported as broken
+
+
+def test_a_control_request_over_64_kb_is_refused_and_the_daemon_goes_on(start):
+    import socket as socketmod
+    from appliance import control
+    h = start(family())
+    path = control.socket_path(h.tmp / "var")
+    with socketmod.socket(socketmod.AF_UNIX, socketmod.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(path))
+        s.sendall(b'{"command": "' + b"x" * 200_000 + b'"}\n')
+        reply = json.loads(s.makefile("rb").readline())
+    assert reply["ok"] is False and "bad request" in reply["error"]
+    assert control.request(h.tmp / "var", "ping")["ok"]
+    assert ips(ask(h, "example.com")) == ["93.184.216.34"]
