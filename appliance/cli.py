@@ -256,7 +256,9 @@ def cmd_lists(args) -> int:
     if args.action == "status":
         print("\n".join(commands.status_lines(cfg)))
         return 0
-    code = commands.run_update(cfg)
+    code = commands.run_update(cfg, only=args.name, accept_shrink=args.accept_shrink)
+    if code == 2:
+        return code
     try:
         control.request(cfg.data_dir, "reload", timeout=60)
     except OSError:
@@ -323,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", cmd_status, "what the running daemon is doing: queries, caches, upstream health")
     sp = add("lists", cmd_lists, "show or update the block lists")
     sp.add_argument("action", choices=("status", "update"))
+    sp.add_argument("name", nargs="?", help="with update: only this list")
+    sp.add_argument("--accept-shrink", action="store_true",
+                    help="with update: accept a list that shrank by more than half (you checked it is right)")
     return p
 
 

@@ -1,6 +1,7 @@
 """``hearth lists status`` and ``hearth lists update``: what a parent (or their helper) reads in a terminal."""
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,9 @@ def status_lines(config: Config) -> list[str]:
                 rows.append((src.name, src.category, "-", "never", "not downloaded yet"))
                 continue
             error = f"{_when(config, st.last_error_at)}: {st.last_error}" if st.last_error else "-"
+            if st.unsupported:
+                note = f"{st.unsupported:,} lines not understood (skipped)"
+                error = note if error == "-" else f"{error}; {note}"
             rows.append((src.name, src.category, f"{st.entries:,}", _when(config, st.last_success), error))
         else:
             rows.append((src.name, src.category, *_file_row(config, source_path(config, src))))
@@ -44,20 +48,33 @@ def status_lines(config: Config) -> list[str]:
     return [line.rstrip() for line in lines] + extra
 
 
-def run_update(config: Config, out: TextIO = sys.stdout) -> int:
-    """Update every URL source now, one progress line each; 0 if all succeeded, 1 if any kept its last copy."""
-    if not any(s.url for s in config.lists.sources):
+def run_update(config: Config, out: TextIO = sys.stdout, *, only: str | None = None,
+               accept_shrink: bool = False) -> int:
+    """Update every URL source now (or the one named ``only``), one progress line each; 0 if all succeeded, 1 if
+    any failed, 2 if ``only`` names no URL list."""
+    urls = [s.name for s in config.lists.sources if s.url]
+    if not urls:
         print("no list URLs configured (lists.sources in the config)", file=out)
         return 0
+    if only is not None and only not in urls:
+        print(f"no list URL named {only!r} (lists with a URL: {', '.join(urls)})", file=out)
+        return 2
 
     def progress(i: int, total: int, source: ListSource, result: UpdateResult) -> None:
         if result.error:
-            what = f"kept last good copy: {result.error}"
+            what = f"{'kept last good copy' if result.had_copy else 'not downloaded'}: {result.error}"
         else:
             what = f"{result.entries:,} entries ({'changed' if result.changed else 'unchanged'})"
         print(f"[{i}/{total}] {source.name}: {what}", file=out, flush=True)
 
-    results = update_all(config, progress)
+    # The progress lines say it all: the module's own log lines would say each result a second time.
+    quiet = logging.getLogger("appliance.lists.sources")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        results = update_all(config, progress, only=only, accept_shrink=accept_shrink)
+    finally:
+        quiet.setLevel(level)
     return 1 if any(r.error for r in results) else 0
 
 

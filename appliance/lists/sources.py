@@ -40,6 +40,7 @@ class UpdateResult:
     changed: bool
     entries: int                  # entries of the list now in use (the new one, or the last good one kept)
     error: str | None = None      # why the download was refused; the last good copy stays
+    had_copy: bool = True         # False: there was no good copy to keep (a first download that failed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +66,22 @@ class _Refused(Exception):
 # --- updating --------------------------------------------------------------------------------------------------
 
 def update_all(config: Config,
-               progress: Callable[[int, int, ListSource, UpdateResult], None] | None = None) -> list[UpdateResult]:
-    """Update every URL source in turn; ``progress(i, total, source, result)`` after each (i from 1)."""
-    todo = [s for s in config.lists.sources if s.url]
+               progress: Callable[[int, int, ListSource, UpdateResult], None] | None = None, *,
+               only: str | None = None, accept_shrink: bool = False) -> list[UpdateResult]:
+    """Update every URL source in turn (or the one named ``only``); ``progress(i, total, source, result)`` after
+    each (i from 1). ``accept_shrink``: the parent has checked that a list really shrank by more than half."""
+    todo = [s for s in config.lists.sources if s.url and (only is None or s.name == only)]
     results = []
     for i, source in enumerate(todo, 1):
-        result = update_source(config, source)
+        result = update_source(config, source, accept_shrink=accept_shrink)
         results.append(result)
         if progress:
             progress(i, len(todo), source, result)
     return results
 
 
-def update_source(config: Config, source: ListSource, now: datetime | None = None) -> UpdateResult:
+def update_source(config: Config, source: ListSource, now: datetime | None = None, *,
+                  accept_shrink: bool = False) -> UpdateResult:
     """Fetch one URL source; never raises for a network or content problem (that is what ``error`` is for)."""
     now = now or datetime.now(timezone.utc)
     stamp = now.astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -99,9 +103,9 @@ def update_source(config: Config, source: ListSource, now: datetime | None = Non
             new = _status(old, source, stamp, entries=old_entries, headers=headers)
             _write_status(config, new)
             return UpdateResult(source.name, False, old_entries)
-        parsed = _check(body, old_entries)
+        parsed = _check(body, old_entries, source.name, accept_shrink)
     except _Refused as e:
-        return _failed(config, source, old, stamp, str(e), entries=old_entries)
+        return _failed(config, source, old, stamp, str(e), entries=old_entries, had_copy=have_copy)
     text = _normalised(parsed)
     changed = not have_copy or path.read_bytes() != text
     if changed:
@@ -180,7 +184,7 @@ def _socket_timeout(resp, remaining: float) -> None:
         sock.settimeout(max(0.05, remaining))
 
 
-def _check(body: bytes, old_entries: int) -> ParsedList:
+def _check(body: bytes, old_entries: int, name: str, accept_shrink: bool) -> ParsedList:
     if not body.strip():
         raise _Refused("empty body")
     # No list format starts with "<", every HTML or XML page does (a captive portal, a host's error page, a login
@@ -190,8 +194,9 @@ def _check(body: bytes, old_entries: int) -> ParsedList:
     parsed = parse_list(body.decode("utf-8", errors="replace"))
     if not parsed.domains:
         raise _Refused(f"no valid domains in {parsed.lines:,} lines")
-    if len(parsed.domains) * 2 < old_entries:
-        raise _Refused(f"shrank from {old_entries:,} to {len(parsed.domains):,} entries")
+    if len(parsed.domains) * 2 < old_entries and not accept_shrink:
+        raise _Refused(f"shrank from {old_entries:,} to {len(parsed.domains):,} entries (if the list really got "
+                       f"smaller, accept it with: hearth lists update {name} --accept-shrink)")
     return parsed
 
 
@@ -204,11 +209,12 @@ def _normalised(parsed: ParsedList) -> bytes:
 
 
 def _failed(config: Config, source: ListSource, old: SourceStatus, stamp: str, error: str,
-            entries: int | None = None) -> UpdateResult:
-    log.warning("list %s: kept last good copy: %s", source.name, error)
+            entries: int | None = None, had_copy: bool | None = None) -> UpdateResult:
+    had_copy = source_path(config, source).is_file() if had_copy is None else had_copy
+    log.warning("list %s: %s: %s", source.name, "kept last good copy" if had_copy else "not downloaded", error)
     entries = old.entries if entries is None else entries
     _write_status(config, _replace(old, url=source.url, entries=entries, last_error=error, last_error_at=stamp))
-    return UpdateResult(source.name, False, entries, error)
+    return UpdateResult(source.name, False, entries, error, had_copy)
 
 
 def _status(old: SourceStatus, source: ListSource, stamp: str, *, entries: int, headers, changed: bool = False,

@@ -20,7 +20,7 @@ def test_update_prints_one_line_a_list_and_fails_if_any_failed(make_config, host
     assert run_update(config, out) == 1
     assert out.getvalue().splitlines() == [
         "[1/2] good-list: 1,234 entries (changed)",
-        "[2/2] broken: kept last good copy: HTML instead of a list",
+        "[2/2] broken: not downloaded: HTML instead of a list",     # there was no good copy to keep (issue 11)
     ]
     host.routes["/html"] = lambda h: send(h, domains_text(5))
     out = io.StringIO()
@@ -58,3 +58,19 @@ def test_status_table(make_config, host, tmp_path):
     # columns line up: every row's category starts in the same column
     col = lines[0].index("CATEGORY")
     assert all(line[col - 2:col] == "  " and line[col] != " " for line in lines)
+
+
+def test_update_one_list_and_accept_a_real_shrink(make_config, host):
+    host.routes["/big"] = lambda h: send(h, domains_text(1000))
+    config = make_config(ListSource("big", "adult", url=host.url("/big")))
+    assert run_update(config, io.StringIO()) == 0
+    host.routes["/big"] = lambda h: send(h, domains_text(100))
+    out = io.StringIO()
+    assert run_update(config, out) == 1
+    assert out.getvalue().splitlines() == [
+        "[1/1] big: kept last good copy: shrank from 1,000 to 100 entries (if the list really got smaller, accept it "
+        "with: hearth lists update big --accept-shrink)"]
+    out = io.StringIO()
+    assert run_update(config, out, only="big", accept_shrink=True) == 0
+    assert out.getvalue().splitlines() == ["[1/1] big: 100 entries (changed)"]
+    assert run_update(config, io.StringIO(), only="nope") == 2

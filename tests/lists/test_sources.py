@@ -172,7 +172,7 @@ def test_an_error_is_cleared_by_the_next_success(config, src, host):
 def test_first_download_failing_leaves_no_copy(config, src, host):
     host.routes["/list.txt"] = lambda h: send(h, b"<html></html>")
     result = update_source(config, src, now=NOW)
-    assert result == UpdateResult("kids", False, 0, "HTML instead of a list")
+    assert result == UpdateResult("kids", False, 0, "HTML instead of a list", had_copy=False)
     assert not source_path(config, src).exists()
     assert read_status(config)["kids"].last_error == "HTML instead of a list"
 
@@ -187,7 +187,8 @@ def test_a_lost_status_file_still_protects_against_a_shrink(config, src, host):
     good_copy(config, src, host)
     status_path(config).unlink()
     serve(host, domains_text(10), etag='"v2"')
-    assert update_source(config, src, now=NOW).error == "shrank from 100 to 10 entries"
+    error = update_source(config, src, now=NOW).error
+    assert error.startswith("shrank from 100 to 10 entries") and "hearth lists update kids --accept-shrink" in error
 
 
 def test_a_damaged_status_file_reads_as_empty(config):
