@@ -230,23 +230,39 @@ def cmd_status(args) -> int:
     try:
         st = control.request(data_dir, "stats", timeout=5)
     except OSError as e:
-        print(f"the DNS daemon is not reachable at {control.socket_path(data_dir)}: {e}", file=sys.stderr)
+        print(f"the DNS daemon is not reachable at {control.socket_path(data_dir)}: {e.strerror or e}",
+              file=sys.stderr)
+        print("  (is it running? systemctl status hearth-dns, or start it with: hearth dns)", file=sys.stderr)
         return 1
+    if args.json:
+        print(json.dumps(st))
+        return 0
     up = int(st.get("uptime", 0))
-    print(f"running for {up // 86400}d {up % 86400 // 3600}h {up % 3600 // 60}m; "
-          f"{st['hot'] + st['full_chain']:,} queries ({st['hot']:,} from the hot cache), "
-          f"{st['refused']:,} refused, {st['rate_limited']:,} rate-limited, {st['servfail']:,} SERVFAIL, "
-          f"{st['stale']:,} stale")
-    print(f"lists: {st['index_entries']:,} entries; caches: {st['hot_entries']:,} replies, "
-          f"{st['cache_entries']:,} upstream answers")
-    print(f"query log: {st['log_written']:,} rows written, {st['log_dropped']:,} dropped")
-    print("upstreams (lower is healthier): " + ", ".join(f"{u} {s}" for u, s in st["upstreams"].items()))
+    queries = st["hot"] + st["full_chain"]
+    print(f"Hearth has been answering for {up // 86400}d {up % 86400 // 3600}h {up % 3600 // 60}m: "
+          f"{queries:,} questions, {st.get('blocked', 0):,} blocked, {st['hot']:,} answered from memory")
+    problems = [f"{st['refused']:,} refused (from outside the home networks)" if st["refused"] else "",
+                f"{st['rate_limited']:,} refused to devices asking too fast" if st["rate_limited"] else "",
+                f"{st['servfail']:,} failed (no upstream answered)" if st["servfail"] else "",
+                f"{st['stale']:,} answered from an expired copy while upstreams were down" if st["stale"] else ""]
+    if any(problems):
+        print("  " + "; ".join(p for p in problems if p))
+    print(f"block lists: {st['index_entries']:,} names; in memory: {st['hot_entries']:,} answers, "
+          f"{st['cache_entries']:,} upstream records")
+    print(f"query log: {st['log_written']:,} rows written, {st['log_dropped']:,} lost")
+    words = {"ok": "answering", "failing": "failing now and then", "down": "DOWN (not answering)"}
+    for u, h in st["upstreams"].items():
+        h = h if isinstance(h, dict) else {"state": "ok", "latency_ms": None}
+        lat = f", {h['latency_ms']:.0f} ms" if h.get("latency_ms") is not None else ""
+        print(f"upstream {u}: {words.get(h['state'], h['state'])}{lat}")
+    if all((h.get("state") if isinstance(h, dict) else "ok") == "down" for h in st["upstreams"].values()):
+        print("WARNING: no upstream is answering: check the Pi's internet connection")
     if st.get("degraded"):
         print(f"WARNING: the database cannot be opened ({st['degraded']}): pauses, timed allows and the query log "
               "are off until it can. Free some disk space.")
     last = st.get("last_reload") or {}
     if last and not last.get("ok"):
-        print("last reload refused: " + "; ".join(last.get("errors", [])))
+        print("last reload refused (the daemon runs the config it had): " + "; ".join(last.get("errors", [])))
     return 0
 
 
@@ -322,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("now", cmd_now, "everything in force for a child right now, in words")
     sp.add_argument("profile")
     add("reload", cmd_reload, "ask the running daemon to re-read the config and lists")
-    add("status", cmd_status, "what the running daemon is doing: queries, caches, upstream health")
+    sp = add("status", cmd_status, "what the running daemon is doing: queries, blocks, upstream health")
+    sp.add_argument("--json", action="store_true", help="the daemon's counters as one JSON object")
     sp = add("lists", cmd_lists, "show or update the block lists")
     sp.add_argument("action", choices=("status", "update"))
     sp.add_argument("name", nargs="?", help="with update: only this list")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from appliance.config import DnsConfig
 from appliance.dns.codec import NOERROR, NXDOMAIN, Answer
-from appliance.model import Client, Decision
+from appliance.model import Action, Client, Decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,10 @@ class HotEntry:
     client: Client | None = None   # who asked, for entries keyed by a forwarding router rather than a profile
     aged: bytes = b""              # the wire with TTLs aged by ``aged_by`` seconds: reused within that second
     aged_by: int = -1
+    blocked: bool = False          # decision.action is BLOCK, read once (the hot path counts blocks)
+
+    def __post_init__(self) -> None:
+        self.blocked = self.decision.action is Action.BLOCK
 
 
 class HotCache:

@@ -163,7 +163,9 @@ class Daemon:
             return {"ok": True, "uptime": time.time() - self.started, **r.stats, "hot_entries": len(r.hot),
                     "cache_entries": len(r.cache), "log_dropped": self.querylog.dropped,
                     "log_written": self.querylog.written, "index_entries": len(r.state.rules.index),
-                    "upstreams": {str(u): round(h.score, 4) for u, h in r.upstreams.health.items()},
+                    "upstreams": {str(u): {"state": h.state, "score": round(h.score, 4),
+                                           "latency_ms": round(h.latency * 1000, 1)}
+                                  for u, h in r.upstreams.health.items()},
                     "generation": r.state.generation, "last_reload": self.last_reload,
                     "degraded": self.degraded}
         return {"ok": False, "error": f"unknown command {cmd!r} (known: reload, ping, stats)"}

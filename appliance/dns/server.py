@@ -81,8 +81,8 @@ class Resolver:
         self._clients: dict[str, _Known] = {}
         self._rate: dict[str, _Budget] = {}
         self._last_warning, self._suppressed = -WARN_EVERY, 0
-        self.stats = {"full_chain": 0, "hot": 0, "refused": 0, "rate_limited": 0, "servfail": 0, "stale": 0,
-                      "late_writes": 0}
+        self.stats = {"full_chain": 0, "hot": 0, "blocked": 0, "refused": 0, "rate_limited": 0, "servfail": 0,
+                      "stale": 0, "late_writes": 0}
         engine.on_swap(self.swapped)
 
     @property
@@ -126,6 +126,8 @@ class Resolver:
             if e is None or e.expires <= now or len(data) < 12:
                 return None
             self.stats["hot"] += 1
+            if e.blocked:
+                self.stats["blocked"] += 1
             self.log.repeat(int(self.clock.time()), e.client, e)
             return serve(e, data, now)
         if rl.queries and r.count > rl.queries:
@@ -137,6 +139,8 @@ class Resolver:
         if e is None or e.expires <= now or len(data) < 12:
             return None
         self.stats["hot"] += 1
+        if e.blocked:
+            self.stats["blocked"] += 1
         self.log.repeat(int(self.clock.time()), client, e)
         return serve(e, data, now)
 
@@ -204,6 +208,8 @@ class Resolver:
             self._warn_upstream(q, e)
             self.stats["servfail"] += 1
             wire, cacheable, upstream = codec.error_reply(q, SERVFAIL), False, "failed"
+        if d.action is Action.BLOCK:
+            self.stats["blocked"] += 1
         if not tcp:
             wire = codec.fit_udp(wire, q.payload)
         rcode = wire[3] & 0x0F

@@ -49,6 +49,12 @@ class Health:
     def score(self) -> float:
         return self._faded(time.monotonic()) * 10 + self.latency
 
+    @property
+    def state(self) -> str:
+        """In words: "ok", "failing" (some recent failures) or "down" (most recent exchanges failed)."""
+        f = self._faded(time.monotonic())
+        return "down" if f > 0.5 else "failing" if f > 0.1 else "ok"
+
 
 class _UdpExchange(asyncio.DatagramProtocol):
     def __init__(self, check):

@@ -141,18 +141,21 @@ def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: date
     # b) essentials
     hits = rules.index.lookup(name)
     school: str | None = None
+    relay = False           # a bypass endpoint (Private Relay, DoH): any block of it answers NXDOMAIN
     for h in hits:
         if h.list == NEVER_BLOCK:
             return _allow(c, rules, name, Reason.ESSENTIAL, NEVER_BLOCK, h.rule)
         if h.list == SCHOOL:
             school = h.rule
+        elif h.list == BYPASS:
+            relay = True
 
     # c) live overrides
     po = overrides.by_profile.get(pname, _NO_OVERRIDES) if overrides is not None else _NO_OVERRIDES
     if po.pauses or po.allows:
         ts = now.timestamp()
         if po.paused(ts) is not None:
-            return Decision(_BLOCK, Reason.PAUSED, pname)
+            return Decision(_BLOCK, Reason.PAUSED, pname, nxdomain=relay)
         for a in po.allows:
             if a.start <= ts < a.end:
                 rule = _allow_matches(a.target, a.domain, name, hits)
@@ -163,7 +166,7 @@ def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: date
     if c.deny:
         rule = _suffix_in(name, c.deny)
         if rule is not None:
-            return Decision(_BLOCK, Reason.DENY_LIST, pname, list="deny", rule=rule)
+            return Decision(_BLOCK, Reason.DENY_LIST, pname, list="deny", rule=rule, nxdomain=relay)
 
     # e) block: everything windows
     active = c.schedule.active(now, po.shifts) if c.windows else ()
@@ -175,7 +178,8 @@ def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: date
             if rule is None and cw.school and school is not None:
                 rule = SCHOOL
             if rule is None:
-                return Decision(_BLOCK, Reason.SCHEDULE, pname, schedule=cw.name)
+                # NXDOMAIN for a bypass endpoint, so an iPhone's Private Relay falls back to plain DNS
+                return Decision(_BLOCK, Reason.SCHEDULE, pname, schedule=cw.name, nxdomain=relay)
             if allowed_by is None:
                 allowed_by = (cw, rule)
     if allowed_by is not None:      # allowed by every everything-window in force: the first one is named

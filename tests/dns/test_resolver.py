@@ -384,3 +384,13 @@ def test_hot_repeats_are_counted_in_one_row(hearth):
     assert rows[0]["cached"] == 0 and rows[0]["count"] == 1 and rows[0]["upstream"]   # the full chain's own row
     assert len(rows) <= 3                     # the repeats: one row a second (the test may straddle one)
     assert all(r["cached"] == 1 for r in rows[1:])
+
+
+def test_status_says_down_for_an_upstream_that_stopped_answering(hearth, upstream):
+    h = hearth({"dns": {"upstream_timeout": 0.2}})
+    upstream.silent = True
+    for i in range(4):
+        assert ask(h, f"n{i}.example.com", timeout=3).rcode() == dns.rcode.SERVFAIL   # never NXDOMAIN
+    st = h.call(lambda: h.daemon._control({"command": "stats"}))
+    assert [u["state"] for u in st["upstreams"].values()] == ["down"]
+    assert st["servfail"] == 4

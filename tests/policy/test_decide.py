@@ -336,3 +336,20 @@ def test_a_parents_deny_and_a_pause_beat_school(school_rules, store):
     store.add_pause("emma", TUE_NOON, duration=timedelta(hours=1))
     snap = snapshot(store, TUE_NOON)
     assert decide(EMMA, "teams.microsoft.com", A, TUE_NOON, snap, school_rules).reason is Reason.PAUSED
+
+
+@pytest.mark.parametrize("now, reason", [(TUE_2130, "SCHEDULE"), (TUE_NOON, "BYPASS")])
+def test_private_relay_is_nxdomain_whatever_blocks_it(rules, now, reason):
+    """Issue 11: inside a block-everything window mask.icloud.com got 0.0.0.0; an iPhone then keeps trying the
+    relay instead of falling back to plain DNS. Every block of a bypass endpoint answers NXDOMAIN."""
+    d = decide(EMMA, "mask.icloud.com", A, now, NO_OVERRIDES, rules)
+    assert d.action is Action.BLOCK and d.reason.value == reason and d.nxdomain
+
+
+def test_private_relay_is_nxdomain_in_a_pause_and_on_a_deny_list(rules, store):
+    store.add_pause("leo", TUE_NOON, duration=timedelta(hours=1))
+    d = decide(LEO, "mask-h2.icloud.com", A, TUE_NOON, snapshot(store, TUE_NOON), rules)
+    assert d.reason is Reason.PAUSED and d.nxdomain
+    p = Profile("p", deny=("icloud.com",))
+    assert decide(p, "mask.icloud.com", A, TUE_NOON, NO_OVERRIDES, rules).nxdomain
+    assert not decide(p, "www.icloud.com", A, TUE_NOON, NO_OVERRIDES, rules).nxdomain
