@@ -38,9 +38,15 @@ make_venv() {   # $1: pip extras ("" or "[test]")
     if [ ! -x "$VENV/bin/python" ]; then
         "$PY" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; "$PY" -m venv "$VENV"; }
     fi
-    say "installing Hearth into $VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e ".$1" 2>&1 | grep -v "^WARNING: Location" || true
-    "$VENV/bin/python" -c "import appliance, dnslib, yaml, marisa_trie" || die "the Python install failed"
+    # The install is editable: code changes need no reinstall, only a change of dependencies does.
+    local stamp="$VENV/.hearth-installed" want
+    want="$1 $(sha256sum pyproject.toml | cut -c1-16) $("$VENV/bin/python" -V 2>&1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        say "installing Hearth into $VENV"
+        "$VENV/bin/pip" install -q --disable-pip-version-check -e ".$1" 2>&1 | grep -v "^WARNING: Location" || true
+        "$VENV/bin/python" -c "import appliance, dnslib, yaml, marisa_trie" || die "the Python install failed"
+        echo "$want" > "$stamp"
+    fi
 }
 
 starter_config() {  # $1: path, $2: data_dir, $3: listen
@@ -78,6 +84,7 @@ case "${1:-}" in
     starter_config "$HERE/hearth.yaml" "./var" '["127.0.0.1:5353"]'
     "$VENV/bin/hearth" check-config --config "$HERE/hearth.yaml"
     say "Hearth answers DNS on 127.0.0.1:5353 — try: dig @127.0.0.1 -p 5353 www.omegle.com (Ctrl-C stops)"
+    say "in another terminal: export HEARTH_CONFIG=$HERE/hearth.yaml PATH=\"$VENV/bin:\$PATH\"; hearth status"
     exec "$VENV/bin/hearth" serve --config "$HERE/hearth.yaml"
     ;;
 --test)
@@ -111,6 +118,7 @@ case "${1:-}" in
     "$VENV/bin/pip" install -q --disable-pip-version-check -e /opt/hearth/src
     starter_config /etc/hearth/hearth.yaml /var/lib/hearth '["0.0.0.0:53", "[::]:53"]'
     chgrp hearth /etc/hearth/hearth.yaml && chmod 0640 /etc/hearth/hearth.yaml
+    ln -sf "$VENV/bin/hearth" /usr/local/bin/hearth      # `hearth pause emma` from any shell
     sed -e "s|@HEARTH@|$VENV/bin/hearth|g" systemd/hearth-dns.service > /etc/systemd/system/hearth-dns.service
     su -s /bin/sh hearth -c "HEARTH_CONFIG=/etc/hearth/hearth.yaml $VENV/bin/hearth check-config" \
         || die "the installed Hearth cannot read its config as the hearth user"
