@@ -101,8 +101,11 @@ def cmd_check_config(args) -> int:
     except ConfigError as e:
         _print_errors(path, e, file=sys.stdout)     # the answer to the question asked: stdout
         return 1
+    from appliance.config.advice import warnings
     kids = [p.name for p in cfg.children()]
     print(f"{path}: OK ({len(cfg.devices)} devices, {len(kids)} profiles: {', '.join(kids) or 'none'})")
+    for line in warnings(cfg):
+        print(f"  warning: {line}")
     return 0
 
 

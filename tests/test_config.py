@@ -208,3 +208,20 @@ def test_a_window_with_apps_in_block_and_block_apps(tmp_path):
     errs = errors_of(tmp_path, EXAMPLE.replace("block: [social, games, video]", "block_apps: [tiktokk]")
                      .replace('from: "16:30"', 'from: "16:99"'))
     assert any(e.startswith('profiles.emma.schedules[1].block_apps[0]: unknown app "tiktokk"') for e in errs)
+
+
+def test_check_config_warns_about_rules_that_apply_to_nobody(tmp_path):
+    from appliance.config.advice import warnings
+    c = load_text(tmp_path, EXAMPLE.replace("default_profile:", "  leo: {block: [dating], deny: [captive.apple.com]}"
+                                            "\ndefault_profile:")
+                  .replace("{name: guest-wifi, cidr: 192.168.50.0/24}", "{name: guest-wifi, ip: 192.168.1.23}"))
+    w = warnings(c)
+    assert any(x.startswith("profiles.leo: no devices") for x in w), w
+    assert any("leo-tablet, guest-wifi share the address 192.168.1.23" in x for x in w), w
+    assert any(x.startswith("devices: guest-wifi is in no profile") for x in w), w
+    assert any(x.startswith("profiles.leo.deny: captive.apple.com cannot be blocked") for x in w), w
+    p = tmp_path / "w.yaml"
+    p.write_text(EXAMPLE)
+    r = subprocess.run([sys.executable, "-m", "appliance.cli", "check-config", str(p)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and "warning: devices: leo-tablet is in no profile" in r.stdout
