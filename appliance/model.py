@@ -29,6 +29,7 @@ class Reason(str, Enum):
     CNAME = "CNAME"              # an upstream answer's CNAME target is blocked
     RATE_LIMIT = "RATE_LIMIT"    # the client passed its query budget: REFUSED (logged once a window)
     SCHOOL = "SCHOOL"            # the school group: beats blocked categories and apps, not a window that blocks all
+    UNFILTERED = "UNFILTERED"    # a profile with filtering off (the parents' own devices): allowed, still logged
 
 
 @dataclass(frozen=True, slots=True)

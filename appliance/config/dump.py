@@ -46,7 +46,7 @@ def to_data(config: Config) -> dict:
         if value == getattr(dflt, f.name):
             continue
         out[f.name] = _section(value, getattr(dflt, f.name)) if is_dataclass(value) else _plain(value)
-    kids = {n: _profile(p, child=True) for n, p in config.profiles.items() if n != DEFAULT_PROFILE}
+    kids = {n: _profile(p, child=p.filtering) for n, p in config.profiles.items() if n != DEFAULT_PROFILE}
     if kids:
         out["profiles"] = kids
     if DEFAULT_PROFILE in config.profiles:

@@ -20,7 +20,7 @@ import yaml
 from .errors import ConfigError, shown, unknown
 from .migrate import migrate
 from .reader import Reader
-from .schema import (CHILD_DEFAULTS, DAYS, DEFAULT_CONFIG_PATH, DEFAULT_PROFILE, SHIPPED_BLOCKLISTS, YOUTUBE_LEVELS,
+from .schema import (CHILD_DEFAULTS, DAYS, DEFAULT_CONFIG_PATH, DEFAULT_PROFILE, SHIPPED_BLOCKLISTS, YOUTUBE_CHOICES,
                      AdminConfig, AlertsConfig, Config, Device, DnsConfig, Endpoint, ListsConfig, ListSource,
                      MetricsConfig, Profile, QueryLogConfig, RateLimit, Upstream, Window)
 
@@ -319,8 +319,19 @@ class _Sections(Reader):
 
     def profile(self, name, v, p, devices, categories, apps, child: bool) -> Profile:
         keys = {"devices", "block", "block_apps", "allow", "deny", "safe_search", "youtube", "bypass", "schedules",
-                "log_allowed"}
+                "log_allowed", "filtering"}
         d = self.mapping(v, p, keys)
+        filtering = self.boolean(d.get("filtering"), f"{p}.filtering", True)
+        if not filtering:
+            if not child:
+                self.err(f"{p}.filtering", "the default profile always filters (devices nobody has assigned may be "
+                         "a child's); make a profile for the parents' devices with filtering: off")
+                filtering = True
+            else:
+                for k in ("block", "block_apps", "schedules", "safe_search", "youtube", "bypass", "allow", "deny"):
+                    if d.get(k):
+                        self.err(f"{p}.{k}", "this profile has filtering: off, so it blocks nothing: remove "
+                                 f"{k} or turn filtering on")
         devs = []
         for i, x in enumerate(self.seq(d.get("devices"), f"{p}.devices")):
             if not child:
@@ -336,7 +347,7 @@ class _Sections(Reader):
         names = [w.name for w in sched if w]
         for n in {n for n in names if names.count(n) > 1}:
             self.err(f"{p}.schedules", f"two windows are named {n!r}: names must differ so overrides can name one")
-        dflt = CHILD_DEFAULTS if child else {}
+        dflt = CHILD_DEFAULTS if child and filtering else {}    # the parents' own devices: no child defaults
         return Profile(
             name=name, devices=tuple(devs),
             block=self.names_in(d.get("block"), f"{p}.block", categories, "category"),
@@ -344,11 +355,12 @@ class _Sections(Reader):
             allow=self.domains(d.get("allow"), f"{p}.allow"),
             deny=self.domains(d.get("deny"), f"{p}.deny"),
             safe_search=self.boolean(d.get("safe_search"), f"{p}.safe_search", dflt.get("safe_search", False)),
-            youtube=self.choice(d.get("youtube"), f"{p}.youtube", dflt.get("youtube", "off"), YOUTUBE_LEVELS),
+            youtube=self.choice(d.get("youtube"), f"{p}.youtube", dflt.get("youtube", "off"), YOUTUBE_CHOICES),
             bypass=self.boolean(d.get("bypass"), f"{p}.bypass", dflt.get("bypass", False)),
             schedules=tuple(w for w in sched if w),
             log_allowed=self.boolean(d.get("log_allowed"), f"{p}.log_allowed", None) if "log_allowed" in d
             else None,
+            filtering=filtering,
         )
 
     def names_in(self, v, path, known: set[str], what: str) -> tuple[str, ...]:

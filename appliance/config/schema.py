@@ -121,11 +121,17 @@ class Profile:
     bypass: bool = False                    # block the "bypass" category (on by default for children)
     schedules: tuple[Window, ...] = ()
     log_allowed: bool | None = None         # None: follow query_log.log_allowed
+    filtering: bool = True                  # off: the parents' own devices, nothing blocked, still logged
+
+    @property
+    def child(self) -> bool:
+        """A child's profile: a named one with filtering on (not the default profile, not the parents')."""
+        return self.name != "default" and self.filtering
 
 
 # Defaults that differ for a child's profile and for the default profile (devices nobody has assigned).
 CHILD_DEFAULTS = {"safe_search": True, "youtube": "moderate", "bypass": True}
-YOUTUBE_LEVELS = ("off", "moderate", "strict")
+YOUTUBE_CHOICES = ("off", "moderate", "strict")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 
 from appliance.clock import SYSTEM, Clock
-from appliance.config import DEFAULT_PROFILE, Config, Profile
+from appliance.config import Config, Profile
 from appliance.dns import codec
 from appliance.dns.cache import AnswerCache, HotCache, HotEntry, serve
 from appliance.dns.codec import REFUSED, SERVFAIL, Answer, MalformedPacket, Query
@@ -60,7 +60,7 @@ class _Budget:
 def ttl_cap(config: Config, profile: Profile) -> int:
     """Answers to a child carry a short TTL, so a bedtime or a pause reaches the device within a minute.
     No answer outlives our own cache's limit: the hot cache and the client then age in step with it."""
-    if profile.name != DEFAULT_PROFILE or profile.schedules:
+    if profile.child or profile.schedules:
         return min(config.dns.max_ttl, config.dns.max_cache_ttl)
     return config.dns.max_cache_ttl
 

@@ -3,6 +3,7 @@
 The chain, first match wins (each link names itself in the Decision):
 
   a) canary        use-application-dns.net and names under it: NXDOMAIN for everyone, so Firefox keeps its DoH off
+     (a profile with ``filtering: off``, the parents' own devices, stops here: allowed, UNFILTERED)
   b) essentials    the never-block list: device health (connectivity checks, time, updates, certificates)
   c) overrides     a pause blocks; a timed allow of an app, category or domain allows
   d) deny list     the child's own, suffix-matched
@@ -79,6 +80,7 @@ class CompiledProfile:
     youtube: str
     safe_search: bool
     rewrites: bool                          # any safe-search setting on: skip the lookup otherwise
+    filtering: bool                         # off: the parents' devices, allowed after the canary
 
 
 def _app(name: str) -> str:
@@ -101,7 +103,7 @@ def compile_profile(profile: Profile) -> CompiledProfile:
                for w in profile.schedules}
     return CompiledProfile(profile.name, blocked, _domains(profile.allow), _domains(profile.deny),
                            schedule_for(profile), windows, profile.youtube, profile.safe_search,
-                           profile.safe_search or profile.youtube in YOUTUBE_LEVELS)
+                           profile.safe_search or profile.youtube in YOUTUBE_LEVELS, profile.filtering)
 
 
 def _compiled(profile: Profile | CompiledProfile) -> CompiledProfile:
@@ -137,6 +139,9 @@ def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: date
     # a) canary
     if name == CANARY or name.endswith(_CANARY_SUB):
         return Decision(_BLOCK, Reason.CANARY, pname, rule=CANARY, nxdomain=True)
+
+    if not c.filtering:     # the parents' own devices: nothing blocked, the decision still logged
+        return Decision(_ALLOW, Reason.UNFILTERED, pname)
 
     # b) essentials
     hits = rules.index.lookup(name)

@@ -194,3 +194,19 @@ def test_school_in_a_window_and_the_familys_own_school_hosts(tmp_path):
     data = configmod.to_data(c)
     assert configmod.parse(data, catalog=configmod.catalog_names(c.blocklists_dir), base_dir=tmp_path,
                            source=c.source) == c
+
+
+def test_a_profile_for_the_parents_devices(tmp_path):
+    c = load_text(tmp_path, EXAMPLE.replace("default_profile:", "  parents: {devices: [leo-tablet], filtering: off}"
+                                            "\ndefault_profile:"))
+    p = c.profiles["parents"]
+    assert not p.filtering and not p.child and not p.safe_search and not p.bypass and p.youtube == "off"
+    assert c.profiles["emma"].child and not c.default_profile.child
+    assert configmod.parse(configmod.to_data(c), catalog=configmod.catalog_names(c.blocklists_dir),
+                           base_dir=tmp_path, source=c.source) == c
+    errs = errors_of(tmp_path, EXAMPLE.replace("default_profile:", "  parents: {filtering: off, block: [dating]}"
+                                               "\ndefault_profile:"))
+    assert any(e.startswith("profiles.parents.block: this profile has filtering: off") for e in errs)
+    errs = errors_of(tmp_path, EXAMPLE.replace("default_profile: {block: [random-chat]}",
+                                               "default_profile: {filtering: off}"))
+    assert any(e.startswith("default_profile.filtering: the default profile always filters") for e in errs)

@@ -353,3 +353,11 @@ def test_private_relay_is_nxdomain_in_a_pause_and_on_a_deny_list(rules, store):
     p = Profile("p", deny=("icloud.com",))
     assert decide(p, "mask.icloud.com", A, TUE_NOON, NO_OVERRIDES, rules).nxdomain
     assert not decide(p, "www.icloud.com", A, TUE_NOON, NO_OVERRIDES, rules).nxdomain
+
+
+def test_a_parents_profile_with_filtering_off(rules):
+    parents = Profile("parents", filtering=False)
+    for name in ("omegle.com", "www.tiktok.com", "mask.icloud.com", "www.google.com"):
+        assert decide(parents, name, A, TUE_2130, NO_OVERRIDES, rules) == D("allow", "UNFILTERED", "parents")
+    # Firefox's canary still says "use the network's DNS", so their queries stay in the log
+    assert decide(parents, "use-application-dns.net", A, TUE_NOON, NO_OVERRIDES, rules).reason is Reason.CANARY
