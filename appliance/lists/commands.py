@@ -9,6 +9,7 @@ from typing import TextIO
 
 from ..config import Config, ListSource
 from .catalog import CatalogError, category_domains_path, load_catalog
+from .guard import narrowed, shared_suffixes
 from .parse import parse_file
 from .sources import UpdateResult, read_status, update_all
 from .store import source_path
@@ -25,12 +26,13 @@ def status_lines(config: Config) -> list[str]:
                 rows.append((src.name, src.category, "-", "never", "not downloaded yet"))
                 continue
             error = f"{_when(config, st.last_error_at)}: {st.last_error}" if st.last_error else "-"
-            if st.unsupported:
-                note = f"{st.unsupported:,} lines not understood (skipped)"
-                error = note if error == "-" else f"{error}; {note}"
+            notes = [f"{st.unsupported:,} lines not understood (skipped)"] if st.unsupported else []
+            notes += _narrowed_note(config, source_path(config, src))
+            if notes:
+                error = "; ".join(([] if error == "-" else [error]) + notes)
             rows.append((src.name, src.category, f"{st.entries:,}", _when(config, st.last_success), error))
         else:
-            rows.append((src.name, src.category, *_file_row(config, source_path(config, src))))
+            rows.append((src.name, src.category, *_file_row(config, source_path(config, src), parent=True)))
     extra: list[str] = []
     try:
         catalog = load_catalog(config.blocklists_dir)
@@ -78,15 +80,29 @@ def run_update(config: Config, out: TextIO = sys.stdout, *, only: str | None = N
     return 1 if any(r.error for r in results) else 0
 
 
-def _file_row(config: Config, path: Path) -> tuple[str, str, str]:
+def _file_row(config: Config, path: Path, parent: bool = False) -> tuple[str, str, str]:
     """(entries, last success, last error) for a list read from a file rather than downloaded."""
     try:
         parsed = parse_file(path)
         mtime = datetime.fromtimestamp(path.stat().st_mtime, config.tz).strftime("%Y-%m-%d %H:%M")
     except OSError as e:
         return "-", "-", f"cannot read {path}: {e.strerror or e}"
-    note = f"{parsed.unsupported:,} unsupported lines" if parsed.unsupported else "-"
-    return f"{len(parsed.domains):,}", f"file {mtime}", note
+    notes = [f"{parsed.unsupported:,} unsupported lines"] if parsed.unsupported else []
+    if parent:
+        notes += _narrowed_note(config, path, parsed)
+    return f"{len(parsed.domains):,}", f"file {mtime}", "; ".join(notes) or "-"
+
+
+def _narrowed_note(config: Config, path: Path, parsed=None) -> list[str]:
+    """What the shared-infrastructure guard did to a parent's list, in words."""
+    try:
+        parsed = parsed or parse_file(path)
+    except OSError:
+        return []
+    narrow = narrowed(parsed.domains, parsed.exact, shared_suffixes(config.blocklists_dir))
+    if not narrow:
+        return []
+    return [f"{len(narrow):,} names on shared infrastructure block their own host only (e.g. {narrow[0]})"]
 
 
 def _when(config: Config, iso: str | None) -> str:

@@ -25,11 +25,12 @@ import marisa_trie
 from ..files import atomic_write
 from .names import is_stored_form, query_ascii, to_ascii
 
-_MAGIC = b"HEARTH-INDEX\x00v1\n"
+_MAGIC = b"HEARTH-INDEX\x00v2\n"         # v2: exact-host rules
 _HEADER = struct.Struct("<QQQ")     # lengths of: trie bytes, value array bytes, JSON table
 _NONE: tuple = ()
-_LIST_SHIFT = 21                    # a packed code: list id << 21 | source id << 1 | is-exception
+_LIST_SHIFT = 22                    # a packed code: list id << 22 | source id << 2 | is-exact << 1 | is-exception
 _SOURCE_MASK = (1 << 20) - 1
+_EXACT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,8 @@ class Hit:
 @dataclass(frozen=True, slots=True)
 class _Combo:
     excepts: frozenset[str]                 # lists whose rules at this name and its parents do not apply below it
-    rules: tuple[tuple[str, str], ...]      # (list, source) of each rule at this name
+    rules: tuple[tuple[str, str, bool], ...]    # (list, source, exact) of each rule at this name; an exact rule
+                                                # (a hosts-file line) matches this name only, not names under it
 
 
 class DomainIndex:
@@ -57,19 +59,22 @@ class DomainIndex:
         self._size: int = table["size"]
         lists, sources = table["lists"], table["sources"]
         self._combos = tuple(
-            _Combo(frozenset(lists[lid] for lid, _, exc in codes if exc),
-                   tuple((lists[lid], sources[sid]) for lid, sid, exc in codes if not exc))
+            _Combo(frozenset(lists[lid] for lid, _, exc, _ in codes if exc),
+                   tuple((lists[lid], sources[sid], bool(exact)) for lid, sid, exc, exact in codes if not exc))
             for codes in table["combos"])
 
     # --- building ---------------------------------------------------------------------------------------------
 
     @classmethod
     def build(cls, entries: Iterable[tuple[str, str, str]],
-              exceptions: Iterable[tuple[str, str, str]] = ()) -> "DomainIndex":
-        """Compile rules and exceptions, each ``(domain, list, source)``.
+              exceptions: Iterable[tuple[str, str, str]] = (),
+              exact: Iterable[tuple[str, str, str]] = ()) -> "DomainIndex":
+        """Compile rules, exceptions and exact-host rules, each ``(domain, list, source)``. A rule matches its
+        name and every name under it; an exact rule its name only.
 
-        A name in the same list twice keeps the first source given, so callers feed curated data first. Names that
-        are not valid host names are skipped (the parser has already counted them for the parent).
+        A name in the same list twice keeps the first source given (a rule over an exact rule), so callers feed
+        curated data first. Names that are not valid host names are skipped (the parser has already counted them
+        for the parent).
         """
         list_ids: dict[str, int] = {}
         source_ids: dict[str, int] = {}
@@ -85,7 +90,7 @@ class DomainIndex:
                     last_list, last_source = lst, src
                     lid = list_ids.setdefault(lst, len(list_ids))
                     sid = source_ids.setdefault(src, len(source_ids))
-                    code = (lid << _LIST_SHIFT) | (sid << 1) | exc
+                    code = (lid << _LIST_SHIFT) | (sid << 2) | exc
                 key = (domain if is_stored_form(domain) else to_ascii(domain) or "")[::-1]
                 if not key:
                     continue
@@ -99,6 +104,7 @@ class DomainIndex:
                     old.append(code)
 
         add(entries, 0)
+        add(exact, _EXACT)
         add(exceptions, 1)
         for key in multi:
             names[key] = _dedupe(names[key])
@@ -119,7 +125,8 @@ class DomainIndex:
                 values[key_id(key)] = combo_ids[value]
         size = sum(counts[v] * sum(1 for c in codes if not c & 1) for v, codes in zip(ordered, codes_of))
         del names
-        combos = [[[c >> _LIST_SHIFT, (c >> 1) & _SOURCE_MASK, c & 1] for c in codes] for codes in codes_of]
+        combos = [[[c >> _LIST_SHIFT, (c >> 2) & _SOURCE_MASK, c & 1, (c & _EXACT) >> 1] for c in codes]
+                  for codes in codes_of]
         table = {"lists": list(list_ids), "sources": list(source_ids), "combos": combos, "size": size}
         return cls(trie, values, table)
 
@@ -146,8 +153,8 @@ class DomainIndex:
                 excepted = combo.excepts if excepted is None else excepted | combo.excepts
             if combo.rules:
                 rule = name[n - k:]
-                for lst, src in combo.rules:
-                    if excepted is None or lst not in excepted:
+                for lst, src, exact in combo.rules:
+                    if (excepted is None or lst not in excepted) and (not exact or k == n):
                         hits.append(Hit(lst, rule, src))
         return tuple(hits) if hits else _NONE
 
@@ -157,7 +164,7 @@ class DomainIndex:
 
     def lists(self) -> frozenset[str]:
         """The lists that hold at least one rule."""
-        return frozenset(lst for combo in self._combos for lst, _ in combo.rules)
+        return frozenset(lst for combo in self._combos for lst, _, _ in combo.rules)
 
     def counts(self) -> dict[str, int]:
         """Rules per list, for status pages. Walks every name: not for the query path."""
@@ -166,7 +173,7 @@ class DomainIndex:
             per_combo[cid] += 1
         out: dict[str, int] = {}
         for combo, n in zip(self._combos, per_combo):
-            for lst, _ in combo.rules:          # one rule per list in a combo
+            for lst, _, _ in combo.rules:       # one rule per list in a combo
                 out[lst] = out.get(lst, 0) + n
         return out
 
@@ -214,8 +221,12 @@ def _stored(domain: str) -> str | None:
 
 
 def _dedupe(codes: list[int]) -> tuple[int, ...]:
-    """One code per (list, rule-or-exception), the first source given winning; sorted so equal sets share a combo."""
+    """One code per (list, rule-or-exception): the first source given wins, except that a rule beats an exact
+    rule of the same list (it blocks more); sorted so equal sets share a combo."""
     seen: dict[int, int] = {}
     for c in codes:
-        seen.setdefault(c >> _LIST_SHIFT << 1 | (c & 1), c)
+        k = c >> _LIST_SHIFT << 1 | (c & 1)
+        old = seen.get(k)
+        if old is None or (old & _EXACT and not c & _EXACT):
+            seen[k] = c
     return tuple(sorted(seen.values()))

@@ -37,6 +37,10 @@ class ParsedList:
     unsupported: int                # lines that were not comments and gave nothing usable
     samples: tuple[str, ...]        # a few of those: "line 12: ##.ad (cosmetic rule)"
     lines: int                      # lines read
+    # The domains that came only from hosts-file lines ("0.0.0.0 ads.example.com"): such a line names one host,
+    # as in Pi-hole and AdGuard Home, so it blocks that name and not the names under it. Plain-domain and
+    # "||domain^" lines block the name and everything under it.
+    exact: frozenset[str] = frozenset()
 
 
 class _Unsupported(Exception):
@@ -62,6 +66,7 @@ def parse_list(text: str) -> ParsedList:
 def parse_lines(lines: Iterable[str]) -> ParsedList:
     domains: dict[str, None] = {}
     exceptions: dict[str, None] = {}
+    suffix: set[str] = set()            # names some non-hosts line gave: they match their subdomains
     unsupported = 0
     samples: list[str] = []
     lineno = 0
@@ -73,22 +78,36 @@ def parse_lines(lines: Iterable[str]) -> ParsedList:
             continue
         if fast(line):
             domains[line] = None
+            suffix.add(line)
             continue
         try:
-            for name, exc in _parse_line(line):
-                (exceptions if exc else domains)[name] = None
+            for name, kind in _parse_line(line):
+                _keep(name, kind, domains, exceptions, suffix)
         except _Unsupported as why:
-            for name, exc in why.partial:
-                (exceptions if exc else domains)[name] = None
+            for name, kind in why.partial:
+                _keep(name, kind, domains, exceptions, suffix)
             unsupported += 1
             if len(samples) < MAX_SAMPLES:
                 shown = line if len(line) <= 80 else line[:77] + "..."
                 samples.append(f"line {lineno}: {shown} ({why})")
-    return ParsedList(tuple(domains), tuple(exceptions), unsupported, tuple(samples), lineno)
+    return ParsedList(tuple(domains), tuple(exceptions), unsupported, tuple(samples), lineno,
+                      frozenset(d for d in domains if d not in suffix))
 
 
-def _parse_line(line: str) -> list[tuple[str, bool]]:
-    """The (name, is_exception) pairs of one non-blank line; [] for comments and self names; raises _Unsupported."""
+_RULE, _EXCEPTION, _HOST = 0, 1, 2      # what a line gives: a suffix rule, an exception, one exact host
+
+
+def _keep(name: str, kind: int, domains: dict, exceptions: dict, suffix: set) -> None:
+    if kind == _EXCEPTION:
+        exceptions[name] = None
+        return
+    domains[name] = None
+    if kind == _RULE:
+        suffix.add(name)
+
+
+def _parse_line(line: str) -> list[tuple[str, int]]:
+    """The (name, kind) pairs of one non-blank line; [] for comments and self names; raises _Unsupported."""
     first = line[0]
     if first == "!" or (first == "[" and line.endswith("]")):    # adblock comment / "[Adblock Plus 2.0]" header
         return []
@@ -102,9 +121,9 @@ def _parse_line(line: str) -> list[tuple[str, bool]]:
     if _COSMETIC.search(line):
         raise _Unsupported("cosmetic rule")
     if line.startswith("@@"):
-        return [(_adblock(line[2:], exception=True), True)]
+        return [(_adblock(line[2:], exception=True), _EXCEPTION)]
     if line.startswith("||"):
-        return [(_adblock(line, exception=False), False)]
+        return [(_adblock(line, exception=False), _RULE)]
     if first == "/" and line.endswith("/") and len(line) > 2:
         raise _Unsupported("regular expression")
     if first == "|":
@@ -112,21 +131,21 @@ def _parse_line(line: str) -> list[tuple[str, bool]]:
     tokens = line.split()
     if len(tokens) > 1 or tokens[0] in _NULL_IPS:
         return _hosts(tokens)
-    return [(_domain(tokens[0]), False)]
+    return [(_domain(tokens[0]), _RULE)]
 
 
-def _hosts(tokens: list[str]) -> list[tuple[str, bool]]:
+def _hosts(tokens: list[str]) -> list[tuple[str, int]]:
     if not _is_ip(tokens[0]):
         raise _Unsupported("several words on a line")
     if len(tokens) == 1:
         raise _Unsupported("IP address")
-    out: list[tuple[str, bool]] = []
+    out: list[tuple[str, int]] = []
     error = None
     for token in tokens[1:]:
         if token.lower() in _HOSTS_SELF:
             continue
         try:
-            out.append((_domain(token), False))
+            out.append((_domain(token), _HOST))
         except _Unsupported as e:
             error = error or f"{token}: {e}"
     if error:

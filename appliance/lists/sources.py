@@ -202,8 +202,10 @@ def _check(body: bytes, old_entries: int, name: str, accept_shrink: bool) -> Par
 
 def _normalised(parsed: ParsedList) -> bytes:
     # The copy on disk is the parsed list, one name a line: smaller than most sources (fewer SD card writes) and
-    # re-parsed on the fast path at every compile. Exceptions keep their adblock form.
-    lines = list(parsed.domains)
+    # re-parsed on the fast path at every compile. Exceptions keep their adblock form, and a hosts-file line its
+    # hosts form (it blocks that one host, not the names under it).
+    exact = parsed.exact
+    lines = [f"0.0.0.0 {d}" if d in exact else d for d in parsed.domains]
     lines += [f"@@||{d}^" for d in parsed.exceptions]
     return ("\n".join(lines) + "\n").encode("ascii")
 

@@ -25,6 +25,7 @@ from typing import Iterator
 
 from ..config import Config, ListSource
 from .catalog import category_domains_path, load_catalog
+from .guard import SHARED_FILE, narrowed, shared_suffixes
 from .index import DomainIndex
 from .parse import parse_file
 
@@ -34,7 +35,7 @@ NEVER_BLOCK = "never-block"
 SCHOOL = "school"
 CURATED = "curated"
 # Bump when parsing or the index format changes meaning: old caches then stop matching.
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"      # 2: exact-host rules (hosts-file lines), the shared-infrastructure guard
 
 
 def lists_dir(config: Config) -> Path:
@@ -53,8 +54,8 @@ def source_path(config: Config, source: ListSource) -> Path:
 
 
 def compile_index(config: Config) -> DomainIndex:
-    entries, exceptions = _inputs(config)
-    index = DomainIndex.build(entries, exceptions)
+    entries, exceptions, exact = _inputs(config)
+    index = DomainIndex.build(entries, exceptions, exact)
     _return_memory_to_os()
     return index
 
@@ -138,13 +139,17 @@ def _curated_files(root: Path) -> list[Path]:
     files += sorted(root.glob("apps/*.yaml"))
     files.append(root / "never-block.txt")
     files.append(root / "school.txt")
+    files.append(root / SHARED_FILE)
     return files
 
 
-def _inputs(config: Config) -> tuple[Iterator[tuple[str, str, str]], list[tuple[str, str, str]]]:
+def _inputs(config: Config) -> tuple[Iterator[tuple[str, str, str]], list[tuple[str, str, str]],
+                                     list[tuple[str, str, str]]]:
     root = Path(config.blocklists_dir)
     catalog = load_catalog(root)
     exceptions: list[tuple[str, str, str]] = []
+    exact: list[tuple[str, str, str]] = []      # hosts-file lines, and rules the shared-infrastructure guard narrows
+    shared = shared_suffixes(root) if config.lists.sources else frozenset()
 
     def entries() -> Iterator[tuple[str, str, str]]:
         # A generator: a million-line list is parsed, fed and freed one source at a time.
@@ -167,11 +172,20 @@ def _inputs(config: Config) -> tuple[Iterator[tuple[str, str, str]], list[tuple[
         for src in config.lists.sources:
             parsed = _parse(source_path(config, src), src.name)
             if parsed:
-                yield from ((d, src.category, src.name) for d in parsed.domains)
+                narrow = set(narrowed(parsed.domains, parsed.exact, shared))
+                if narrow:
+                    log.warning("list %s: %d rules on shared infrastructure (e.g. %s) block their own host only",
+                                src.name, len(narrow), ", ".join(sorted(narrow)[:3]))
+                one_host = parsed.exact | narrow
+                for d in parsed.domains:
+                    if d in one_host:
+                        exact.append((d, src.category, src.name))
+                    else:
+                        yield d, src.category, src.name
                 exceptions.extend((d, src.category, src.name) for d in parsed.exceptions)
 
-    # exceptions fills while entries() runs; DomainIndex.build consumes entries before it reads exceptions.
-    return entries(), exceptions
+    # exceptions and exact fill while entries() runs; DomainIndex.build consumes entries before it reads them.
+    return entries(), exceptions, exact
 
 
 def _return_memory_to_os() -> None:

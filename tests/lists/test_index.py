@@ -164,3 +164,47 @@ def test_hit_and_index_are_immutable(index):
         hit.list = "other"
     with pytest.raises(AttributeError):
         index.extra = 1
+
+
+def reference_with_exact(entries, exceptions, exact, qname):
+    """The specification with exact-host rules: an exact rule matches its own name only; for one (domain, list)
+    a rule wins over an exact rule, else the first source given."""
+    rules: dict[str, dict[str, tuple[str, bool]]] = {}
+    for domain, lst, src in entries:
+        rules.setdefault(domain, {}).setdefault(lst, (src, False))
+    for domain, lst, src in exact:
+        rules.setdefault(domain, {}).setdefault(lst, (src, True))
+    excepted_at: dict[str, set[str]] = {}
+    for domain, lst, _ in exceptions:
+        excepted_at.setdefault(domain, set()).add(lst)
+    name = qname.lower().rstrip(".")
+    labels = name.split(".")
+    hits, excepted = [], set()
+    for i in range(len(labels)):
+        suffix = ".".join(labels[i:])
+        excepted |= excepted_at.get(suffix, set())
+        hits += [Hit(lst, suffix, src) for lst, (src, ex) in rules.get(suffix, {}).items()
+                 if lst not in excepted and (not ex or suffix == name)]
+    return hits
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(entries=st.lists(triple_st, max_size=20), exceptions=st.lists(triple_st, max_size=5),
+       exact=st.lists(triple_st, max_size=20),
+       queries=st.lists(st.tuples(name_st, st.booleans(), st.booleans()), min_size=1, max_size=10))
+def test_exact_host_rules_match_the_reference(entries, exceptions, exact, queries):
+    index = DomainIndex.build(entries, exceptions, exact)
+    for name, upper, dot in queries + [(d, False, False) for d, _, _ in entries + exact]:
+        q = (name.upper() if upper else name) + ("." if dot else "")
+        got = index.lookup(q)
+        assert sorted(got, key=key) == sorted(reference_with_exact(entries, exceptions, exact, q), key=key)
+
+
+def test_an_exact_rule_blocks_its_host_not_the_names_under_it(tmp_path):
+    index = DomainIndex.build([("omegle.com", "random-chat", "curated")], exact=[
+        ("googleapis.com", "ads", "my-hosts"), ("omegle.com", "random-chat", "my-hosts")])
+    assert index.lookup("googleapis.com") == (Hit("ads", "googleapis.com", "my-hosts"),)
+    assert index.lookup("fonts.googleapis.com") == ()
+    assert index.lookup("www.omegle.com") == (Hit("random-chat", "omegle.com", "curated"),)   # the rule wins
+    index.save(tmp_path / "i.bin")
+    assert DomainIndex.load(tmp_path / "i.bin").lookup("fonts.googleapis.com") == ()
