@@ -109,9 +109,19 @@ def cmd_check_config(args) -> int:
     return 0
 
 
+def _log_in_zone(tz) -> None:
+    """Times in the system log in the config's zone, as everywhere else a parent reads a time."""
+    def converter(secs):
+        return datetime.fromtimestamp(secs, tz).timetuple()
+    for handler in logging.getLogger().handlers:
+        if handler.formatter is not None:
+            handler.formatter.converter = converter
+
+
 def cmd_dns(args) -> int:
     from appliance.dns.daemon import run
     cfg = _load(args)      # errors printed plainly before anything starts
+    _log_in_zone(cfg.tz)
     try:
         run(configmod.resolve_path(args.config))
     except OSError as e:   # most often: port 53 taken (systemd-resolved, dnsmasq) or no right to bind it

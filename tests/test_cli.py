@@ -54,3 +54,20 @@ def test_install_sh_is_valid_shell_and_lists_its_modes():
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
     r = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True)
     assert r.returncode == 2 and "--local" in r.stdout and "--test" in r.stdout and "--system" in r.stdout
+
+
+def test_the_daemon_logs_times_in_the_configs_zone():
+    import logging
+    from zoneinfo import ZoneInfo
+    from appliance import cli
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    root.addHandler(handler)
+    try:
+        cli._log_in_zone(ZoneInfo("Pacific/Kiritimati"))          # UTC+14: never the machine's zone here
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "hi", None, None)
+        record.created = 1_764_590_400.0                          # 2025-12-01 12:00 UTC
+        assert handler.formatter.format(record).startswith("2025-12-02 02:00:00")
+    finally:
+        root.removeHandler(handler)
