@@ -51,6 +51,9 @@ class App:
     notes: str
     # role -> hosts, each under one of ``domains``
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # Hosts outside the app's own domains that it cannot work without (its API on shared infrastructure, images,
+    # fonts): never blocked because of the app, but let through with it while a parent allows the app for a while.
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +128,31 @@ def _app(path: Path, categories: Mapping[str, Category], errors: list[str]) -> A
             else:
                 domains.append(name_)
     roles = _roles(path, doc.get("roles"), domains, errors)
+    needs = _needs(path, doc.get("needs"), domains, errors)
     text = _texts(path, doc, errors, required=("title", "description"), optional=("notes",))
     if text is None or len(errors) > before:
         return None
     return App(path.stem, text["title"], category, text["description"], tuple(dict.fromkeys(domains)),
-               text["notes"], roles)
+               text["notes"], roles, needs)
+
+
+def _needs(path: Path, raw: Any, domains: list[str], errors: list[str]) -> tuple[str, ...]:
+    """The optional ``needs:`` list: host names (each matched exactly), none under the app's own domains."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        errors.append(f"{path}: needs: a list of host names the app cannot work without")
+        return ()
+    out = []
+    for i, h in enumerate(raw):
+        host = to_ascii(h) if isinstance(h, str) else None
+        if host is None or "." not in host:
+            errors.append(f"{path}: needs[{i}]: {h!r} is not a host name")
+        elif any(host == d or host.endswith("." + d) for d in domains):
+            errors.append(f"{path}: needs[{i}]: {host} is under the app's own domains already")
+        else:
+            out.append(host)
+    return tuple(dict.fromkeys(out))
 
 
 def _roles(path: Path, raw: Any, domains: list[str], errors: list[str]) -> Mapping[str, tuple[str, ...]]:

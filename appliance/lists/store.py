@@ -3,6 +3,7 @@
 Inputs, fed curated first so that a name in a curated list and a parent's list is reported as curated:
 - categories/<name>/domains.txt    -> list <name>,           source "curated"
 - apps/<name>.yaml domains         -> list "app:<name>" and the app's category, source "curated"
+- apps/<name>.yaml needs           -> list "needs:<name>", exact hosts, source "curated"
 - never-block.txt                  -> list "never-block",    source "curated"
 - config.essentials                -> list "never-block",    source "config"
 - school.txt                       -> list "school",         source "curated"
@@ -161,6 +162,9 @@ def _inputs(config: Config) -> tuple[Iterator[tuple[str, str, str]], list[tuple[
             for d in app.domains:
                 yield d, f"app:{app.name}", CURATED
                 yield d, app.category, CURATED
+            # what the app needs, as exact hosts of a list no profile blocks: a timed allow of the app lets
+            # them through (policy/decide.py, link c)
+            exact.extend((h, f"needs:{app.name}", CURATED) for h in app.needs)
         parsed = _parse(root / "never-block.txt", NEVER_BLOCK)
         if parsed:
             yield from ((d, NEVER_BLOCK, CURATED) for d in parsed.domains)

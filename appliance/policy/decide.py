@@ -230,12 +230,14 @@ def _allow(c: CompiledProfile, rules: Rules, name: str, reason: Reason, lst: str
 
 
 def _allow_matches(target: str, domain: bool, name: str, hits: tuple[Hit, ...]) -> str | None:
-    """The rule by which a timed allow covers ``name``: a domain by suffix, a name as "app:<name>" or a category."""
+    """The rule by which a timed allow covers ``name``: a domain by suffix, a name as "app:<name>" or a category,
+    and for an app the hosts it needs to work (its catalog ``needs:``)."""
     if domain:
         return target if name == target or name.endswith("." + target) else None
     app = _app(target)
+    needs = "needs:" + app[4:]
     for h in hits:
-        if h.list == app or h.list == target:
+        if h.list == app or h.list == target or h.list == needs:
             return h.rule
     return None
 

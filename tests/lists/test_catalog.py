@@ -96,3 +96,21 @@ def test_bad_roles_name_the_file_and_the_role(blocklists, roles, message):
     with pytest.raises(CatalogError) as e:
         load_catalog(blocklists)
     assert any(message in err and "apps/tinder.yaml" in err for err in e.value.errors), e.value.errors
+
+
+def test_needs_are_exact_hosts_outside_the_apps_domains(blocklists):
+    assert load_catalog(blocklists).apps["tinder"].needs == ()
+    write(blocklists / "apps/tinder.yaml", _TINDER + "needs: [Images.Example-CDN.net, fonts.gstatic.com]\n")
+    assert load_catalog(blocklists).apps["tinder"].needs == ("images.example-cdn.net", "fonts.gstatic.com")
+
+
+@pytest.mark.parametrize("needs,message", [
+    ("needs: fonts.gstatic.com\n", "needs: a list of host names"),
+    ("needs: ['bad host']\n", "needs[0]: 'bad host' is not a host name"),
+    ("needs: [api.gotinder.com]\n", "needs[0]: api.gotinder.com is under the app's own domains already"),
+])
+def test_bad_needs_name_the_file(blocklists, needs, message):
+    write(blocklists / "apps/tinder.yaml", _TINDER + needs)
+    with pytest.raises(CatalogError) as e:
+        load_catalog(blocklists)
+    assert any(message in err and "apps/tinder.yaml" in err for err in e.value.errors), e.value.errors

@@ -361,3 +361,19 @@ def test_a_parents_profile_with_filtering_off(rules):
         assert decide(parents, name, A, TUE_2130, NO_OVERRIDES, rules) == D("allow", "UNFILTERED", "parents")
     # Firefox's canary still says "use the network's DNS", so their queries stay in the log
     assert decide(parents, "use-application-dns.net", A, TUE_NOON, NO_OVERRIDES, rules).reason is Reason.CANARY
+
+
+def test_a_timed_allow_of_an_app_brings_the_hosts_it_needs(rules, store):
+    """Issue 11: YouTube allowed during bedtime left its API, avatars and fonts blocked: the app did not work."""
+    needs = Rules(DomainIndex.build(ENTRIES, exact=[("youtubei.googleapis.com", "needs:youtube", "curated"),
+                                                    ("yt3.ggpht.com", "needs:youtube", "curated")]),
+                  rules.safesearch)
+    assert decide(EMMA, "youtubei.googleapis.com", A, TUE_2130, NO_OVERRIDES, needs).reason is Reason.SCHEDULE
+    store.add_allow("emma", "youtube", timedelta(minutes=30), at("2026-12-01 21:15"))
+    snap = snapshot(store, at("2026-12-01 21:15"))
+    # Emma's YouTube is strict: the API host is let through, to Restricted Mode
+    assert decide(EMMA, "youtubei.googleapis.com", A, TUE_2130, snap, needs).reason is Reason.SAFE_SEARCH
+    assert decide(EMMA, "yt3.ggpht.com", A, TUE_2130, snap, needs) == D(
+        "allow", "OVERRIDE", list="youtube", rule="yt3.ggpht.com")
+    assert decide(EMMA, "other.ggpht.com", A, TUE_2130, snap, needs).reason is Reason.SCHEDULE   # exact hosts only
+    assert decide(EMMA, "yt3.ggpht.com", A, at("2026-12-01 22:00"), snap, needs).reason is Reason.SCHEDULE
