@@ -75,6 +75,11 @@ profiles: {}
 #      - {name: bedtime, days: sun-thu, from: "21:00", to: "07:00", block: everything}
 default_profile:
   block: [random-chat, adult]
+lists:
+  sources:
+    # Hearth's own adult list is small (it names the big sites); this public list (HaGeZi's NSFW list, GPL-3.0,
+    # about 70,000 domains, updated daily) is downloaded when Hearth starts and every night after.
+    - {name: hagezi-nsfw, url: "https://raw.githubusercontent.com/hagezi/dns-blocklists/main/wildcard/nsfw-onlydomains.txt", category: adult}
 EOF
 }
 

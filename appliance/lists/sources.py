@@ -284,7 +284,12 @@ def schedule_updates(scheduler, config: Config, on_change: Callable[[], None]):
         if any(r.changed for r in results):
             on_change()
 
-    return scheduler.add_job(
+    daily = scheduler.add_job(
         job, trigger="cron", hour=config.lists.update_hour, minute=0, timezone=config.tz,
         jitter=config.lists.update_jitter_minutes * 60 or None, id=JOB_ID, name="update block lists",
         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
+    if any(s.url and not source_path(config, s).is_file() for s in config.lists.sources):
+        # A list never downloaded yet (the starter config's adult list on a new Pi): fetch it now, not at 04:00.
+        scheduler.add_job(job, id=JOB_ID + "-first", name="first download of block lists", replace_existing=True,
+                          max_instances=1)
+    return daily

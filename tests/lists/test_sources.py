@@ -221,7 +221,9 @@ def test_schedule_updates_adds_a_jittered_daily_job(config, src, host):
     assert job.trigger.jitter == 3600
     assert str(job.trigger.timezone) == "UTC"
     schedule_updates(scheduler, config, lambda: None)                 # a config reload replaces, not adds
-    assert len(scheduler.get_jobs()) == 1
+    assert [j.id for j in scheduler.get_jobs()].count(JOB_ID) == 1
+    # never downloaded yet: one first download now, not at 04:00 (the starter config's adult list on a new Pi)
+    assert [j.id for j in scheduler.get_jobs()].count(JOB_ID + "-first") == 1
     job.func()                                                        # what the scheduler runs at 04:00
     assert changes == [1]
     job.func()                                                        # 304: nothing changed, no reload
