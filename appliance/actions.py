@@ -282,7 +282,11 @@ class Actions:
             client = directory.identify(ip or "0.0.0.0", mac.lower() if mac else None)
         rules = self._rules or build_rules(cfg)
         d = decide(compile_profile(cfg.profiles[client.profile]), host, code, when, self.overrides_now(), rules)
-        return Explanation(host, type_name(code), when, client, d, words(d, cfg, when))
+        text = words(d, cfg, when)
+        source = next((h.source for h in rules.index.lookup(host) if h.list == d.list and h.rule == d.rule), None)
+        if source not in (None, "curated", "config"):      # a parent's own list: name it, to trace a false positive
+            text += f", from the list {source}"
+        return Explanation(host, type_name(code), when, client, d, text)
 
 
 def words(d: Decision, config: Config, at: datetime) -> str:
