@@ -304,7 +304,8 @@ def words(d: Decision, config: Config, at: datetime) -> str:
     texts = {
         "NONE": "nothing blocks it",
         "CANARY": "Firefox's DNS-over-HTTPS check, answered so Firefox uses Hearth",
-        "ESSENTIAL": f"an essential service that is never blocked ({d.rule})",
+        "ESSENTIAL": f"an essential service that keeps devices working ({d.rule}): it is never blocked, not by a "
+                     "pause, a bedtime or a deny list",
         "PAUSED": f"{who} internet is paused",
         "OVERRIDE": f"a parent allowed {d.list} for a while ({d.rule})",
         "DENY_LIST": f"on {who} deny list ({d.rule})",

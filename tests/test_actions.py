@@ -190,3 +190,11 @@ def test_overrides_read_by_a_user_who_cannot_write_the_data_directory(tmp_path, 
         assert r.stdout.strip() == "pause"
     finally:
         shutil.rmtree(shared)
+
+
+def test_explain_says_an_essential_beats_a_pause(cfg):
+    a = Actions(cfg, clock=clock_at("2026-12-01 12:00"))
+    a.pause("emma", "1h")
+    ex = a.explain("connectivitycheck.gstatic.com", profile="emma")
+    assert ex.decision.reason.value == "ESSENTIAL"
+    assert "never blocked, not by a pause, a bedtime or a deny list" in ex.words
