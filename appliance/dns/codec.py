@@ -24,7 +24,8 @@ OPT_DNSMASQ_MAC = 65001          # what dnsmasq's add-mac sends (6 raw bytes, or
 OUR_UDP_PAYLOAD = 1232           # the DNS flag day 2020 size: fits any path's MTU without fragments
 PLAIN_UDP_LIMIT = 512
 
-ParseErrors = (DNSError, DNSLabelError, DnsBufferError, struct.error, IndexError, ValueError, UnicodeError, TypeError, KeyError)
+ParseErrors = (DNSError, DNSLabelError, DnsBufferError, struct.error, IndexError, ValueError, UnicodeError, TypeError,
+               KeyError)
 
 
 class MalformedPacket(Exception):
