@@ -213,15 +213,21 @@ def _mac(data: bytes) -> str | None:
 
 def _formerr_from_header(data: bytes) -> bytes:
     """FORMERR echoing only the ID, opcode and RD of a query we could not parse (no question: we have none)."""
-    flags = 0x8000 | (data[2] & 0x79) << 8 | 0x80 | FORMERR
-    return struct.pack("!HHHHHH", header_id(data), flags, 0, 0, 0, 0)
+    return _header_only(data, FORMERR)
+
+
+def _header_only(data: bytes, rcode: int) -> bytes:
+    """QR, the query's ID, opcode and RD, and RA for a standard query only: RA, like AA, AD and CD, is defined
+    for QUERY and nothing else (genreport flags an RA on the NOTIMP to opcode 15)."""
+    ra = 0x80 if not data[2] & 0x78 else 0
+    return struct.pack("!HHHHHH", header_id(data), 0x8000 | (data[2] & 0x79) << 8 | ra | rcode, 0, 0, 0, 0)
 
 
 def _error_from_record(rec: DNSRecord, rcode: int, opt: RR | None = None, *, tsig: bool = False) -> bytes:
     """An error with the query's question; an OPT if the query had one (RFC 6891 §7) carrying the upper bits of
-    an extended rcode (BADVERS), and its DO bit echoed."""
-    reply = DNSRecord(DNSHeader(id=rec.header.id, qr=1, opcode=rec.header.opcode, rd=rec.header.rd, ra=1,
-                                rcode=rcode & 0x0F), questions=rec.questions[:1])
+    an extended rcode (BADVERS), and its DO bit echoed. RA for a standard query only (see ``_header_only``)."""
+    reply = DNSRecord(DNSHeader(id=rec.header.id, qr=1, opcode=rec.header.opcode, rd=rec.header.rd,
+                                ra=int(rec.header.opcode == 0), rcode=rcode & 0x0F), questions=rec.questions[:1])
     if opt is not None:
         reply.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD, ext_rcode=rcode >> 4, flags="do" if opt.ttl & EDNS_DO else ""))
     if tsig:
@@ -283,7 +289,7 @@ def error_from_wire(data: bytes, rcode: int) -> bytes | None:
             return _error_from_record(rec, rcode, opts[0] if len(opts) == 1 and not opts[0].rname.label else None)
     except ParseErrors:
         pass
-    return struct.pack("!HHHHHH", header_id(data), 0x8000 | (data[2] & 0x79) << 8 | 0x80 | rcode, 0, 0, 0, 0)
+    return _header_only(data, rcode)
 
 
 def blocked_reply(query: Query, *, nxdomain: bool, ttl: int) -> bytes:

@@ -27,6 +27,7 @@ MAX_PENDING_PER_CLIENT = 500   # one device's share of those: a flood of names n
 TCP_IDLE = 10.0           # seconds an idle TCP connection is kept (RFC 7766 suggests seconds, not minutes)
 TCP_BUSY_IDLE = 2.0       # ... once half the connection table is taken (RFC 7766 §6.2.3: shed idle ones first)
 TCP_MESSAGE_DEADLINE = 3.0   # seconds from a message's first byte to its last: a client dribbling bytes is cut off
+READ_BATCH = 64           # datagrams read per wake-up of the UDP socket
 TCP_MAX_CONNECTIONS = 200
 TCP_PER_CLIENT = 16       # connections one address may hold; its oldest is closed for a new one
 TCP_INFLIGHT = 32         # queries of one connection being answered or waiting to be sent: past this it is not read
@@ -76,17 +77,50 @@ def _where(e: BaseException) -> str:
     return f"an internal error in {os.path.basename(tb.tb_frame.f_code.co_filename)} line {tb.tb_lineno} ({said})"
 
 
-class UdpListener(asyncio.DatagramProtocol):
-    def __init__(self, resolver: Resolver, report: OneLine | None = None):
+class UdpListener:
+    """Reads its socket itself, up to READ_BATCH datagrams each time it is readable. asyncio's datagram transport
+    reads one per turn of the loop: with a flood of names going upstream each turn is long, the kernel's queue
+    overflowed, and the house's queries were dropped with the attacker's."""
+
+    def __init__(self, resolver: Resolver, sock: socket.socket, report: OneLine | None = None):
         self.resolver = resolver
+        self.sock = sock
         self.report = report or OneLine()
-        self.transport: asyncio.DatagramTransport | None = None
         self.pending: set[asyncio.Task] = set()
         self.per_client: dict[str, int] = {}
         self.dropped = 0
+        self.unsent = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        sock.setblocking(False)
 
-    def connection_made(self, transport):
-        self.transport = transport
+    def start(self) -> UdpListener:
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.sock.fileno(), self._readable)
+        return self
+
+    def close(self) -> None:
+        if self._loop is not None and self.sock.fileno() >= 0:
+            self._loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+    def _readable(self) -> None:
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                log.debug("UDP error: %s", e)   # ICMP unreachable from a client that left: nothing to do
+                return
+            self.datagram_received(data, addr)
+
+    def _send(self, reply: bytes, addr) -> None:
+        try:
+            self.sock.sendto(reply, addr)
+        except (BlockingIOError, InterruptedError):
+            self.unsent += 1       # the send buffer is full: UDP, the client asks again
+        except OSError as e:
+            log.debug("UDP send failed: %s", e)
 
     def datagram_received(self, data: bytes, addr) -> None:
         ip = _ip(addr)
@@ -96,7 +130,7 @@ class UdpListener(asyncio.DatagramProtocol):
             self.report(ip, e)
             reply = _servfail(data)
         if reply is not None:
-            self.transport.sendto(reply, addr)
+            self._send(reply, addr)
             return
         mine = self.per_client.get(ip, 0)
         if len(self.pending) >= MAX_PENDING or mine >= MAX_PENDING_PER_CLIENT:
@@ -117,11 +151,8 @@ class UdpListener(asyncio.DatagramProtocol):
             left = self.per_client.pop(ip, 1) - 1
             if left:
                 self.per_client[ip] = left
-        if reply is not None and self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(reply, addr)
-
-    def error_received(self, exc):
-        log.debug("UDP error: %s", exc)     # ICMP unreachable from a client that left: nothing to do
+        if reply is not None and self.sock.fileno() >= 0:
+            self._send(reply, addr)
 
 
 class TcpListener:
@@ -234,7 +265,6 @@ class TcpListener:
 
 async def start(resolver: Resolver, endpoints: tuple[Endpoint, ...]) -> list:
     """Bind UDP and TCP on every endpoint; returns the servers/transports to close on shutdown."""
-    loop = asyncio.get_running_loop()
     report = OneLine()        # one budget of log lines for every listener: a flood is one flood
     tcp = TcpListener(resolver, report)
     opened = []
@@ -245,8 +275,7 @@ async def start(resolver: Resolver, endpoints: tuple[Endpoint, ...]) -> list:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)   # [::] beside 0.0.0.0 must not clash
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)   # ride out bursts while a flush runs
         sock.bind((ep.host, ep.port))
-        transport, _ = await loop.create_datagram_endpoint(lambda: UdpListener(resolver, report), sock=sock)
-        opened.append(transport)
+        opened.append(UdpListener(resolver, sock, report).start())
         server = await asyncio.start_server(tcp.handle, ep.host, ep.port, family=family, reuse_address=True)
         opened.append(server)
         log.info("listening on %s (UDP and TCP)", ep)

@@ -129,7 +129,7 @@ class StubUpstream:
                 self._resolve(value.rstrip(".").lower(), qtype, reply, depth + 1)
                 return True
             if rtype == qtype or qtype == "ANY":
-                rdata = {"A": A, "AAAA": AAAA, "TXT": TXT}[rtype](value)
+                rdata = {"A": A, "AAAA": AAAA, "TXT": TXT, "SOA": _soa}[rtype](value)
                 reply.add_answer(RR(name, getattr(QTYPE, rtype), ttl=ttl, rdata=rdata))
                 found = True
         if not found:
@@ -181,6 +181,12 @@ class StubUpstream:
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
         except (OSError, ssl.SSLError):
             return
+
+
+def _soa(value: str) -> SOA:
+    """ "ns.stub. hostmaster.stub. 1 3600 600 86400 60" """
+    mname, rname, *times = value.split()
+    return SOA(mname, rname, tuple(int(t) for t in times))
 
 
 def _recv_exact(conn, n: int) -> bytes:
