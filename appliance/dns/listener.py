@@ -79,8 +79,8 @@ def _where(e: BaseException) -> str:
 
 class UdpListener:
     """Reads its socket itself, up to READ_BATCH datagrams each time it is readable. asyncio's datagram transport
-    reads one per turn of the loop: with a flood of names going upstream each turn is long, the kernel's queue
-    overflowed, and the house's queries were dropped with the attacker's."""
+    reads one per turn of the loop: a loop busy with a flood of names going upstream read the socket too slowly,
+    and the kernel dropped the house's queries with the attacker's."""
 
     def __init__(self, resolver: Resolver, sock: socket.socket, report: OneLine | None = None):
         self.resolver = resolver
@@ -112,7 +112,10 @@ class UdpListener:
             except OSError as e:
                 log.debug("UDP error: %s", e)   # ICMP unreachable from a client that left: nothing to do
                 return
-            self.datagram_received(data, addr)
+            try:
+                self.datagram_received(data, addr)
+            except Exception as e:              # never out of the reader: asyncio would log a traceback
+                self.report(_ip(addr), e)
 
     def _send(self, reply: bytes, addr) -> None:
         try:

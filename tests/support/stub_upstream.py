@@ -9,7 +9,7 @@ import struct
 import threading
 import time
 
-from dnslib import A, AAAA, CNAME, QTYPE, RCODE, RR, RRSIG, SOA, TXT, DNSRecord
+from dnslib import A, AAAA, CNAME, QTYPE, RCODE, RR, RRSIG, SOA, TXT, DNSLabel, DNSRecord
 
 
 def _bind_both(host: str) -> tuple[socket.socket, socket.socket]:
@@ -89,6 +89,17 @@ class StubUpstream:
             q = DNSRecord.parse(data)
         except Exception:
             return None
+        try:
+            return self._answer(q, transport)
+        except Exception:        # a name the stub cannot write back must not stop it answering the next
+            reply = q.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            try:
+                return reply.pack()
+            except Exception:
+                return None
+
+    def _answer(self, q: DNSRecord, transport: str) -> bytes | None:
         name = str(q.q.qname).rstrip(".").lower()
         qtype = QTYPE.get(q.q.qtype)
         do = any(rr.rtype == QTYPE.OPT and rr.ttl & 0x8000 for rr in q.ar)
@@ -114,7 +125,7 @@ class StubUpstream:
                     rr.rtype, 13, 2, rr.ttl, 1767225600, 1764547200, 12345, "stub.", b"\x01" * 64)))
         if records is None:
             reply.header.rcode = RCODE.NXDOMAIN
-            reply.add_auth(RR(name.split(".", 1)[-1] or ".", QTYPE.SOA, ttl=60,
+            reply.add_auth(RR(DNSLabel(q.q.qname.label[1:]), QTYPE.SOA, ttl=60,   # the parent, byte for byte
                               rdata=SOA("ns.stub.", "hostmaster.stub.", (1, 3600, 600, 86400, 60))))
         return reply.pack()
 
