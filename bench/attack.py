@@ -2,8 +2,8 @@
 """Issue 16's attack campaign, rerunnable: a compromised device on the home network against Hearth, on loopback.
 
 Starts a stub upstream and a real `hearth dns` subprocess, then runs each attack for a bounded time or count from
-127.0.0.1 while a second device (127.0.0.2) asks ordinary questions over UDP and TCP. For each attack it prints
-what was sent, the replies that should have come and did not, lines the daemon wrote to its log, RSS before /
+127.0.0.1 while the house (eight devices, 127.0.0.2-9) asks ordinary questions over UDP and TCP. For each attack
+it prints what was sent, the replies that should have come and did not, lines the daemon wrote to its log, RSS before /
 peak / after, and the share of the house's ordinary queries answered (the bar: 99% for UDP and for TCP).
 
     .venv/bin/python bench/attack.py [--seconds 10] [--fuzz 50000] [--only NAME ...] [--rate-limit 0]
@@ -44,8 +44,10 @@ sys.path.insert(0, str(ROOT))
 from tests.support.hearth_proc import free_port  # noqa: E402
 from tests.support.stub_upstream import StubUpstream  # noqa: E402
 
-HOST, ATTACKER, DEVICE = "127.0.0.1", "127.0.0.1", "127.0.0.2"
-ZONE = {"example.com": [("A", "93.184.216.34"), ("SOA", "ns.stub. hostmaster.stub. 1 3600 600 86400 60")], "www.example.com": [("A", "93.184.216.34")],
+HOST, ATTACKER = "127.0.0.1", "127.0.0.1"
+DEVICES = [f"127.0.0.{i}" for i in range(2, 10)]   # the house: eight devices, each well under a rate limit
+ZONE = {"example.com": [("A", "93.184.216.34"), ("SOA", "ns.stub. hostmaster.stub. 1 3600 600 86400 60")],
+        "www.example.com": [("A", "93.184.216.34")],
         "notomegle.com": [("A", "198.51.100.7")], "big.example.com": [("TXT", "x" * 200)] * 3,
         "signed.example.com": [("A", "192.0.2.1")]}
 HOUSE_NAMES = ["example.com", "www.example.com", "www.omegle.com", "notomegle.com"]
@@ -104,7 +106,7 @@ class House:
             ok = False
             try:
                 fn = dns.query.udp if transport == "udp" else dns.query.tcp
-                ok = fn(q, HOST, port=self.port, timeout=2.0, source=DEVICE).rcode() in ANSWERED
+                ok = fn(q, HOST, port=self.port, timeout=2.0, source=DEVICES[i % len(DEVICES)]).rcode() in ANSWERED
             except Exception:
                 pass
             self.results[transport][0] += 1
@@ -488,7 +490,7 @@ def main() -> None:
         stub_stop()
 
     print(f"\nHearth {port}, rate limit {'off' if not args.rate_limit else args.rate_limit}, attacker {ATTACKER}, "
-          f"the house {DEVICE}; log: {logfile}")
+          f"the house {DEVICES[0]}-{DEVICES[-1].rsplit('.', 1)[1]}; log: {logfile}")
     print(f"{'attack':<26}{'sent':>9}{'missing':>9}{'log lines':>10}{'RSS MB before/peak/after':>27}"
           f"{'house UDP':>11}{'house TCP':>11}{'kernel drops':>14}{'CPU':>6}")
     for r in rows:

@@ -279,9 +279,14 @@ def error_reply(query: Query, rcode: int) -> bytes:
 
 
 def error_from_wire(data: bytes, rcode: int) -> bytes | None:
-    """SERVFAIL / REFUSED for bytes we may not have parsed: with the question if it parses, else header only."""
+    """SERVFAIL / REFUSED for bytes we may not have parsed: with the question if it parses, else header only.
+    A plain query (one question, at most an OPT) is answered from its bytes: this is what every packet of a
+    rate-limited flood costs, so it must cost little."""
     if len(data) < 12 or data[2] & 0x80:
         return None
+    quick = _quick_error(data, rcode)
+    if quick is not None:
+        return quick
     try:
         rec = DNSRecord.parse(data)
         if all(_packable(q.qname.label) for q in rec.questions):
@@ -290,6 +295,34 @@ def error_from_wire(data: bytes, rcode: int) -> bytes | None:
     except ParseErrors:
         pass
     return _header_only(data, rcode)
+
+
+_OPT_HEAD = b"\x00" + struct.pack("!HH", TYPE_OPT, OUR_UDP_PAYLOAD)
+
+
+def _quick_error(data: bytes, rcode: int) -> bytes | None:
+    """``_error_from_record``'s bytes for a plain query, without parsing it into objects; None for anything else
+    (the slow path then decides)."""
+    qd, an, ns, ar = struct.unpack_from("!HHHH", data, 4)
+    if qd != 1 or an or ns or ar > 1:
+        return None
+    i, n = 12, len(data)
+    while i < n and 0 < data[i] < 64:
+        i += data[i] + 1
+    if i >= n or data[i] or i - 12 >= 255 or i + 5 > n:
+        return None                  # a pointer, an extended label, a name too long, or cut short
+    end = i + 5                      # the root byte, type and class
+    opt = b""
+    if ar:
+        if data[end:end + 3] != b"\x00\x00\x29" or end + 11 > n:
+            return None
+        ttl, rdlen = struct.unpack_from("!IH", data, end + 5)
+        if ttl & 0x00FF0000 or end + 11 + rdlen != n:
+            return None              # another EDNS version (BADVERS) or trailing records: the slow path
+        opt = _OPT_HEAD + struct.pack("!IH", ttl & EDNS_DO, 0)
+    elif end != n:
+        return None
+    return _header_only(data, rcode)[:4] + struct.pack("!HHHH", 1, 0, 0, 1 if opt else 0) + data[12:end] + opt
 
 
 def blocked_reply(query: Query, *, nxdomain: bool, ttl: int) -> bytes:

@@ -227,3 +227,39 @@ def test_any_name_dnslib_reads_is_answered_or_refused_cleanly(labels, flags):
                   codec.error_from_wire(packet, codec.REFUSED)):
         assert reply[:2] == packet[:2]
     assert codec.name_labels(q.qname) == tuple(x.lower() for x in q.record.q.qname.label)
+
+
+# --- the flood path: errors built from the bytes are the errors built from the records ----------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: dns.message.make_query("example.com", "A", use_edns=False),
+    lambda: dns.message.make_query("WWW.Example.COM", "AAAA", use_edns=0, payload=4096),
+    lambda: dns.message.make_query("example.com", "TXT", want_dnssec=True),
+    lambda: dns.message.make_query("a.b.c.d.example.org", "MX", use_edns=0,
+                                   options=[dns.edns.ECSOption("192.168.1.0", 24)]),
+    lambda: dns.message.make_query(".", "NS", use_edns=0),
+    lambda: dns.message.make_query(dns.name.Name((b"omegle.com", b"")), "A"),
+])
+@pytest.mark.parametrize("rcode", [codec.REFUSED, codec.SERVFAIL])
+def test_quick_error_is_byte_for_byte_the_slow_one(make, rcode):
+    m = make()
+    m.flags |= dns.flags.CD
+    wire = m.to_wire()
+    quick = codec._quick_error(wire, rcode)
+    assert quick is not None
+    rec = codec.DNSRecord.parse(wire)
+    opts = [rr for rr in rec.ar if rr.rtype == codec.TYPE_OPT]
+    assert quick == codec._error_from_record(rec, rcode, opts[0] if opts else None)
+
+
+@pytest.mark.parametrize("wire", [
+    raw_query([b"a", b"com"], ar=opt_rr(version=1), arcount=1),     # BADVERS is not ours to hide
+    raw_query([b"a", b"com"], ar=opt_rr() * 2, arcount=2),
+    raw_query([b"x" * 64]),
+    raw_query([b"a"])[:-2],
+    raw_query([b"a"]) + b"junk",
+])
+def test_quick_error_leaves_the_odd_ones_to_the_slow_path(wire):
+    assert codec._quick_error(wire, codec.REFUSED) is None
+    reply = codec.error_from_wire(wire, codec.REFUSED)
+    assert reply[:2] == wire[:2] and reply[3] & 0x0F == codec.REFUSED
