@@ -182,14 +182,14 @@ class Upstreams:
             transport.sendto(wire)
             return await proto.done
         finally:
-            transport.close()
+            _close(transport)
 
     async def _tcp(self, up: Upstream, wire: bytes) -> bytes:
         reader, writer = await asyncio.open_connection(up.host, up.port)
         try:
             return await _framed_exchange(reader, writer, wire)
         finally:
-            writer.close()
+            _close(writer)
 
     async def _tls(self, up: Upstream, wire: bytes) -> bytes:
         """DNS over TLS (RFC 7858) on a reused connection: a handshake per query would double the latency."""
@@ -197,15 +197,15 @@ class Upstreams:
         while idle:
             reader, writer = idle.pop()
             if writer.is_closing() or reader.at_eof():
-                writer.close()
+                _close(writer)
                 continue
             try:
                 data = await _framed_exchange(reader, writer, wire)
             except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
-                writer.close()    # the server closed an idle connection: open a new one below
+                _close(writer)    # the server closed an idle connection: open a new one below
                 continue
             except BaseException:
-                writer.close()    # a timeout mid-exchange leaves the stream out of step: never reuse it
+                _close(writer)    # a timeout mid-exchange leaves the stream out of step: never reuse it
                 raise
             idle.append((reader, writer))
             return data
@@ -214,15 +214,17 @@ class Upstreams:
         try:
             data = await _framed_exchange(reader, writer, wire)
         except BaseException:
-            writer.close()
+            _close(writer)
             raise
         if len(idle) < 4:
             idle.append((reader, writer))
         else:
-            writer.close()
+            _close(writer)
         return data
 
     def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()          # exchanges outlive their callers (shielded): not the daemon
         for conns in self._tls_idle.values():
             for _r, w in conns:
                 w.close()
@@ -234,6 +236,14 @@ async def _framed_exchange(reader: asyncio.StreamReader, writer: asyncio.StreamW
     await writer.drain()
     size = struct.unpack("!H", await reader.readexactly(2))[0]
     return await reader.readexactly(size)
+
+
+def _close(closable) -> None:
+    """Close a transport or stream; at shutdown the loop may be gone before an exchange's last ``finally``."""
+    try:
+        closable.close()
+    except RuntimeError:
+        pass
 
 
 def _late(task: asyncio.Task, on_late: Callable[[Answer, Upstream], None]) -> None:
