@@ -8,18 +8,24 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
-from dnslib import A, AAAA, CNAME, DNSHeader, DNSQuestion, DNSRecord, EDNS0, QTYPE, RR
+from dnslib import A, AAAA, CNAME, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, QTYPE, RD, RR
 from dnslib.buffer import BufferError as DnsBufferError
 from dnslib.dns import DNSError
+from dnslib.label import DNSLabelError
 
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, NOTAUTH, BADVERS = 0, 1, 2, 3, 4, 5, 9, 16
 TYPE_A, TYPE_CNAME, TYPE_SOA, TYPE_AAAA, TYPE_OPT = 1, 5, 6, 28, 41
+TYPE_RRSIG, TYPE_NSEC, TYPE_NSEC3, TYPE_TSIG, TYPE_ANY = 46, 47, 50, 250, 255
+_DNSSEC_TYPES = frozenset((TYPE_RRSIG, TYPE_NSEC, TYPE_NSEC3))
+TSIG_BADKEY = 17
+EDNS_DO = 0x8000                 # the DO bit in an OPT record's TTL field (RFC 3225)
 OPT_CLIENT_SUBNET = 8
 OPT_DNSMASQ_MAC = 65001          # what dnsmasq's add-mac sends (6 raw bytes, or text with add-mac=text)
 OUR_UDP_PAYLOAD = 1232           # the DNS flag day 2020 size: fits any path's MTU without fragments
 PLAIN_UDP_LIMIT = 512
 
-ParseErrors = (DNSError, DnsBufferError, struct.error, IndexError, ValueError, UnicodeError, TypeError, KeyError)
+ParseErrors = (DNSError, DNSLabelError, DnsBufferError, struct.error, IndexError, ValueError, UnicodeError, TypeError,
+               KeyError)
 
 
 class MalformedPacket(Exception):
@@ -42,6 +48,7 @@ class Query:
     client_mac: str | None      # dnsmasq's add-mac option
     wire: bytes = field(repr=False)
     record: DNSRecord = field(repr=False, compare=False)
+    do: bool = False            # the client takes DNSSEC records (RFC 3225): echoed, and RRSIGs kept for it
 
     @property
     def type_name(self) -> str:
@@ -75,7 +82,62 @@ def type_code(name: str) -> int | None:
 
 
 def _name(label) -> str:
-    return str(label).rstrip(".").lower()
+    return name_text(label.label)
+
+
+_PLAIN = frozenset(range(0x21, 0x7F)) - {0x2E, 0x5C}     # printable ASCII but the dot and the backslash
+_PLAIN_BYTES = bytes(sorted(_PLAIN))
+
+
+def name_text(labels: tuple[bytes, ...]) -> str:
+    """A name off the wire as one string, lower case, no trailing dot, in master-file escapes (RFC 1035 §5.1):
+    a dot or backslash inside a label is ``\\.`` / ``\\\\``, any other byte outside printable ASCII ``\\DDD``.
+    One name has one string and one string one name: the policy decides on exactly what ``name_labels`` asks
+    upstream (dnslib's own text loses a dot inside a label and turns raw UTF-8 into punycode)."""
+    out = []
+    for label in labels:
+        label = label.lower()     # ASCII letters only: DNS is case-blind for those and nothing else
+        if not label.translate(None, _PLAIN_BYTES):      # nothing left once the plain bytes are gone
+            out.append(label.decode("ascii"))
+        else:
+            out.append("".join(chr(b) if b in _PLAIN else f"\\{chr(b)}" if b in (0x2E, 0x5C) else f"\\{b:03d}"
+                               for b in label))
+    return ".".join(out)
+
+
+def name_labels(text: str) -> tuple[bytes, ...]:
+    """The labels of a name written by ``name_text`` (or a plain name from the config): its exact inverse."""
+    if text in ("", "."):
+        return ()
+    if "\\" not in text:
+        return tuple(text.rstrip(".").encode("utf-8").split(b"."))
+    labels, cur, i = [], bytearray(), 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and len(text[i + 1:i + 4]) == 3 and text[i + 1:i + 4].isdigit():
+            cur.append(int(text[i + 1:i + 4]) & 0xFF)
+            i += 4
+            continue
+        if c == "\\" and i + 1 < len(text):
+            cur += text[i + 1].encode("utf-8")
+            i += 2
+            continue
+        if c == ".":
+            labels.append(bytes(cur))
+            cur = bytearray()
+        else:
+            cur += c.encode("utf-8")
+        i += 1
+    labels.append(bytes(cur))
+    if len(labels) > 1 and not labels[-1]:
+        labels.pop()           # the trailing dot of a fully qualified name
+    return tuple(labels)
+
+
+def _packable(labels: tuple[bytes, ...]) -> bool:
+    """What dnslib reads but cannot write back: a label over 63 bytes (an extended label type 0x40-0xBF is read
+    as a long label) or a name over 255 bytes on the wire (RFC 1035 §2.3.4)."""
+    return all(0 < len(label) <= 63 for label in labels) and sum(len(label) + 1 for label in labels) < 255
 
 
 def header_id(data: bytes) -> int:
@@ -83,7 +145,7 @@ def header_id(data: bytes) -> int:
 
 
 def decode_query(data: bytes) -> Query:
-    """Parse a client's query. Raises MalformedPacket (with a FORMERR to send, or None: drop it)."""
+    """Parse a client's query. Raises MalformedPacket (with the error reply to send, or None: drop it)."""
     if len(data) < 12:
         raise MalformedPacket("shorter than a DNS header", None)
     if data[2] & 0x80:
@@ -92,27 +154,33 @@ def decode_query(data: bytes) -> Query:
         rec = DNSRecord.parse(data)
     except ParseErrors as e:
         raise MalformedPacket(f"cannot parse: {e}", _formerr_from_header(data)) from None
+    opts = [rr for rr in rec.ar if rr.rtype == TYPE_OPT]
+    opt = opts[0] if len(opts) == 1 and not opts[0].rname.label else None
+    if not all(_packable(q.qname.label) for q in rec.questions):
+        # Checked first: no reply that echoes this question could be written.
+        raise MalformedPacket("question name too long", _formerr_from_header(data))
     if rec.header.opcode != 0:
-        raise MalformedPacket("not a standard query", _error_from_record(rec, NOTIMP))
+        raise MalformedPacket("not a standard query", _error_from_record(rec, NOTIMP, opt))
     if len(rec.questions) != 1:
-        raise MalformedPacket("not exactly one question", _error_from_record(rec, FORMERR))
+        raise MalformedPacket("not exactly one question", _error_from_record(rec, FORMERR, opt))
+    if len(opts) > 1 or (opts and opt is None):
+        raise MalformedPacket("two OPT records, or one not owned by the root", _error_from_record(rec, FORMERR))
+    if any(rr.rtype == TYPE_TSIG for rr in rec.ar):
+        # We hold no keys: RFC 8945 §5.2.1, an unsigned NOTAUTH carrying a TSIG with error BADKEY.
+        raise MalformedPacket("signed with a key we do not hold", _error_from_record(rec, NOTAUTH, opt, tsig=True))
+    edns, payload, subnet, mac, do = False, PLAIN_UDP_LIMIT, None, None, False
+    if opt is not None:
+        if (opt.ttl >> 16) & 0xFF:     # EDNS version: we speak 0 only (RFC 6891 §6.1.3)
+            raise MalformedPacket("EDNS version above 0", _error_from_record(rec, BADVERS, opt))
+        # Honour a smaller size; never go past 1232 (DNS flag day 2020): fragments get lost or spoofed.
+        edns, payload, do = True, max(PLAIN_UDP_LIMIT, min(opt.rclass, OUR_UDP_PAYLOAD)), bool(opt.ttl & EDNS_DO)
+        for o in opt.rdata or ():
+            if o.code == OPT_CLIENT_SUBNET:
+                subnet = _client_subnet(o.data)
+            elif o.code == OPT_DNSMASQ_MAC:
+                mac = _mac(o.data)
     q = rec.q
-    edns, payload, subnet, mac = False, PLAIN_UDP_LIMIT, None, None
-    for rr in rec.ar:
-        if rr.rtype == TYPE_OPT:
-            # Honour a smaller size; never go past 1232 (DNS flag day 2020): fragments get lost or spoofed.
-            edns, payload = True, max(PLAIN_UDP_LIMIT, min(rr.rclass, OUR_UDP_PAYLOAD))
-            for opt in rr.rdata or ():
-                if opt.code == OPT_CLIENT_SUBNET:
-                    subnet = _client_subnet(opt.data)
-                elif opt.code == OPT_DNSMASQ_MAC:
-                    mac = _mac(opt.data)
-    try:
-        qname = _name(q.qname)
-        qname.encode("ascii")
-    except UnicodeError:
-        raise MalformedPacket("question name is not ASCII", _error_from_record(rec, FORMERR)) from None
-    return Query(rec.header.id, qname, q.qtype, q.qclass, edns, payload, subnet, mac, data, rec)
+    return Query(rec.header.id, _name(q.qname), q.qtype, q.qclass, edns, payload, subnet, mac, data, rec, do)
 
 
 def _client_subnet(data: bytes) -> str | None:
@@ -144,15 +212,38 @@ def _mac(data: bytes) -> str | None:
 
 
 def _formerr_from_header(data: bytes) -> bytes:
-    """FORMERR echoing only the ID and opcode of a query we could not parse (no question: we have none)."""
-    flags = 0x8000 | (data[2] & 0x78) << 8 | FORMERR
-    return struct.pack("!HHHHHH", header_id(data), flags, 0, 0, 0, 0)
+    """FORMERR echoing only the ID, opcode and RD of a query we could not parse (no question: we have none)."""
+    return _header_only(data, FORMERR)
 
 
-def _error_from_record(rec: DNSRecord, rcode: int) -> bytes:
-    reply = DNSRecord(DNSHeader(id=rec.header.id, qr=1, opcode=rec.header.opcode, rd=rec.header.rd, ra=1,
-                                rcode=rcode), questions=rec.questions[:1])
+def _header_only(data: bytes, rcode: int) -> bytes:
+    """QR, the query's ID, opcode and RD, and RA for a standard query only: RA, like AA, AD and CD, is defined
+    for QUERY and nothing else (genreport flags an RA on the NOTIMP to opcode 15)."""
+    ra = 0x80 if not data[2] & 0x78 else 0
+    return struct.pack("!HHHHHH", header_id(data), 0x8000 | (data[2] & 0x79) << 8 | ra | rcode, 0, 0, 0, 0)
+
+
+def _error_from_record(rec: DNSRecord, rcode: int, opt: RR | None = None, *, tsig: bool = False) -> bytes:
+    """An error with the query's question; an OPT if the query had one (RFC 6891 §7) carrying the upper bits of
+    an extended rcode (BADVERS), and its DO bit echoed. RA for a standard query only (see ``_header_only``)."""
+    reply = DNSRecord(DNSHeader(id=rec.header.id, qr=1, opcode=rec.header.opcode, rd=rec.header.rd,
+                                ra=int(rec.header.opcode == 0), rcode=rcode & 0x0F), questions=rec.questions[:1])
+    if opt is not None:
+        reply.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD, ext_rcode=rcode >> 4, flags="do" if opt.ttl & EDNS_DO else ""))
+    if tsig:
+        reply.add_ar(_tsig_badkey(rec))
     return _pack(reply)
+
+
+def _tsig_badkey(rec: DNSRecord) -> RR:
+    """The unsigned TSIG of a BADKEY error: the request's key name, algorithm, time and fudge, no MAC."""
+    t = next(rr for rr in rec.ar if rr.rtype == TYPE_TSIG)
+    raw = bytes(t.rdata.data) if isinstance(t.rdata, RD) else b""
+    i = 0
+    while i < len(raw) and raw[i]:          # the algorithm name, never compressed (RFC 8945 §4.2)
+        i += raw[i] + 1
+    head = raw[:i + 9] if len(raw) >= i + 9 else bytes(9)     # name, 48-bit time, fudge; or root and zeros
+    return RR(t.rname, TYPE_TSIG, 255, 0, RD(head + struct.pack("!HHHH", 0, rec.header.id, TSIG_BADKEY, 0)))
 
 
 # --- replies to clients --------------------------------------------------------------------------------------
@@ -163,17 +254,22 @@ def _pack(rec: DNSRecord) -> bytes:
 
 _QR, _RA, _AD, _RD_CD = 0x8000, 0x0080, 0x0020, 0x0110
 _OPT = EDNS0(udp_len=OUR_UDP_PAYLOAD)     # packing does not change it: one for every reply
+_OPT_DO = EDNS0(udp_len=OUR_UDP_PAYLOAD, flags="do")
 _NULL_A, _NULL_AAAA = A("0.0.0.0"), AAAA("::")
 
 
 def _reply(query: Query, rcode: int = NOERROR, rr: list | None = None, auth: list | None = None,
            ar: list | None = None, ad: bool = False) -> bytes:
     """Every section at once, the flags as one bitmap (QR, RA, the query's RD and CD, AD, the rcode): dnslib's
-    per-flag setters and per-record count updates cost more than the packing itself."""
-    bitmap = _QR | _RA | (query.record.header.bitmap & _RD_CD) | (_AD if ad else 0) | rcode
+    per-flag setters and per-record count updates cost more than the packing itself.
+
+    AD only to a client that asked for DNSSEC (DO) or for AD itself (RFC 6840 §5.8)."""
+    flags = query.record.header.bitmap
+    ad = ad and (query.do or bool(flags & _AD))
+    bitmap = _QR | _RA | (flags & _RD_CD) | (_AD if ad else 0) | rcode
     ar = ar or []
     if query.edns:
-        ar.append(_OPT)
+        ar.append(_OPT_DO if query.do else _OPT)
     return _pack(DNSRecord(DNSHeader(id=query.id, bitmap=bitmap), questions=[query.record.q], rr=rr, auth=auth,
                            ar=ar))
 
@@ -183,13 +279,50 @@ def error_reply(query: Query, rcode: int) -> bytes:
 
 
 def error_from_wire(data: bytes, rcode: int) -> bytes | None:
-    """SERVFAIL / REFUSED for bytes we may not have parsed: with the question if it parses, else header only."""
+    """SERVFAIL / REFUSED for bytes we may not have parsed: with the question if it parses, else header only.
+    A plain query (one question, at most an OPT) is answered from its bytes: this is what every packet of a
+    rate-limited flood costs, so it must cost little."""
     if len(data) < 12 or data[2] & 0x80:
         return None
+    quick = _quick_error(data, rcode)
+    if quick is not None:
+        return quick
     try:
-        return _error_from_record(DNSRecord.parse(data), rcode)
+        rec = DNSRecord.parse(data)
+        if all(_packable(q.qname.label) for q in rec.questions):
+            opts = [rr for rr in rec.ar if rr.rtype == TYPE_OPT]
+            return _error_from_record(rec, rcode, opts[0] if len(opts) == 1 and not opts[0].rname.label else None)
     except ParseErrors:
-        return struct.pack("!HHHHHH", header_id(data), 0x8000 | (data[2] & 0x79) << 8 | 0x80 | rcode, 0, 0, 0, 0)
+        pass
+    return _header_only(data, rcode)
+
+
+_OPT_HEAD = b"\x00" + struct.pack("!HH", TYPE_OPT, OUR_UDP_PAYLOAD)
+
+
+def _quick_error(data: bytes, rcode: int) -> bytes | None:
+    """``_error_from_record``'s bytes for a plain query, without parsing it into objects; None for anything else
+    (the slow path then decides)."""
+    qd, an, ns, ar = struct.unpack_from("!HHHH", data, 4)
+    if qd != 1 or an or ns or ar > 1:
+        return None
+    i, n = 12, len(data)
+    while i < n and 0 < data[i] < 64:
+        i += data[i] + 1
+    if i >= n or data[i] or i - 12 >= 255 or i + 5 > n:
+        return None                  # a pointer, an extended label, a name too long, or cut short
+    end = i + 5                      # the root byte, type and class
+    opt = b""
+    if ar:
+        if data[end:end + 3] != b"\x00\x00\x29" or end + 11 > n:
+            return None
+        ttl, rdlen = struct.unpack_from("!IH", data, end + 5)
+        if ttl & 0x00FF0000 or end + 11 + rdlen != n:
+            return None              # another EDNS version (BADVERS) or trailing records: the slow path
+        opt = _OPT_HEAD + struct.pack("!IH", ttl & EDNS_DO, 0)
+    elif end != n:
+        return None
+    return _header_only(data, rcode)[:4] + struct.pack("!HHHH", 1, 0, 0, 1 if opt else 0) + data[12:end] + opt
 
 
 def blocked_reply(query: Query, *, nxdomain: bool, ttl: int) -> bytes:
@@ -213,9 +346,14 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
     """A client's reply from a (cached) upstream Answer: its ID and question, TTLs aged by ``elapsed`` seconds
     and clamped to ``max_ttl``. With ``cname_to`` (safe search), the answer opens with qname CNAME cname_to."""
 
+    # Upstreams are always asked with DO: a client that did not ask gets no DNSSEC records (RFC 4035 §3.2.1).
+    strip = not query.do and query.qtype not in _DNSSEC_TYPES
+
     def aged(records) -> list:
         out = []
         for rr in records:
+            if strip and rr.rtype in _DNSSEC_TYPES:
+                continue
             ttl = max(ttl_floor, rr.ttl - elapsed)
             if max_ttl is not None and ttl > max_ttl:
                 ttl = max_ttl
@@ -226,32 +364,44 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
     rr = aged(answer.answer)
     if cname_to is not None:
         ttl = min(answer.ttl, max_ttl) if max_ttl is not None else answer.ttl
-        rr.insert(0, RR(query.record.q.qname, TYPE_CNAME, ttl=max(ttl_floor, ttl), rdata=CNAME(cname_to + ".")))
+        rr.insert(0, RR(query.record.q.qname, TYPE_CNAME, ttl=max(ttl_floor, ttl),
+                        rdata=CNAME(DNSLabel(name_labels(cname_to)))))
     return _reply(query, answer.rcode, rr, aged(answer.authority), aged(answer.additional), ad=answer.ad)
 
 
 def fit_udp(wire: bytes, payload: int) -> bytes:
-    """Truncate a reply that does not fit the client's UDP size: header + question, TC set (RFC 1035 4.2.1)."""
+    """Make a reply fit the client's UDP size. ANY gets the smallest RRset of its answer (RFC 8482 §4.2: a client
+    asking ANY over UDP wants some of it, not a retry over TCP); anything else the header and question with TC
+    set (RFC 1035 §4.2.1)."""
     if len(wire) <= payload:
         return wire
     try:
         rec = DNSRecord.parse(wire)
     except ParseErrors:
         return wire[:12]
+    opt = [rr for rr in rec.ar if rr.rtype == TYPE_OPT]
+    if rec.questions and rec.q.qtype == TYPE_ANY and rec.rr:
+        rrsets: dict[tuple, list] = {}
+        for rr in rec.rr:
+            rrsets.setdefault((rr.rname, rr.rtype), []).append(rr)
+        minimal = min((_pack(DNSRecord(DNSHeader(id=rec.header.id, bitmap=rec.header.bitmap & ~0x0200),
+                                       questions=rec.questions, rr=rrset, ar=opt)) for rrset in rrsets.values()),
+                      key=len)
+        if len(minimal) <= payload:
+            return minimal
     short = DNSRecord(DNSHeader(id=rec.header.id, qr=1, rd=rec.header.rd, ra=1, tc=1, rcode=rec.header.rcode),
-                      questions=rec.questions)
-    for rr in rec.ar:
-        if rr.rtype == TYPE_OPT:
-            short.add_ar(rr)
+                      questions=rec.questions, ar=opt)
     return _pack(short)
 
 
 # --- talking to upstreams ------------------------------------------------------------------------------------
 
 def new_query(qname: str, qtype: int, qid: int) -> bytes:
-    """What we send upstream: the question (the client's, or a safe-search target), our ID, RD, our EDNS size."""
-    rec = DNSRecord(DNSHeader(id=qid, rd=1), questions=[DNSQuestion(qname, qtype)])
-    rec.add_ar(EDNS0(udp_len=OUR_UDP_PAYLOAD))
+    """What we send upstream: the question (the client's, or a safe-search target) byte for byte, our ID, RD,
+    our EDNS size and DO: one cached answer then serves clients that validate (with its RRSIGs) and clients that
+    do not (without them, see ``answer_reply``)."""
+    rec = DNSRecord(DNSHeader(id=qid, rd=1), questions=[DNSQuestion(DNSLabel(name_labels(qname)), qtype)])
+    rec.add_ar(_OPT_DO)
     return _pack(rec)
 
 
@@ -266,6 +416,9 @@ def decode_answer(data: bytes, qid: int, qname: str, qtype: int) -> Answer:
         raise ValueError("reply ID does not match")
     if len(rec.questions) != 1 or _name(rec.q.qname) != qname or rec.q.qtype != qtype:
         raise ValueError("reply question does not match")
+    for rr in rec.rr + rec.auth + rec.ar:
+        if rr.ttl & 0x80000000 and rr.rtype != TYPE_OPT:
+            rr.ttl = 0          # RFC 2181 §8: a TTL with the top bit set is zero, not 68 years
     answer = tuple(rec.rr)
     authority = tuple(rec.auth)
     additional = tuple(rr for rr in rec.ar if rr.rtype != TYPE_OPT)

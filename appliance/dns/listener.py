@@ -1,10 +1,20 @@
-"""Bytes in, bytes out, over UDP and TCP. Every exception stays with its packet: SERVFAIL, never a dead server."""
+"""Bytes in, bytes out, over UDP and TCP. Every exception stays with its packet: SERVFAIL, never a dead server.
+
+One device must never take DNS away from the house, so everything a client can make us hold is bounded: queries
+in flight (in all and per client), TCP connections (in all and per client, the heaviest client making room for a
+newcomer), queries read ahead on one connection, replies waiting for a client that does not read, and the time a
+whole TCP message may take to arrive. A packet writes one line to the log at most, and a flood of them one line
+every ten seconds with a count.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import struct
+import time
+from collections.abc import Callable
 
 from appliance.config import Endpoint
 from appliance.dns import codec
@@ -13,8 +23,15 @@ from appliance.dns.server import Resolver
 log = logging.getLogger("hearth.dns")
 
 MAX_PENDING = 2000        # full-chain queries in flight; past that new ones are dropped and the client retries
+MAX_PENDING_PER_CLIENT = 500   # one device's share of those: a flood of names nobody has cached waits alone
 TCP_IDLE = 10.0           # seconds an idle TCP connection is kept (RFC 7766 suggests seconds, not minutes)
+TCP_BUSY_IDLE = 2.0       # ... once half the connection table is taken (RFC 7766 §6.2.3: shed idle ones first)
+TCP_MESSAGE_DEADLINE = 3.0   # seconds from a message's first byte to its last: a client dribbling bytes is cut off
+READ_BATCH = 64           # datagrams read per wake-up of the UDP socket
 TCP_MAX_CONNECTIONS = 200
+TCP_PER_CLIENT = 16       # connections one address may hold; its oldest is closed for a new one
+TCP_INFLIGHT = 32         # queries of one connection being answered or waiting to be sent: past this it is not read
+REPORT_EVERY = 10.0       # seconds between two lines about failed packets in the system log
 
 
 def _ip(addr) -> str:
@@ -28,98 +45,231 @@ def _servfail(data: bytes) -> bytes | None:
         return None
 
 
-class UdpListener(asyncio.DatagramProtocol):
-    def __init__(self, resolver: Resolver):
-        self.resolver = resolver
-        self.transport: asyncio.DatagramTransport | None = None
-        self.pending: set[asyncio.Task] = set()
-        self.dropped = 0
+class OneLine:
+    """Reports a packet that could not be answered: one line, no traceback, and at most one every ``every``
+    seconds; the next line says how many were left out. A flood of bad packets must not fill a Pi's SD card."""
 
-    def connection_made(self, transport):
-        self.transport = transport
+    def __init__(self, every: float = REPORT_EVERY, clock: Callable[[], float] = time.monotonic,
+                 write: Callable[[str], None] | None = None):
+        self.every, self.clock = every, clock
+        self.write = write or log.warning
+        self.last: float | None = None
+        self.suppressed = 0
+
+    def __call__(self, ip: str, e: BaseException) -> None:
+        now = self.clock()
+        if self.last is not None and now - self.last < self.every:
+            self.suppressed += 1
+            return
+        more = f" ({self.suppressed} more since the last report)" if self.suppressed else ""
+        self.write(f"a query from {ip} could not be answered: {_where(e)}{more}")
+        self.last, self.suppressed = now, 0
+
+
+def _where(e: BaseException) -> str:
+    """Where it failed and what it said, on one line, for whoever reads the system log and then the code."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    said = " ".join(str(e).split())[:200] or "no detail"
+    if tb is None:
+        return f"an internal error ({said})"
+    return f"an internal error in {os.path.basename(tb.tb_frame.f_code.co_filename)} line {tb.tb_lineno} ({said})"
+
+
+class UdpListener:
+    """Reads its socket itself, up to READ_BATCH datagrams each time it is readable. asyncio's datagram transport
+    reads one per turn of the loop: a loop busy with a flood of names going upstream read the socket too slowly,
+    and the kernel dropped the house's queries with the attacker's."""
+
+    def __init__(self, resolver: Resolver, sock: socket.socket, report: OneLine | None = None):
+        self.resolver = resolver
+        self.sock = sock
+        self.report = report or OneLine()
+        self.pending: set[asyncio.Task] = set()
+        self.per_client: dict[str, int] = {}
+        self.dropped = 0
+        self.unsent = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        sock.setblocking(False)
+
+    def start(self) -> UdpListener:
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.sock.fileno(), self._readable)
+        return self
+
+    def close(self) -> None:
+        if self._loop is not None and self.sock.fileno() >= 0:
+            self._loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+    def _readable(self) -> None:
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                log.debug("UDP error: %s", e)   # ICMP unreachable from a client that left: nothing to do
+                return
+            try:
+                self.datagram_received(data, addr)
+            except Exception as e:              # never out of the reader: asyncio would log a traceback
+                self.report(_ip(addr), e)
+
+    def _send(self, reply: bytes, addr) -> None:
+        try:
+            self.sock.sendto(reply, addr)
+        except (BlockingIOError, InterruptedError):
+            self.unsent += 1       # the send buffer is full: UDP, the client asks again
+        except OSError as e:
+            log.debug("UDP send failed: %s", e)
 
     def datagram_received(self, data: bytes, addr) -> None:
+        ip = _ip(addr)
         try:
-            reply = self.resolver.fast(data, _ip(addr), False)
-        except Exception:
-            log.exception("hot path failed on a packet from %s", addr[0])
+            reply = self.resolver.fast(data, ip, False)
+        except Exception as e:
+            self.report(ip, e)
             reply = _servfail(data)
         if reply is not None:
-            self.transport.sendto(reply, addr)
+            self._send(reply, addr)
             return
-        if len(self.pending) >= MAX_PENDING:
+        mine = self.per_client.get(ip, 0)
+        if len(self.pending) >= MAX_PENDING or mine >= MAX_PENDING_PER_CLIENT:
             self.dropped += 1
             return
-        task = asyncio.get_running_loop().create_task(self._full(data, addr))
+        self.per_client[ip] = mine + 1
+        task = asyncio.get_running_loop().create_task(self._full(data, addr, ip))
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 
-    async def _full(self, data: bytes, addr) -> None:
+    async def _full(self, data: bytes, addr, ip: str) -> None:
         try:
-            reply = await self.resolver.full(data, _ip(addr), False)
-        except Exception:
-            log.exception("query from %s failed", addr[0])
+            reply = await self.resolver.full(data, ip, False)
+        except Exception as e:
+            self.report(ip, e)
             reply = _servfail(data)
-        if reply is not None and self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(reply, addr)
-
-    def error_received(self, exc):
-        log.debug("UDP error: %s", exc)     # ICMP unreachable from a client that left: nothing to do
+        finally:
+            left = self.per_client.pop(ip, 1) - 1
+            if left:
+                self.per_client[ip] = left
+        if reply is not None and self.sock.fileno() >= 0:
+            self._send(reply, addr)
 
 
 class TcpListener:
-    """RFC 7766: several queries per connection, answered as each is ready (pipelined, maybe out of order)."""
+    """RFC 7766: several queries per connection, answered as each is ready (pipelined, maybe out of order).
 
-    def __init__(self, resolver: Resolver):
+    A connection is read only while fewer than TCP_INFLIGHT of its queries are unanswered or unsent: a client
+    that writes and never reads stops being read, and holds a bounded amount of our memory."""
+
+    def __init__(self, resolver: Resolver, report: OneLine | None = None):
         self.resolver = resolver
+        self.report = report or OneLine()
+        self.open: dict[str, list[asyncio.StreamWriter]] = {}    # address -> its connections, oldest first
         self.connections = 0
+        self.refused = 0
+
+    def _admit(self, ip: str, writer: asyncio.StreamWriter) -> bool:
+        held = len(self.open.get(ip, ()))
+        if held >= TCP_PER_CLIENT:
+            self._evict(ip)                    # its own oldest: a device's leftovers never lock the device out
+        elif self.connections >= TCP_MAX_CONNECTIONS:
+            # The table is full: the address holding the most makes room, unless that is this one already.
+            heaviest = max(self.open, key=lambda a: len(self.open[a]))
+            if len(self.open[heaviest]) <= held + 1:
+                return False
+            self._evict(heaviest)
+        self.open.setdefault(ip, []).append(writer)
+        self.connections += 1
+        return True
+
+    def _evict(self, ip: str) -> None:
+        """Close an address's oldest connection, and forget it now: its handler notices when it next reads."""
+        victim = self.open[ip][0]
+        self._forget(ip, victim)
+        victim.transport.abort()
+
+    def _forget(self, ip: str, writer: asyncio.StreamWriter) -> None:
+        mine = self.open.get(ip)
+        if mine is not None and writer in mine:
+            mine.remove(writer)
+            self.connections -= 1
+            if not mine:
+                del self.open[ip]
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.connections >= TCP_MAX_CONNECTIONS:
-            writer.close()
+        peer = writer.get_extra_info("peername")
+        if not peer:
+            writer.transport.abort()
             return
-        self.connections += 1
-        ip = _ip(writer.get_extra_info("peername"))
+        ip = _ip(peer)
+        if not self._admit(ip, writer):
+            self.refused += 1
+            writer.transport.abort()
+            return
+        slots = asyncio.Semaphore(TCP_INFLIGHT)
         tasks: set[asyncio.Task] = set()
-        lock = asyncio.Lock()
         try:
             while True:
+                await slots.acquire()      # wait while TCP_INFLIGHT of ours are unanswered or unsent
                 try:
-                    head = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE)
-                    data = await asyncio.wait_for(reader.readexactly(struct.unpack("!H", head)[0]), TCP_IDLE)
+                    data = await self._message(reader)
                 except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+                    data = None
+                if data is None:
+                    slots.release()
                     break
-                task = asyncio.get_running_loop().create_task(self._answer(data, ip, writer, lock))
+                task = asyncio.get_running_loop().create_task(self._answer(data, ip, writer, slots))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             if tasks:
                 await asyncio.wait(tasks, timeout=TCP_IDLE)
         finally:
-            self.connections -= 1
-            writer.close()
+            for task in tasks:
+                task.cancel()
+            self._forget(ip, writer)
+            writer.transport.abort() if writer.transport.get_write_buffer_size() else writer.close()
 
-    async def _answer(self, data: bytes, ip: str, writer: asyncio.StreamWriter, lock: asyncio.Lock) -> None:
+    async def _message(self, reader: asyncio.StreamReader) -> bytes | None:
+        """The next length-prefixed message, or None at the end. Idle time before its first byte is bounded by
+        TCP_IDLE (shorter when the table is half full); the whole message by TCP_MESSAGE_DEADLINE."""
+        idle = TCP_IDLE if self.connections < TCP_MAX_CONNECTIONS // 2 else TCP_BUSY_IDLE
+        async with asyncio.timeout(idle):
+            first = await reader.read(1)
+        if not first:
+            return None
+        async with asyncio.timeout(TCP_MESSAGE_DEADLINE):
+            second = await reader.readexactly(1)
+            return await reader.readexactly(first[0] << 8 | second[0])
+
+    async def _answer(self, data: bytes, ip: str, writer: asyncio.StreamWriter, slots: asyncio.Semaphore) -> None:
         try:
-            reply = self.resolver.fast(data, ip, True)
-            if reply is None:
-                reply = await self.resolver.full(data, ip, True)
-        except Exception:
-            log.exception("TCP query from %s failed", ip)
-            reply = _servfail(data)
-        if reply is None or writer.is_closing():
-            return
-        async with lock:      # one whole frame at a time on the stream
-            writer.write(struct.pack("!H", len(reply)) + reply)
             try:
+                reply = self.resolver.fast(data, ip, True)
+                if reply is None:
+                    reply = await self.resolver.full(data, ip, True)
+            except Exception as e:
+                self.report(ip, e)
+                reply = _servfail(data)
+            if reply is None or writer.transport.is_closing():
+                return
+            writer.write(struct.pack("!H", len(reply)) + reply)   # one whole frame per write: never interleaved
+            # Past the buffer's high-water mark this waits for the client to read; a client that never does is
+            # cut off rather than left holding the slot.
+            async with asyncio.timeout(TCP_IDLE):
                 await writer.drain()
-            except ConnectionError:
-                pass
+        except (ConnectionError, asyncio.TimeoutError, RuntimeError):
+            writer.transport.abort()           # gone, or not reading: nothing more to send it
+        finally:
+            slots.release()
 
 
 async def start(resolver: Resolver, endpoints: tuple[Endpoint, ...]) -> list:
     """Bind UDP and TCP on every endpoint; returns the servers/transports to close on shutdown."""
-    loop = asyncio.get_running_loop()
-    tcp = TcpListener(resolver)
+    report = OneLine()        # one budget of log lines for every listener: a flood is one flood
+    tcp = TcpListener(resolver, report)
     opened = []
     for ep in endpoints:
         family = socket.AF_INET6 if ":" in ep.host else socket.AF_INET
@@ -128,8 +278,7 @@ async def start(resolver: Resolver, endpoints: tuple[Endpoint, ...]) -> list:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)   # [::] beside 0.0.0.0 must not clash
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)   # ride out bursts while a flush runs
         sock.bind((ep.host, ep.port))
-        transport, _ = await loop.create_datagram_endpoint(lambda: UdpListener(resolver), sock=sock)
-        opened.append(transport)
+        opened.append(UdpListener(resolver, sock, report).start())
         server = await asyncio.start_server(tcp.handle, ep.host, ep.port, family=family, reuse_address=True)
         opened.append(server)
         log.info("listening on %s (UDP and TCP)", ep)

@@ -2,14 +2,20 @@
 
 Replies are checked against our ID and question before they are believed. A failure raises UpstreamError: the
 resolver answers SERVFAIL or a stale entry, never NXDOMAIN (a timeout is not proof a name does not exist).
+
+A caller holding a stale answer need not wait for every upstream to time out: with a ``deadline`` it gets
+``UpstreamSlow`` at that time while the exchange goes on, and ``on_late`` hands the eventual answer over to
+refresh the cache (RFC 8767's client response timer, ``CLIENT_RESPONSE_TIMER``).
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.config import DnsConfig, Upstream
@@ -17,11 +23,24 @@ from appliance.dns import codec
 from appliance.dns.codec import Answer
 
 
+log = logging.getLogger("hearth.dns")
+
+
 class UpstreamError(Exception):
     pass
 
 
+class UpstreamSlow(UpstreamError):
+    """The caller's deadline passed; the exchange goes on in the background."""
+
+
 FAILURE_HALF_LIFE = 60.0   # seconds: a server that failed is tried first again once its record fades
+CLIENT_RESPONSE_TIMER = 1.8   # RFC 8767 §5: a client with a stale answer waiting gets it after this long
+MAX_INFLIGHT = 1000        # distinct questions asked upstream at once: a flood of random names to a dead upstream
+#                            costs sockets and tasks; past this, new questions fail at once (stale or SERVFAIL)
+# Rcodes that say "this server cannot answer", not "the name is so": ask the next server.
+_PASS_OVER = {codec.FORMERR: "FORMERR", codec.SERVFAIL: "SERVFAIL", codec.NOTIMP: "NOTIMP",
+              codec.REFUSED: "REFUSED"}
 
 
 @dataclass(slots=True)
@@ -88,24 +107,35 @@ class Upstreams:
             if dns.tls_ca_file:
                 self._ssl.load_default_certs()
 
-    async def resolve(self, qname: str, qtype: int, qclass: int = 1) -> tuple[Answer, Upstream]:
-        """Ask the upstreams; identical questions in flight share one exchange."""
+    async def resolve(self, qname: str, qtype: int, qclass: int = 1, *, deadline: float | None = None,
+                      on_late: Callable[[Answer, Upstream], None] | None = None) -> tuple[Answer, Upstream]:
+        """Ask the upstreams; identical questions in flight share one exchange.
+
+        ``deadline`` (monotonic seconds): past it, raise UpstreamSlow and let the exchange finish on its own;
+        ``on_late(answer, upstream)`` is then called if it succeeds, so the caller can cache what it could not
+        wait for."""
         key = (qname, qtype, qclass)
-        fut = self._inflight.get(key)
-        if fut is not None:
-            return await asyncio.shield(fut)
-        fut = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
+        task = self._inflight.get(key)
+        if task is None:
+            if len(self._inflight) >= MAX_INFLIGHT:
+                raise UpstreamError(f"{MAX_INFLIGHT} questions already waiting for the upstreams")
+            task = asyncio.get_running_loop().create_task(self._failover(qname, qtype))
+            self._inflight[key] = task
+            task.add_done_callback(lambda t, key=key: self._finished(key, t))
+        if deadline is None:
+            return await asyncio.shield(task)     # a caller that gives up does not cancel the others' exchange
         try:
-            result = await self._failover(qname, qtype)
-            fut.set_result(result)
-            return result
-        except BaseException as e:
-            fut.set_exception(e if isinstance(e, Exception) else UpstreamError("cancelled"))
-            fut.exception()   # mark retrieved: waiters may be none
-            raise
-        finally:
+            return await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            if on_late is not None:
+                task.add_done_callback(lambda t: _late(t, on_late))
+            raise UpstreamSlow("no answer yet; still asking") from None
+
+    def _finished(self, key: tuple, task: asyncio.Task) -> None:
+        if self._inflight.get(key) is task:
             del self._inflight[key]
+        if not task.cancelled():
+            task.exception()      # retrieved: a failure nobody waited for is not an asyncio warning
 
     async def _failover(self, qname: str, qtype: int) -> tuple[Answer, Upstream]:
         order = sorted(self.servers, key=lambda u: self.health[u].score)
@@ -118,12 +148,12 @@ class Upstreams:
             except (asyncio.TimeoutError, OSError, ValueError, UpstreamError, ssl.SSLError,
                     asyncio.IncompleteReadError) as e:
                 self.health[up].failed()
-                errors.append(f"{up}: {type(e).__name__} {e}".strip())
+                errors.append(f"{up}: {_plain(e)}")
                 continue
-            if answer.rcode in (codec.SERVFAIL, codec.REFUSED):
-                # That server cannot answer (broken DNSSEC, a lame upstream, an ACL): ask the next one.
+            if answer.rcode in _PASS_OVER:
+                # That server cannot answer (broken DNSSEC, a lame upstream, an ACL, our EDNS): ask the next one.
                 self.health[up].failed()
-                errors.append(f"{up}: answered {'SERVFAIL' if answer.rcode == codec.SERVFAIL else 'REFUSED'}")
+                errors.append(f"{up}: answered {_PASS_OVER[answer.rcode]}")
                 continue
             self.health[up].ok(time.monotonic() - start)
             return answer, up
@@ -152,14 +182,14 @@ class Upstreams:
             transport.sendto(wire)
             return await proto.done
         finally:
-            transport.close()
+            _close(transport)
 
     async def _tcp(self, up: Upstream, wire: bytes) -> bytes:
         reader, writer = await asyncio.open_connection(up.host, up.port)
         try:
             return await _framed_exchange(reader, writer, wire)
         finally:
-            writer.close()
+            _close(writer)
 
     async def _tls(self, up: Upstream, wire: bytes) -> bytes:
         """DNS over TLS (RFC 7858) on a reused connection: a handshake per query would double the latency."""
@@ -167,15 +197,15 @@ class Upstreams:
         while idle:
             reader, writer = idle.pop()
             if writer.is_closing() or reader.at_eof():
-                writer.close()
+                _close(writer)
                 continue
             try:
                 data = await _framed_exchange(reader, writer, wire)
             except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
-                writer.close()    # the server closed an idle connection: open a new one below
+                _close(writer)    # the server closed an idle connection: open a new one below
                 continue
             except BaseException:
-                writer.close()    # a timeout mid-exchange leaves the stream out of step: never reuse it
+                _close(writer)    # a timeout mid-exchange leaves the stream out of step: never reuse it
                 raise
             idle.append((reader, writer))
             return data
@@ -184,15 +214,17 @@ class Upstreams:
         try:
             data = await _framed_exchange(reader, writer, wire)
         except BaseException:
-            writer.close()
+            _close(writer)
             raise
         if len(idle) < 4:
             idle.append((reader, writer))
         else:
-            writer.close()
+            _close(writer)
         return data
 
     def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()          # exchanges outlive their callers (shielded): not the daemon
         for conns in self._tls_idle.values():
             for _r, w in conns:
                 w.close()
@@ -204,3 +236,33 @@ async def _framed_exchange(reader: asyncio.StreamReader, writer: asyncio.StreamW
     await writer.drain()
     size = struct.unpack("!H", await reader.readexactly(2))[0]
     return await reader.readexactly(size)
+
+
+def _close(closable) -> None:
+    """Close a transport or stream; at shutdown the loop may be gone before an exchange's last ``finally``."""
+    try:
+        closable.close()
+    except RuntimeError:
+        pass
+
+
+def _late(task: asyncio.Task, on_late: Callable[[Answer, Upstream], None]) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    try:
+        on_late(*task.result())
+    except Exception as e:      # a callback's failure must not become an event-loop traceback per query
+        log.warning("could not keep a late upstream answer: %s", e)
+
+
+def _plain(e: BaseException) -> str:
+    """What went wrong, in words for the system log (no Python type names)."""
+    if isinstance(e, asyncio.TimeoutError):
+        return "no answer in time"
+    if isinstance(e, asyncio.IncompleteReadError):
+        return "the connection closed mid-answer"
+    if isinstance(e, ssl.SSLError):
+        return f"TLS failed ({e.reason or e})"
+    if isinstance(e, ValueError):
+        return f"unusable answer ({e})"
+    return str(e) or "failed"

@@ -9,11 +9,32 @@ import struct
 import threading
 import time
 
-from dnslib import A, AAAA, CNAME, QTYPE, RCODE, RR, SOA, TXT, DNSRecord
+from dnslib import A, AAAA, CNAME, QTYPE, RCODE, RR, RRSIG, SOA, TXT, DNSLabel, DNSRecord
+
+
+def _bind_both(host: str) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on one port. The port the kernel gives UDP may be taken for TCP on a busy machine:
+    try again with another rather than fail with EADDRINUSE."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        udp.bind((host, 0))
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tcp.bind((host, udp.getsockname()[1]))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        return udp, tcp
+    raise RuntimeError(f"no port free for both UDP and TCP on {host}")
 
 
 class StubUpstream:
-    """zone: {name: [("A", "1.2.3.4"), ("CNAME", "x.example."), ("AAAA", "::1")]}; unknown names: NXDOMAIN."""
+    """zone: {name: [("A", "1.2.3.4"), ("CNAME", "x.example."), ("AAAA", "::1"), ("A", "1.2.3.5", ttl)]};
+    unknown names: NXDOMAIN. ANY gets every record of the name; with ``signed``, a query with DO gets an RRSIG
+    beside each answer RRset."""
 
     def __init__(self, zone: dict | None = None, host: str = "127.0.0.1", tls_context: ssl.SSLContext | None = None,
                  ttl: int = 300):
@@ -26,14 +47,11 @@ class StubUpstream:
         self.truncate = set()       # names answered with TC over UDP
         self.wrong_id_first = False  # send a reply with a wrong ID before the right one
         self.force_rcode: int | None = None   # answer every query with this rcode (e.g. RCODE.SERVFAIL)
+        self.signed = False         # add RRSIGs for queries with DO
         self.queries: list[tuple[str, str, str]] = []   # (transport, name, type)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.udp = socket.socket(family, socket.SOCK_DGRAM)
-        self.udp.bind((host, 0))
+        self.asked: list[tuple[tuple[bytes, ...], bool]] = []   # (the question's labels as sent, DO bit)
+        self.udp, self.tcp = _bind_both(host)
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(family, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((host, self.port))
         self.tcp.listen(64)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._serve_udp, daemon=True),
@@ -71,9 +89,22 @@ class StubUpstream:
             q = DNSRecord.parse(data)
         except Exception:
             return None
+        try:
+            return self._answer(q, transport)
+        except Exception:        # a name the stub cannot write back must not stop it answering the next
+            reply = q.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            try:
+                return reply.pack()
+            except Exception:
+                return None
+
+    def _answer(self, q: DNSRecord, transport: str) -> bytes | None:
         name = str(q.q.qname).rstrip(".").lower()
         qtype = QTYPE.get(q.q.qtype)
+        do = any(rr.rtype == QTYPE.OPT and rr.ttl & 0x8000 for rr in q.ar)
         self.queries.append((transport, name, qtype))
+        self.asked.append((q.q.qname.label, do))
         if self.silent:
             return None
         if self.delay:
@@ -88,9 +119,13 @@ class StubUpstream:
             reply.header.tc = 1
             return reply.pack()
         records = self._resolve(name, qtype, reply)
+        if do and self.signed:
+            for rr in list(reply.rr):
+                reply.add_answer(RR(rr.rname, QTYPE.RRSIG, ttl=rr.ttl, rdata=RRSIG(
+                    rr.rtype, 13, 2, rr.ttl, 1767225600, 1764547200, 12345, "stub.", b"\x01" * 64)))
         if records is None:
             reply.header.rcode = RCODE.NXDOMAIN
-            reply.add_auth(RR(name.split(".", 1)[-1] or ".", QTYPE.SOA, ttl=60,
+            reply.add_auth(RR(DNSLabel(q.q.qname.label[1:]), QTYPE.SOA, ttl=60,   # the parent, byte for byte
                               rdata=SOA("ns.stub.", "hostmaster.stub.", (1, 3600, 600, 86400, 60))))
         return reply.pack()
 
@@ -98,14 +133,15 @@ class StubUpstream:
         if name not in self.zone or depth > 8:
             return None
         found = False
-        for rtype, value in self.zone[name]:
+        for rtype, value, *ttl in self.zone[name]:
+            ttl = ttl[0] if ttl else self.ttl
             if rtype == "CNAME":
-                reply.add_answer(RR(name, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(value)))
+                reply.add_answer(RR(name, QTYPE.CNAME, ttl=ttl, rdata=CNAME(value)))
                 self._resolve(value.rstrip(".").lower(), qtype, reply, depth + 1)
                 return True
-            if rtype == qtype:
-                rdata = {"A": A, "AAAA": AAAA, "TXT": TXT}[rtype](value)
-                reply.add_answer(RR(name, getattr(QTYPE, rtype), ttl=self.ttl, rdata=rdata))
+            if rtype == qtype or qtype == "ANY":
+                rdata = {"A": A, "AAAA": AAAA, "TXT": TXT, "SOA": _soa}[rtype](value)
+                reply.add_answer(RR(name, getattr(QTYPE, rtype), ttl=ttl, rdata=rdata))
                 found = True
         if not found:
             reply.add_auth(RR(name, QTYPE.SOA, ttl=60,
@@ -156,6 +192,12 @@ class StubUpstream:
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
         except (OSError, ssl.SSLError):
             return
+
+
+def _soa(value: str) -> SOA:
+    """ "ns.stub. hostmaster.stub. 1 3600 600 86400 60" """
+    mname, rname, *times = value.split()
+    return SOA(mname, rname, tuple(int(t) for t in times))
 
 
 def _recv_exact(conn, n: int) -> bytes:
