@@ -209,9 +209,9 @@ class Daemon:
             for o in opened:
                 o.close()
             ctl.close()
+            self.resolver.upstreams.close()     # cancels exchanges still running, before the last flush
             await self.querylog.flush()
             self.querylog.close()
-            self.resolver.upstreams.close()
             if self.overrides is not None:
                 self.overrides.close()
             control.socket_path(config.data_dir).unlink(missing_ok=True)

@@ -9,6 +9,7 @@ fence), so an answer decided before a pause cannot be served after it.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from appliance.clock import SYSTEM, Clock
@@ -16,7 +17,7 @@ from appliance.config import Config, Profile
 from appliance.dns import codec
 from appliance.dns.cache import AnswerCache, HotCache, HotEntry, serve
 from appliance.dns.codec import REFUSED, SERVFAIL, Answer, MalformedPacket, Query
-from appliance.dns.upstream import UpstreamError, Upstreams
+from appliance.dns.upstream import CLIENT_RESPONSE_TIMER, UpstreamError, Upstreams
 from appliance.model import Action, Client, Decision, Reason
 from appliance.policy.clients import NeighbourTable, identify
 from appliance.policy.engine import Engine, Snapshot
@@ -292,8 +293,13 @@ class Resolver:
         c = self.cache.get(key, now)
         if c is not None:
             return c.answer, int(now - c.stored), "cache"
+        cache, clock = self.cache, self.clock
+        # RFC 8767: with a stale copy to fall back on, the client waits at most the client-response timer
+        # (real time: the upstream's own clock); the exchange goes on and refreshes the cache when it lands.
+        deadline = time.monotonic() + CLIENT_RESPONSE_TIMER if cache.get_stale(key, now) is not None else None
         try:
-            answer, up = await self.upstreams.resolve(qname, qtype)
+            answer, up = await self.upstreams.resolve(
+                qname, qtype, deadline=deadline, on_late=lambda a, _up: cache.put(key, a, clock.monotonic()))
         except UpstreamError:
             stale = self.cache.get_stale(key, self.clock.monotonic())
             if stale is None:

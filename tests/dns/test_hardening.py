@@ -336,8 +336,6 @@ def test_upstreams_give_up_at_the_deadline_and_hand_over_the_late_answer():
         assert slow.count("example.com") == 1      # one exchange, not one per caller
 
 
-@pytest.mark.xfail(strict=True, reason="needs server.py to pass deadline/on_late to Upstreams.resolve (see "
-                                       "the hardening report); remove this marker when it does")
 def test_stale_answer_comes_at_the_client_response_timer(hearth, upstream):
     with StubUpstream(ZONE) as second:
         h = hearth({"dns": {"upstreams": [upstream.address, second.address], "max_cache_ttl": 1,

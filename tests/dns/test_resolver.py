@@ -1,7 +1,6 @@
 """The DNS daemon over real sockets: dnspython as the client, a stub upstream on loopback."""
 from __future__ import annotations
 
-import os
 import random
 import socket
 import sqlite3
