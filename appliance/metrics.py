@@ -1,0 +1,213 @@
+"""A Prometheus endpoint (text format) on ``metrics.listen``; off unless the config sets it.
+
+Two sources, both read off the DNS path:
+- the daemon's own numbers, asked at each scrape through the callable it passes in (the dict the control socket's
+  ``stats`` command returns): queries by path, refusals, SERVFAILs, caches, the log writer, lists, upstreams;
+- what we count ourselves from the alert sink's batches (``Metrics.observe`` is one of its observers): decisions
+  by action, reason and profile, where answers came from (hot cache, cache, upstream, stale, failed), and the
+  time answers took when an upstream was asked, by upstream. The DNS path pays nothing more for these.
+Plus the alerts raised and dropped, and the notifications sent, failed and dropped.
+
+Profiles and upstreams are label values: a home has a handful of each, so the series stay few.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from typing import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+log = logging.getLogger("hearth.metrics")
+
+# Seconds: a LAN upstream answers in a millisecond, Quad9 in 10-40 ms, a struggling DoT link in a second or more.
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_NOT_UPSTREAMS = frozenset({None, "cache", "stale", "failed"})
+
+
+class Metrics:
+    """Counters fed from batches, and a collector that asks the daemon for its numbers at each scrape."""
+
+    def __init__(self, stats: Callable[[], dict] | None = None, *, sink=None, notifier=None):
+        self.stats = stats
+        self.sink = sink
+        self.notifier = notifier
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        self._decisions: dict[tuple[str, str, str, str], int] = collections.defaultdict(int)
+        self._answers: dict[str, int] = collections.defaultdict(int)
+        self.latency = Histogram("hearth_upstream_latency_seconds",
+                                 "Time to answer a query that was sent upstream (the whole chain), by upstream",
+                                 ["upstream"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.registry.register(_Collector(self))
+        self._server = None
+        self._thread = None
+
+    # -- an observer of the alert sink's batches (a worker thread) --------------------------------------------
+
+    def observe(self, rows: Iterable) -> None:
+        lat: list[tuple[str, float]] = []
+        with self._lock:
+            for r in rows:
+                d = r.decision
+                self._decisions[(d.action.value, d.reason.value, d.profile, getattr(r, "source", "dns"))] \
+                    += r.count
+                if r.cached:
+                    src = "hot"
+                elif r.upstream in _NOT_UPSTREAMS:
+                    src = r.upstream or ("blocked" if d.action.value == "block" else "none")
+                else:
+                    src = "upstream"
+                    if r.ms is not None:
+                        lat.append((r.upstream, r.ms / 1000.0))
+                self._answers[src] += r.count
+        for upstream, seconds in lat:
+            self.latency.labels(upstream).observe(seconds)
+
+    # -- the endpoint ------------------------------------------------------------------------------------------
+
+    def start(self, listen) -> None:
+        """Serve /metrics on ``listen`` (an Endpoint: host, port) from a thread of its own."""
+        from prometheus_client import start_http_server
+        self._server, self._thread = start_http_server(listen.port, addr=listen.host, registry=self.registry)
+        log.info("metrics on http://%s/metrics", listen)
+
+    @property
+    def port(self) -> int | None:
+        return self._server.server_port if self._server is not None else None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class _Collector:
+    """Turns the daemon's stats and our own counts into metric families at scrape time."""
+
+    def __init__(self, m: Metrics):
+        self.m = m
+
+    def describe(self):
+        return []      # families vary with what the daemon reports: let the registry not pre-describe them
+
+    def collect(self):
+        m = self.m
+        with m._lock:
+            decisions = dict(m._decisions)
+            answers = dict(m._answers)
+        fam = CounterMetricFamily("hearth_decisions", "Decisions by action, reason, profile and front end",
+                                  labels=["action", "reason", "profile", "source"])
+        for (action, reason, profile, source), n in sorted(decisions.items()):
+            fam.add_metric([action, reason, profile, source], n)
+        yield fam
+        blocks = CounterMetricFamily("hearth_blocks", "Blocked decisions by reason and profile",
+                                     labels=["reason", "profile"])
+        by: dict[tuple[str, str], int] = collections.defaultdict(int)
+        for (action, reason, profile, _), n in decisions.items():
+            if action == "block":
+                by[(reason, profile)] += n
+        for (reason, profile), n in sorted(by.items()):
+            blocks.add_metric([reason, profile], n)
+        yield blocks
+        fam = CounterMetricFamily("hearth_answers", "Where answers came from: hot (the hot cache), cache, upstream,"
+                                  " stale, failed (SERVFAIL), blocked, none", labels=["source"])
+        for src, n in sorted(answers.items()):
+            fam.add_metric([src], n)
+        yield fam
+        looked = sum(answers.get(k, 0) for k in ("hot", "cache", "upstream", "stale", "failed"))
+        if looked:
+            yield GaugeMetricFamily("hearth_cache_hit_ratio", "Answers needing data that came from a cache (hot or"
+                                    " answer cache), since start", value=(answers.get("hot", 0) +
+                                                                         answers.get("cache", 0)) / looked)
+        yield from self._alerts()
+        if m.stats is not None:
+            try:
+                st = m.stats() or {}
+            except Exception:
+                log.exception("metrics: the daemon's stats failed")
+                st = {}
+            yield from _from_stats(st)
+
+    def _alerts(self):
+        s, n = self.m.sink, self.m.notifier
+        if s is not None:
+            yield CounterMetricFamily("hearth_alerts_raised", "Alerts opened since start", value=s.raised)
+            yield CounterMetricFamily("hearth_alerts_dropped", "Decisions the alert sink could not queue or store",
+                                      value=s.dropped)
+        if n is not None:
+            yield CounterMetricFamily("hearth_notifications_sent", "Messages a channel took", value=n.sent)
+            yield CounterMetricFamily("hearth_notifications_failed", "Sends to a channel that failed (retried)",
+                                      value=n.failed)
+            yield CounterMetricFamily("hearth_notifications_expired", "Messages given up after two days",
+                                      value=n.expired)
+
+
+def _from_stats(st: dict):
+    """The control socket's ``stats`` reply as metric families; keys it lacks are skipped."""
+    def num(key):
+        v = st.get(key)
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    if num("uptime") is not None:
+        yield GaugeMetricFamily("hearth_uptime_seconds", "Seconds since the DNS daemon started", value=st["uptime"])
+    paths = [(k, num(k)) for k in ("hot", "full_chain")]
+    if all(v is not None for _, v in paths):
+        fam = CounterMetricFamily("hearth_queries", "DNS queries by path (hot cache or full chain)",
+                                  labels=["path"])
+        for k, v in paths:
+            fam.add_metric([k], v)
+        yield fam
+        total = paths[0][1] + paths[1][1]
+        if total:
+            yield GaugeMetricFamily("hearth_hot_path_ratio", "Queries answered from the hot cache, since start",
+                                    value=paths[0][1] / total)
+    events = [(k, num(k)) for k in ("refused", "rate_limited", "servfail", "stale")]
+    if any(v is not None for _, v in events):
+        fam = CounterMetricFamily("hearth_dns_events", "Refused, rate-limited, SERVFAIL and stale answers",
+                                  labels=["event"])
+        for k, v in events:
+            if v is not None:
+                fam.add_metric([k], v)
+        yield fam
+    for key, name, kind, help_ in (
+            ("hot_entries", "hearth_hot_cache_entries", "gauge", "Replies in the hot cache"),
+            ("cache_entries", "hearth_answer_cache_entries", "gauge", "Upstream answers in the cache"),
+            ("log_written", "hearth_log_written", "counter", "Query log rows written"),
+            ("log_dropped", "hearth_log_dropped", "counter", "Query log entries dropped (queue full, disk)"),
+            ("log_queue", "hearth_log_queue_depth", "gauge", "Query log entries waiting for the writer"),
+            ("index_entries", "hearth_index_entries", "gauge", "Domains in the compiled lists, all lists together")):
+        v = num(key)
+        if v is not None:
+            cls = GaugeMetricFamily if kind == "gauge" else CounterMetricFamily
+            yield cls(name, help_, value=v)
+    lists = st.get("lists")
+    if isinstance(lists, dict) and lists:
+        size = GaugeMetricFamily("hearth_list_entries", "Domains per list", labels=["list"])
+        age = GaugeMetricFamily("hearth_list_age_seconds", "Seconds since a list was last updated",
+                                labels=["list"])
+        for name, info in sorted(lists.items()):
+            info = info if isinstance(info, dict) else {"entries": info}
+            if isinstance(info.get("entries"), (int, float)):
+                size.add_metric([name], info["entries"])
+            if isinstance(info.get("age"), (int, float)):
+                age.add_metric([name], info["age"])
+        yield size
+        yield age
+    ups = st.get("upstreams")
+    if isinstance(ups, dict) and ups:
+        fam = GaugeMetricFamily("hearth_upstream_health_score", "Upstream health (lower is healthier: failures"
+                                " weigh 10, plus the latency in seconds)", labels=["upstream"])
+        for name, score in sorted(ups.items()):
+            fam.add_metric([name], score)
+        yield fam
+    errs = st.get("upstream_errors")
+    if isinstance(errs, dict) and errs:
+        fam = CounterMetricFamily("hearth_upstream_errors", "Failed exchanges per upstream (timeouts, errors,"
+                                  " SERVFAIL or REFUSED answers)", labels=["upstream"])
+        for name, n in sorted(errs.items()):
+            fam.add_metric([name], n)
+        yield fam

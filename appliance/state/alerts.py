@@ -1,0 +1,602 @@
+"""Parent alerts: the decisions a parent wants to hear about, raised from the stream of decisions.
+
+``AlertSink`` is a sink on the stream. Its ``put``, ``repeat`` and ``seen`` only append to memory (never block,
+never raise; a full queue counts a drop); a batch is raised into SQLite off the DNS path every couple of seconds.
+
+What raises an alert (``config.alerts``):
+- a *blocked* attempt on a listed category (``alerts.categories``), or on a listed app (``alerts.apps``), by a
+  child's device. The category is the Decision's own list, or, when something else blocked the name first (a
+  bedtime ``everything`` window, a pause, the deny list), the lists the name is on. An app counts for its catalog
+  category too (Omegle-style chat sites are random-chat). Allowed names never alert: a category the profile lets
+  through is one the parent chose to allow, and hearing about it every hour would drown the alerts that matter;
+- a new unknown device (no configured name) seen for the first time: its MAC, else its address. The devices
+  already known at the first start are read from the query log's ``devices_seen``.
+Devices on the default profile (no child assigned) raise no attempt alerts: they are often the parents' own.
+
+Deduplication: one alert per child, list and domain for an hour from its first attempt, with a count and the first
+and last time; a burst on one list (another domain of the same list within BURST seconds of the last attempt) folds
+into the same alert. A dismissed alert is closed: a later attempt opens a new one.
+
+Severity: high for random-chat and adult, and for bypass at night (the quiet hours, else 22:00-07:00); normal for
+everything else, new devices included. Each alert keeps the explanation of its first entry in words.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, time as dtime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from appliance.model import Action, Client, Decision, Reason
+from appliance.state import db
+
+log = logging.getLogger("hearth.alerts")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,            -- attempt | device
+    child TEXT,                    -- the profile; NULL for a new device
+    device TEXT,                   -- the device's name, else its address
+    address TEXT, mac TEXT,
+    domain TEXT,                   -- the rule that matched (omegle.com for www.omegle.com)
+    qname TEXT,                    -- the name first asked
+    list TEXT,                     -- the category or "app:<name>" the alert is about
+    reason TEXT NOT NULL,          -- the first entry's Decision reason, or NEW_DEVICE
+    decision TEXT,                 -- the first entry's whole Decision (JSON), to explain it again in any language
+    count INTEGER NOT NULL,
+    first REAL NOT NULL,           -- unix time
+    last REAL NOT NULL,
+    severity TEXT NOT NULL,        -- high | normal
+    status TEXT NOT NULL DEFAULT 'new',   -- new | seen | dismissed
+    words TEXT NOT NULL,           -- the first entry explained, in the configured language
+    notified REAL                  -- when a message about it was queued; NULL: not yet
+);
+CREATE INDEX IF NOT EXISTS alerts_open ON alerts(child, list, first);
+CREATE INDEX IF NOT EXISTS alerts_unnotified ON alerts(notified) WHERE notified IS NULL;
+CREATE TABLE IF NOT EXISTS alert_devices (
+    key TEXT PRIMARY KEY,          -- the MAC when known, else the address (as devices_seen)
+    first_seen REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_tally (
+    day TEXT NOT NULL,             -- the local date of the digest that reports it
+    child TEXT NOT NULL,
+    what TEXT NOT NULL,            -- a category, "app:<name>", "schedule:<window>", or a reason (paused, deny)
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day, child, what)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+HOUR = 3600.0
+BURST = 120.0              # seconds: another domain of the same list this soon after the last attempt is one burst
+FLUSH_EVERY = 2.0          # seconds between two batches
+MAX_QUEUE = 20_000         # entries waiting for the next batch; past that, drops are counted
+MAX_KNOWN = 50_000         # device keys remembered in memory (the db stays the truth)
+TALLY_KEEP_DAYS = 40
+STATUSES = ("new", "seen", "dismissed")
+DEFAULT_PROFILE = "default"
+NEW_DEVICE = "NEW_DEVICE"
+HIGH_CATEGORIES = frozenset({"random-chat", "adult"})
+NIGHT = (dtime(22, 0), dtime(7, 0))     # "at night" when no quiet hours are set
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the alert tables (idempotent); the lead folds this into the versioned migrations."""
+    conn.executescript(SCHEMA)
+
+
+# --- settings ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _AlertDefaults:
+    """What ``config.alerts`` holds when a config has none (the schema's defaults)."""
+
+    notify: tuple[str, ...] = ()
+    digest: dtime | None = dtime(19, 30)
+    quiet: tuple[dtime, dtime] | None = (dtime(22, 0), dtime(7, 0))
+    categories: tuple[str, ...] = ("random-chat", "dating", "risky-social", "adult", "bypass")
+    apps: tuple[str, ...] = ()
+    new_devices: bool = True
+    language: str = "en"
+
+
+def settings(config) -> _AlertDefaults:
+    return getattr(config, "alerts", None) or _AlertDefaults()
+
+
+def in_window(t: dtime, window: tuple[dtime, dtime] | None) -> bool:
+    """Is the wall-clock time ``t`` inside ``window`` (start inclusive, end exclusive; may run past midnight)?"""
+    if window is None:
+        return False
+    start, end = window
+    if start <= end:
+        return start <= t < end
+    return t >= start or t < end
+
+
+def digest_day(ts: float, tz: ZoneInfo, digest: dtime | None) -> str:
+    """The local date of the digest that reports an event at ``ts``: today's, or tomorrow's once today's is out."""
+    local = datetime.fromtimestamp(ts, tz)
+    if digest is not None and local.time() >= digest:
+        return (local.date() + timedelta(days=1)).isoformat()
+    return local.date().isoformat()
+
+
+# --- words -------------------------------------------------------------------------------------------------------
+
+def child_name(profile: str | None) -> str:
+    return (profile or "").replace("-", " ").replace("_", " ").title()
+
+
+def describe(d: Decision, lang: str = "en", titles: Callable[[str, str], str] | None = None) -> str:
+    """The decision in a parent's words. appliance.wording's when it is there, so `hearth explain`, the log and
+    the alerts say the same; this fallback otherwise."""
+    try:
+        from appliance.wording import describe as shared
+    except ImportError:
+        shared = None
+    if shared is not None:
+        try:
+            return shared(d, lang=lang)
+        except Exception:     # a wording bug must not lose an alert
+            log.exception("wording failed; using the alerts' own words")
+    return _describe(d, lang, titles or (lambda name, _lang: name))
+
+
+_W = {
+    "en": {
+        "category": "blocked: {rule} is on the {list} list, which {child}'s rules block",
+        "app": "blocked: {list} is blocked for {child}",
+        "window_list": "blocked: {list} is blocked during {child}'s {schedule} window",
+        "window": "blocked: {child}'s {schedule} window blocks everything",
+        "bypass": "blocked: {rule} is a way around the filter (a private DNS, VPN or proxy)",
+        "paused": "blocked: {child}'s internet is paused",
+        "deny": "blocked: {rule} is on {child}'s deny list",
+        "cname": "blocked: {rule} leads to {target}, on the {list} list",
+        "other": "blocked ({reason})",
+        "device": "a new device joined the network: {who}. It gets the default rules until you assign it to a "
+                  "child.",
+    },
+    "fr": {
+        "category": "bloqué : {rule} est dans la liste {list}, que les règles de {child} bloquent",
+        "app": "bloqué : {list} est bloqué pour {child}",
+        "window_list": "bloqué : {list} est bloqué pendant la plage {schedule} de {child}",
+        "window": "bloqué : la plage {schedule} de {child} bloque tout",
+        "bypass": "bloqué : {rule} permet de contourner le filtre (DNS privé, VPN ou proxy)",
+        "paused": "bloqué : l'internet de {child} est en pause",
+        "deny": "bloqué : {rule} est dans la liste interdite de {child}",
+        "cname": "bloqué : {rule} mène à {target}, dans la liste {list}",
+        "other": "bloqué ({reason})",
+        "device": "un nouvel appareil s'est connecté au réseau : {who}. Il suit les règles par défaut tant que "
+                  "vous ne l'attribuez pas à un enfant.",
+    },
+}
+
+
+def _describe(d: Decision, lang: str, titles: Callable[[str, str], str]) -> str:
+    w = _W.get(lang, _W["en"])
+    args = {"rule": d.rule or "", "child": child_name(d.profile), "schedule": d.schedule or "",
+            "target": d.target or "", "list": titles(d.list, lang) if d.list else "", "reason": d.reason.value}
+    r = d.reason
+    if r is Reason.CATEGORY:
+        return w["category"].format(**args)
+    if r is Reason.APP:
+        return w["app"].format(**args)
+    if r is Reason.SCHEDULE:
+        return w["window_list" if d.list else "window"].format(**args)
+    if r is Reason.BYPASS:
+        return w["bypass"].format(**args)
+    if r is Reason.PAUSED:
+        return w["paused"].format(**args)
+    if r is Reason.DENY_LIST:
+        return w["deny"].format(**args)
+    if r is Reason.CNAME:
+        return w["cname"].format(**args)
+    return w["other"].format(**args)
+
+
+class Titles:
+    """Category and app names as a parent reads them, from the shipped catalog (the raw name if it is missing)."""
+
+    def __init__(self, blocklists_dir: str | Path | None):
+        self.categories: dict[str, tuple[str, str]] = {}
+        self.apps: dict[str, tuple[str, str]] = {}      # name -> (title, category)
+        if blocklists_dir is None:
+            return
+        try:
+            from appliance.lists.catalog import load_catalog
+            cat = load_catalog(blocklists_dir)
+        except Exception:       # a broken catalog is reported by check-config; alerts still work without titles
+            log.warning("alerts: cannot read the catalog in %s; using raw list names", blocklists_dir)
+            return
+        self.categories = {n: (c.title, c.title_fr or c.title) for n, c in cat.categories.items()}
+        self.apps = {n: (a.title, a.category) for n, a in cat.apps.items()}
+
+    def __call__(self, name: str, lang: str = "en") -> str:
+        if name.startswith("app:"):
+            a = self.apps.get(name[4:])
+            return a[0] if a else name[4:]
+        c = self.categories.get(name)
+        return (c[1] if lang == "fr" else c[0]) if c else name
+
+    def category_of(self, name: str) -> str:
+        """The category an alert list belongs to: itself, or an app's catalog category."""
+        if name.startswith("app:"):
+            a = self.apps.get(name[4:])
+            return a[1] if a else name
+        return name
+
+
+# --- the alert, as the CLI and the admin read it -------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    child: str | None        # None: a new device, no child yet
+    device: str | None
+    domain: str | None
+    list: str | None
+    reason: str
+    count: int
+    first: datetime
+    last: datetime
+    severity: str            # high | normal
+    status: str              # new | seen | dismissed
+    words: str
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "child": self.child, "device": self.device, "domain": self.domain,
+                "list": self.list, "reason": self.reason, "count": self.count, "first": self.first.isoformat(),
+                "last": self.last.isoformat(), "severity": self.severity, "status": self.status,
+                "words": self.words}
+
+
+class AlertNotFound(LookupError):
+    def __init__(self, alert_id):
+        super().__init__(f"there is no alert {alert_id}")
+
+
+class Alerts:
+    """The alert store's read and status API, for the CLI, the admin and the notifier."""
+
+    def __init__(self, db_path: str | Path, tz: ZoneInfo | None = None):
+        self.path = Path(db_path)
+        self.tz = tz or timezone.utc
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = db.connect(self.path)
+            ensure_schema(self._conn)
+        return self._conn
+
+    def _alert(self, row: sqlite3.Row) -> Alert:
+        return Alert(row["id"], row["child"], row["device"], row["domain"], row["list"], row["reason"],
+                     row["count"], datetime.fromtimestamp(row["first"], self.tz),
+                     datetime.fromtimestamp(row["last"], self.tz), row["severity"], row["status"], row["words"])
+
+    def list(self, status: str | None = None, limit: int = 100, include_dismissed: bool = False) -> list[Alert]:
+        """Newest first. ``status`` picks one status; otherwise new and seen (and dismissed if asked)."""
+        if status is not None:
+            if status not in STATUSES:
+                raise ValueError(f"unknown alert status {status!r} (known: {', '.join(STATUSES)})")
+            where, args = "status = ?", [status]
+        elif include_dismissed:
+            where, args = "1", []
+        else:
+            where, args = "status != 'dismissed'", []
+        rows = self.conn.execute(f"SELECT * FROM alerts WHERE {where} ORDER BY last DESC, id DESC LIMIT ?",
+                                 (*args, int(limit))).fetchall()
+        return [self._alert(r) for r in rows]
+
+    def get(self, alert_id: int) -> Alert:
+        row = self.conn.execute("SELECT * FROM alerts WHERE id = ?", (int(alert_id),)).fetchone()
+        if row is None:
+            raise AlertNotFound(alert_id)
+        return self._alert(row)
+
+    def _set(self, alert_id: int, status: str) -> Alert:
+        with self.conn:
+            cur = self.conn.execute("UPDATE alerts SET status = ? WHERE id = ?", (status, int(alert_id)))
+        if cur.rowcount == 0:
+            raise AlertNotFound(alert_id)
+        return self.get(alert_id)
+
+    def mark_seen(self, alert_id: int) -> Alert:
+        """New becomes seen; a dismissed alert stays dismissed."""
+        a = self.get(alert_id)
+        return a if a.status == "dismissed" else self._set(alert_id, "seen")
+
+    def dismiss(self, alert_id: int) -> Alert:
+        return self._set(alert_id, "dismissed")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+# --- the sink ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One queued decision, as the batch sees it: a full-chain entry or a run of hot-cache repeats."""
+
+    ts: float
+    last: float
+    client: Client
+    qname: str
+    decision: Decision
+    upstream: str | None
+    ms: float | None
+    count: int
+    cached: bool
+    source: str = "dns"
+
+
+class AlertSink:
+    """The alerts' sink on the stream of decisions.
+
+    The DNS thread calls ``put``, ``repeat`` and ``seen``; ``flush`` (a coroutine, in the daemon's loop) takes
+    the batch and raises it into SQLite in a worker thread. ``observers`` see every batch there too (the metrics
+    count from it), so the DNS path pays for one queue, not one per consumer."""
+
+    def __init__(self, config, db_path: str | Path, *, clock: Callable[[], float] = time.time,
+                 lookup: Callable[[str], Iterable[str]] | None = None,
+                 observers: Iterable[Callable[[list[_Row]], None]] = (), maxsize: int = MAX_QUEUE):
+        self.path = Path(db_path)
+        self.clock = clock
+        self.maxsize = maxsize
+        self.observers = list(observers)
+        self.dropped = 0
+        self.raised = 0              # alerts opened since start (the metrics read it)
+        self.failed_batches = 0
+        self._q: collections.deque = collections.deque()
+        self._repeats: dict[tuple[int, int], list] = {}   # (id(client), id(hot entry)) -> [n, first, last, c, e]
+        self._devices: collections.deque = collections.deque()
+        self._known: set[str] = set()
+        self._conn: sqlite3.Connection | None = None
+        self._lookup_memo: dict[str, tuple] = {}
+        self.reload(config, lookup)
+        self.conn      # now, before DNS starts: the devices the log already knows are read before it adds more
+
+    def reload(self, config, lookup: Callable[[str], Iterable[str]] | None = None) -> None:
+        """A new config (and the new lists' lookup): swapped whole, read by the next batch."""
+        self.config = config
+        self.settings = settings(config)
+        self.tz = ZoneInfo(getattr(config, "timezone", "UTC") or "UTC")
+        self.titles = Titles(getattr(config, "blocklists_dir", None))
+        self.lookup = lookup
+        self._lookup_memo = {}
+        self._categories = frozenset(self.settings.categories)
+        self._apps = frozenset("app:" + a if not a.startswith("app:") else a for a in self.settings.apps)
+
+    # -- the DNS side: memory only ------------------------------------------------------------------------------
+
+    def put(self, entry) -> None:
+        """Queue one decision; never blocks, never raises."""
+        if len(self._q) >= self.maxsize:
+            self.dropped += 1
+            return
+        self._q.append(entry)
+
+    def repeat(self, second: int, client: Client, hot_entry) -> None:
+        """Count a hot-cache repeat (``hot_entry`` has qname, qtype, decision, rcode); never blocks."""
+        r = self._repeats.get((id(client), id(hot_entry)))
+        if r is not None:
+            r[0] += 1
+            r[2] = second
+        elif len(self._repeats) >= self.maxsize:
+            self.dropped += 1
+        else:      # the references keep both ids unique until the batch takes them
+            self._repeats[(id(client), id(hot_entry))] = [1, second, second, client, hot_entry]
+
+    def seen(self, client: Client, now: float) -> None:
+        """A device identified; an unknown one seen for the first time is queued for a new-device alert."""
+        if client.device is not None:
+            return
+        key = client.mac or client.address
+        if key in self._known:
+            return
+        if len(self._known) >= MAX_KNOWN:
+            self._known.clear()       # the db decides; memory only spares it the question
+        self._known.add(key)
+        if len(self._devices) < self.maxsize:
+            self._devices.append((client, now))
+        else:
+            self.dropped += 1
+
+    # -- batches --------------------------------------------------------------------------------------------------
+
+    def take(self) -> tuple[list[_Row], list]:
+        """What is queued, as rows (call it on the thread that calls put, i.e. the event loop)."""
+        q, reps, devs = self._q, self._repeats, self._devices
+        entries = [q.popleft() for _ in range(len(q))]
+        self._repeats = {}
+        devices = [devs.popleft() for _ in range(len(devs))]
+        rows = [_Row(e.ts, e.ts, e.client, e.qname, e.decision, e.upstream, e.ms, e.count, e.cached,
+                     getattr(e, "source", "dns")) for e in entries]
+        rows += [_Row(float(first), float(last), c, e.qname, e.decision, "cache", None, n, True)
+                 for n, first, last, c, e in reps.values()]
+        return rows, devices
+
+    async def flush(self) -> None:
+        rows, devices = self.take()
+        if rows or devices:
+            await asyncio.get_running_loop().run_in_executor(None, self.process, rows, devices)
+
+    def flush_now(self) -> None:
+        """Take and raise the queue in this thread (tests, and a last flush at shutdown)."""
+        rows, devices = self.take()
+        self.process(rows, devices)
+
+    async def run(self, every: float = FLUSH_EVERY) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self.flush()
+
+    def process(self, rows: list[_Row], devices: list) -> None:
+        """Raise one batch into the store (a worker thread). Never raises: a bad batch is logged and counted."""
+        for obs in self.observers:
+            try:
+                obs(rows)
+            except Exception:
+                log.exception("an alert observer failed")
+        try:
+            self._process(rows, devices)
+        except Exception:
+            self.failed_batches += 1
+            self.dropped += sum(r.count for r in rows)
+            log.exception("raising alerts failed; %d entries lost", len(rows))
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = db.connect(self.path)
+            ensure_schema(self._conn)
+            _seed_known_devices(self._conn, self.clock())
+        return self._conn
+
+    def _process(self, rows: list[_Row], devices: list) -> None:
+        conn = self.conn
+        s = self.settings
+        attempts: dict[tuple, list] = {}       # (child, list, domain) -> [first, last, n, row, list]
+        tally: dict[tuple[str, str, str], int] = collections.defaultdict(int)
+        for r in rows:
+            d = r.decision
+            if d.action is not Action.BLOCK or d.profile == DEFAULT_PROFILE or d.reason is Reason.RATE_LIMIT:
+                continue
+            tally[(digest_day(r.ts, self.tz, s.digest), d.profile, _tally_key(d))] += r.count
+            hit = self._alerting(d, r.qname)
+            if hit is None:
+                continue
+            lst, rule = hit
+            g = attempts.get((d.profile, lst, rule))
+            if g is None:
+                attempts[(d.profile, lst, rule)] = [r.ts, r.last, r.count, r, lst]
+            else:
+                g[0], g[1], g[2] = min(g[0], r.ts), max(g[1], r.last), g[2] + r.count
+                if r.ts < g[3].ts:
+                    g[3] = r
+        with conn:
+            for (child, lst, rule), (first, last, n, row, _) in sorted(attempts.items(), key=lambda kv: kv[1][0]):
+                self._attempt(conn, child, lst, rule, first, last, n, row)
+            if s.new_devices:
+                for client, now in devices:
+                    self._device(conn, client, now)
+            conn.executemany("INSERT INTO alert_tally (day, child, what, count) VALUES (?,?,?,?)"
+                             " ON CONFLICT(day, child, what) DO UPDATE SET count = count + excluded.count",
+                             [(*k, n) for k, n in tally.items()])
+
+    def _alerting(self, d: Decision, qname: str) -> tuple[str, str] | None:
+        """(the list the alert is about, the domain) when this blocked decision should alert, else None."""
+        if d.list is not None and self._alerts_on(d.list):
+            return d.list, d.rule or qname
+        if self.lookup is None:
+            return None
+        name = qname.lower().rstrip(".")
+        lists = self._lookup_memo.get(name)
+        if lists is None:
+            try:
+                lists = tuple(self.lookup(name))
+            except Exception:
+                log.exception("alerts: list lookup failed for %s", name)
+                lists = ()
+            if len(self._lookup_memo) > 10_000:
+                self._lookup_memo.clear()
+            self._lookup_memo[name] = lists
+        for item in lists:
+            lst, rule = item if isinstance(item, tuple) else (item, None)
+            if self._alerts_on(lst):
+                return lst, rule or d.rule or name
+        return None
+
+    def _alerts_on(self, lst: str) -> bool:
+        return lst in self._apps or lst in self._categories or self.titles.category_of(lst) in self._categories
+
+    def severity(self, lst: str | None, ts: float) -> str:
+        if lst is None:
+            return "normal"
+        category = self.titles.category_of(lst)
+        if category in HIGH_CATEGORIES:
+            return "high"
+        if category == "bypass":
+            night = self.settings.quiet or NIGHT
+            if in_window(datetime.fromtimestamp(ts, self.tz).time(), night):
+                return "high"
+        return "normal"
+
+    def _attempt(self, conn, child: str, lst: str, rule: str, first: float, last: float, n: int,
+                 row: _Row) -> None:
+        open_ = conn.execute(
+            "SELECT id, domain, last FROM alerts WHERE kind = 'attempt' AND child = ? AND list = ?"
+            " AND status != 'dismissed' AND first > ? ORDER BY last DESC", (child, lst, first - HOUR)).fetchall()
+        target = next((a for a in open_ if a["domain"] == rule), None) \
+            or next((a for a in open_ if first - a["last"] <= BURST), None)
+        if target is not None:
+            conn.execute("UPDATE alerts SET count = count + ?, last = max(last, ?) WHERE id = ?",
+                         (n, last, target["id"]))
+            return
+        d, c = row.decision, row.client
+        words = describe(d, self.settings.language, self.titles)
+        conn.execute(
+            "INSERT INTO alerts (kind, child, device, address, mac, domain, qname, list, reason, decision, count,"
+            " first, last, severity, words) VALUES ('attempt',?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (child, c.device or c.address, c.address, c.mac, rule, row.qname, lst, d.reason.value,
+             json.dumps(d.as_dict()), n, first, last, self.severity(lst, first), words))
+        self.raised += 1
+
+    def _device(self, conn, client: Client, now: float) -> None:
+        key = client.mac or client.address
+        cur = conn.execute("INSERT OR IGNORE INTO alert_devices (key, first_seen) VALUES (?, ?)", (key, now))
+        if cur.rowcount == 0:
+            return      # known before (an earlier run, or this run's memory was cleared)
+        who = f"{client.address} ({client.mac})" if client.mac else client.address
+        words = _W.get(self.settings.language, _W["en"])["device"].format(who=who)
+        conn.execute(
+            "INSERT INTO alerts (kind, child, device, address, mac, domain, list, reason, count, first, last,"
+            " severity, words) VALUES ('device', NULL, ?, ?, ?, NULL, NULL, ?, 1, ?, ?, 'normal', ?)",
+            (client.address, client.address, client.mac, NEW_DEVICE, now, now, words))
+        self.raised += 1
+
+    def prune(self, keep_days: float = TALLY_KEEP_DAYS) -> None:
+        """Old tallies go; alerts stay until the query log's retention would have lost their entries."""
+        cutoff = datetime.fromtimestamp(self.clock() - keep_days * 86400, self.tz).date().isoformat()
+        with self.conn:
+            self.conn.execute("DELETE FROM alert_tally WHERE day < ?", (cutoff,))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _tally_key(d: Decision) -> str:
+    if d.list:
+        return d.list
+    if d.schedule:
+        return "schedule:" + d.schedule
+    return {Reason.PAUSED: "paused", Reason.DENY_LIST: "deny"}.get(d.reason, d.reason.value.lower())
+
+
+def _seed_known_devices(conn: sqlite3.Connection, now: float) -> None:
+    """Once, at the first start: the devices the query log has already seen are not new."""
+    if conn.execute("SELECT 1 FROM alert_meta WHERE key = 'devices_seeded'").fetchone():
+        return
+    with conn:
+        has_seen = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'devices_seen'"
+                                ).fetchone()
+        if has_seen:
+            conn.execute("INSERT OR IGNORE INTO alert_devices (key, first_seen)"
+                         " SELECT key, first_seen FROM devices_seen")
+        conn.execute("INSERT OR REPLACE INTO alert_meta (key, value) VALUES ('devices_seeded', ?)", (str(now),))
+        conn.execute("INSERT OR IGNORE INTO alert_meta (key, value) VALUES ('installed', ?)", (str(now),))
