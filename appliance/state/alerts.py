@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
+from appliance.config import DEFAULT_PROFILE, AlertsConfig
 from appliance.model import Action, Client, Decision, Reason
 from appliance.state import db
 
@@ -82,7 +83,6 @@ MAX_QUEUE = 20_000         # entries waiting for the next batch; past that, drop
 MAX_KNOWN = 50_000         # device keys remembered in memory (the db stays the truth)
 TALLY_KEEP_DAYS = 40
 STATUSES = ("new", "seen", "dismissed")
-DEFAULT_PROFILE = "default"
 NEW_DEVICE = "NEW_DEVICE"
 HIGH_CATEGORIES = frozenset({"random-chat", "adult"})
 NIGHT = (dtime(22, 0), dtime(7, 0))     # "at night" when no quiet hours are set
@@ -95,21 +95,8 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 # --- settings ----------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class _AlertDefaults:
-    """What ``config.alerts`` holds when a config has none (the schema's defaults)."""
-
-    notify: tuple[str, ...] = ()
-    digest: dtime | None = dtime(19, 30)
-    quiet: tuple[dtime, dtime] | None = (dtime(22, 0), dtime(7, 0))
-    categories: tuple[str, ...] = ("random-chat", "dating", "risky-social", "adult", "bypass")
-    apps: tuple[str, ...] = ()
-    new_devices: bool = True
-    language: str = "en"
-
-
-def settings(config) -> _AlertDefaults:
-    return getattr(config, "alerts", None) or _AlertDefaults()
+def settings(config) -> AlertsConfig:
+    return getattr(config, "alerts", None) or AlertsConfig()
 
 
 def in_window(t: dtime, window: tuple[dtime, dtime] | None) -> bool:
@@ -469,7 +456,7 @@ class AlertSink:
     def _process(self, rows: list[_Row], devices: list) -> None:
         conn = self.conn
         s = self.settings
-        attempts: dict[tuple, list] = {}       # (child, list, domain) -> [first, last, n, row, list]
+        candidates: list[tuple[_Row, str, str]] = []
         tally: dict[tuple[str, str, str], int] = collections.defaultdict(int)
         for r in rows:
             d = r.decision
@@ -477,25 +464,45 @@ class AlertSink:
                 continue
             tally[(digest_day(r.ts, self.tz, s.digest), d.profile, _tally_key(d))] += r.count
             hit = self._alerting(d, r.qname)
-            if hit is None:
-                continue
-            lst, rule = hit
-            g = attempts.get((d.profile, lst, rule))
-            if g is None:
-                attempts[(d.profile, lst, rule)] = [r.ts, r.last, r.count, r, lst]
-            else:
-                g[0], g[1], g[2] = min(g[0], r.ts), max(g[1], r.last), g[2] + r.count
-                if r.ts < g[3].ts:
-                    g[3] = r
+            if hit is not None:
+                candidates.append((r, *hit))
         with conn:
-            for (child, lst, rule), (first, last, n, row, _) in sorted(attempts.items(), key=lambda kv: kv[1][0]):
-                self._attempt(conn, child, lst, rule, first, last, n, row)
+            self._attempts(conn, candidates)
             if s.new_devices:
                 for client, now in devices:
                     self._device(conn, client, now)
             conn.executemany("INSERT INTO alert_tally (day, child, what, count) VALUES (?,?,?,?)"
                              " ON CONFLICT(day, child, what) DO UPDATE SET count = count + excluded.count",
                              [(*k, n) for k, n in tally.items()])
+
+    def _attempts(self, conn, candidates: list[tuple[_Row, str, str]]) -> None:
+        """Fold the batch's attempts into the open alerts (read once per child and list), then write."""
+        opened: dict[tuple[str, str], list[dict]] = {}
+        for r, lst, rule in sorted(candidates, key=lambda c: c[0].ts):
+            child = r.decision.profile
+            alerts = opened.get((child, lst))
+            if alerts is None:
+                alerts = opened[(child, lst)] = [
+                    {"id": a["id"], "domain": a["domain"], "first": a["first"], "last": a["last"], "add": 0}
+                    for a in conn.execute(
+                        "SELECT id, domain, first, last FROM alerts WHERE kind = 'attempt' AND child = ?"
+                        " AND list = ? AND status != 'dismissed' AND first > ?", (child, lst, r.ts - HOUR))]
+            live = [a for a in alerts if r.ts - a["first"] < HOUR]
+            target = next((a for a in live if a["domain"] == rule), None) \
+                or next((a for a in live if r.ts - a["last"] <= BURST), None)
+            if target is None:
+                alerts.append({"id": None, "domain": rule, "first": r.ts, "last": r.last, "add": r.count,
+                               "row": r, "list": lst})
+            else:
+                target["add"] += r.count
+                target["last"] = max(target["last"], r.last)
+        for alerts in opened.values():
+            for a in alerts:
+                if a["id"] is None:
+                    self._insert_attempt(conn, a["row"], a["list"], a["domain"], a["add"], a["last"])
+                elif a["add"]:
+                    conn.execute("UPDATE alerts SET count = count + ?, last = max(last, ?) WHERE id = ?",
+                                 (a["add"], a["last"], a["id"]))
 
     def _alerting(self, d: Decision, qname: str) -> tuple[str, str] | None:
         """(the list the alert is about, the domain) when this blocked decision should alert, else None."""
@@ -535,17 +542,8 @@ class AlertSink:
                 return "high"
         return "normal"
 
-    def _attempt(self, conn, child: str, lst: str, rule: str, first: float, last: float, n: int,
-                 row: _Row) -> None:
-        open_ = conn.execute(
-            "SELECT id, domain, last FROM alerts WHERE kind = 'attempt' AND child = ? AND list = ?"
-            " AND status != 'dismissed' AND first > ? ORDER BY last DESC", (child, lst, first - HOUR)).fetchall()
-        target = next((a for a in open_ if a["domain"] == rule), None) \
-            or next((a for a in open_ if first - a["last"] <= BURST), None)
-        if target is not None:
-            conn.execute("UPDATE alerts SET count = count + ?, last = max(last, ?) WHERE id = ?",
-                         (n, last, target["id"]))
-            return
+    def _insert_attempt(self, conn, row: _Row, lst: str, rule: str, n: int, last: float) -> None:
+        child, first = row.decision.profile, row.ts
         d, c = row.decision, row.client
         words = describe(d, self.settings.language, self.titles)
         conn.execute(
