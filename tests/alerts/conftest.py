@@ -86,7 +86,7 @@ def entry(ts: float, client: Client, qname: str, decision: Decision, **kw) -> En
 class Receiver:
     """An HTTP endpoint on loopback that fails the first ``failures`` POSTs with 500, then accepts."""
 
-    def __init__(self, failures: int = 0):
+    def __init__(self, failures: int = 0, port: int = 0):
         self.failures = failures
         self.requests: list[dict] = []
         self.accepted: list[dict] = []
@@ -113,7 +113,7 @@ class Receiver:
             def log_message(self, *a):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
