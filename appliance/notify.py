@@ -59,6 +59,7 @@ RETRY_MAX = 1800.0
 KEEP = 2 * 86400.0               # a message still undelivered after two days is dropped (and counted)
 STALE_ALERT = 2 * 86400.0        # alerts older than this when a channel appears are not sent any more
 DIGEST_LATE = 12 * 3600.0        # a digest more than this late (the Pi was off) is skipped
+MAX_LINES = 8                    # alerts named in one message; the rest are counted
 SEND_TIMEOUT = 10                # seconds Apprise may wait for a channel
 
 
@@ -187,6 +188,7 @@ _T = {
         "many": "Hearth: {n} alerts",
         "attempt": "{at} {child} ({device}): {domain}, {list}, blocked{times}",
         "times": " ({n} tries)",
+        "more": "… and {n} more",
         "device": "{at} new device: {who}",
         "do_attempt": "Hearth blocked it; nothing to do right now. If it worries you, talk with {child}. "
                       "Details: Alerts in Hearth, or `hearth alerts`.",
@@ -212,6 +214,7 @@ _T = {
         "many": "Hearth : {n} alertes",
         "attempt": "{at} {child} ({device}) : {domain}, {list}, bloqué{times}",
         "times": " ({n} essais)",
+        "more": "… et {n} de plus",
         "device": "{at} nouvel appareil : {who}",
         "do_attempt": "Hearth l'a bloqué ; rien à faire pour l'instant. Si cela vous inquiète, parlez-en avec "
                       "{child}. Détails : Alertes dans Hearth, ou `hearth alerts`.",
@@ -320,7 +323,7 @@ class Notifier:
     def _alert_message(self, rows) -> tuple[str, str]:
         w = _T[self.lang]
         lines = []
-        for r in rows:
+        for r in rows[:MAX_LINES]:
             if r["kind"] == "device":
                 who = f"{r['address']} ({r['mac']})" if r["mac"] else r["address"]
                 lines.append(w["device"].format(at=self._at(r["first"]), who=who))
@@ -329,6 +332,8 @@ class Notifier:
                 lines.append(w["attempt"].format(at=self._at(r["first"]), child=child_name(r["child"]),
                                                  device=r["device"], domain=_domain(r["domain"]),
                                                  list=self.titles(r["list"], self.lang), times=times))
+        if len(rows) > MAX_LINES:
+            lines.append(w["more"].format(n=len(rows) - MAX_LINES))
         kinds = {r["kind"] for r in rows}
         if len(rows) == 1:
             r = rows[0]
@@ -460,6 +465,15 @@ class Notifier:
                                 "; ".join(errors))
         return completed
 
+    def prune(self, keep_days: float = 30) -> None:
+        """Nightly: delivered and dropped messages older than ``keep_days`` go."""
+        try:
+            with self.conn:
+                self.conn.execute("DELETE FROM notifications WHERE (sent IS NOT NULL OR expired IS NOT NULL)"
+                                  " AND created < ?", (self.clock() - keep_days * 86400,))
+        except sqlite3.Error:
+            log.exception("pruning old notifications failed; trying again tomorrow")
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -467,9 +481,14 @@ class Notifier:
 
 
 def schedule(scheduler, notifier: Notifier, sink=None) -> None:
-    """The daemon's periodic jobs: the notifier's tick each minute, and pruning old tallies nightly."""
+    """The daemon's periodic jobs (run in the scheduler's worker threads, off the DNS path): the notifier's tick
+    each minute, and pruning old alerts, tallies and messages nightly."""
     scheduler.add_job(notifier.tick, "interval", seconds=TICK, id="notify", name="send alerts and digests",
                       coalesce=True, max_instances=1, replace_existing=True)
-    if sink is not None:
-        scheduler.add_job(sink.prune, "cron", hour=3, minute=40, id="prune-alert-tallies",
-                          name="prune old alert tallies", coalesce=True, max_instances=1, replace_existing=True)
+
+    def prune():
+        notifier.prune()
+        if sink is not None:
+            sink.prune()
+    scheduler.add_job(prune, "cron", hour=3, minute=40, id="prune-alerts", name="prune old alerts and messages",
+                      coalesce=True, max_instances=1, replace_existing=True)

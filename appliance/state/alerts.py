@@ -191,27 +191,40 @@ def _describe(d: Decision, lang: str, titles: Callable[[str, str], str]) -> str:
 
 
 class Titles:
-    """Category and app names as a parent reads them, from the shipped catalog (the raw name if it is missing)."""
+    """Category and app names as a parent reads them, from the shipped catalog (the raw name if it is missing).
+    Read on first use, so a reload on the event loop does not read files."""
 
     def __init__(self, blocklists_dir: str | Path | None):
-        self.categories: dict[str, tuple[str, str]] = {}
-        self.apps: dict[str, tuple[str, str]] = {}      # name -> (title, category)
-        if blocklists_dir is None:
-            return
+        self.root = blocklists_dir
+        self._categories: dict[str, tuple[str, str]] | None = None
+        self._apps: dict[str, tuple[str, str]] = {}      # name -> (title, category)
+
+    def _load(self) -> dict[str, tuple[str, str]]:
+        if self._categories is not None:
+            return self._categories
+        self._categories = {}
+        if self.root is None:
+            return self._categories
         try:
             from appliance.lists.catalog import load_catalog
-            cat = load_catalog(blocklists_dir)
+            cat = load_catalog(self.root)
         except Exception:       # a broken catalog is reported by check-config; alerts still work without titles
-            log.warning("alerts: cannot read the catalog in %s; using raw list names", blocklists_dir)
-            return
-        self.categories = {n: (c.title, c.title_fr or c.title) for n, c in cat.categories.items()}
-        self.apps = {n: (a.title, a.category) for n, a in cat.apps.items()}
+            log.warning("alerts: cannot read the catalog in %s; using raw list names", self.root)
+            return self._categories
+        self._apps = {n: (a.title, a.category) for n, a in cat.apps.items()}
+        self._categories = {n: (c.title, c.title_fr or c.title) for n, c in cat.categories.items()}
+        return self._categories
+
+    @property
+    def apps(self) -> dict[str, tuple[str, str]]:
+        self._load()
+        return self._apps
 
     def __call__(self, name: str, lang: str = "en") -> str:
         if name.startswith("app:"):
             a = self.apps.get(name[4:])
             return a[0] if a else name[4:]
-        c = self.categories.get(name)
+        c = self._load().get(name)
         return (c[1] if lang == "fr" else c[0]) if c else name
 
     def category_of(self, name: str) -> str:
@@ -566,11 +579,19 @@ class AlertSink:
             (client.address, client.address, client.mac, NEW_DEVICE, now, now, words))
         self.raised += 1
 
-    def prune(self, keep_days: float = TALLY_KEEP_DAYS) -> None:
-        """Old tallies go; alerts stay until the query log's retention would have lost their entries."""
-        cutoff = datetime.fromtimestamp(self.clock() - keep_days * 86400, self.tz).date().isoformat()
-        with self.conn:
-            self.conn.execute("DELETE FROM alert_tally WHERE day < ?", (cutoff,))
+    def prune(self, keep_days: float | None = None) -> None:
+        """Nightly: alerts go when the query log would have lost their entries (query_log.keep_days), the daily
+        tallies after TALLY_KEEP_DAYS."""
+        now = self.clock()
+        if keep_days is None:
+            keep_days = getattr(getattr(self.config, "query_log", None), "keep_days", 90)
+        cutoff = datetime.fromtimestamp(now - TALLY_KEEP_DAYS * 86400, self.tz).date().isoformat()
+        try:
+            with self.conn:
+                self.conn.execute("DELETE FROM alert_tally WHERE day < ?", (cutoff,))
+                self.conn.execute("DELETE FROM alerts WHERE last < ?", (now - keep_days * 86400,))
+        except sqlite3.Error:
+            log.exception("pruning old alerts failed; trying again tomorrow")
 
     def close(self) -> None:
         if self._conn is not None:

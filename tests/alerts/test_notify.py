@@ -307,3 +307,33 @@ def test_hearth_notify_test_without_channels(make_config):
     cfg = make_config()
     r = hearth("notify", "test", "--config", str(cfg.source))
     assert r.returncode == 1 and "no notification channels" in r.stdout
+
+
+def test_a_long_burst_names_eight_alerts_and_counts_the_rest(make_config, db_path, receiver):
+    cfg = make_config({"notify": [receiver.url]})
+    clock = Clock("2026-12-01 16:00:00")
+    raise_alerts(cfg, db_path, clock, *[entry(clock() + i * 200, EMMA, f"site{i}.example",
+                                              blocked("emma", "adult", f"site{i}.example")) for i in range(11)])
+    Notifier(cfg, db_path, clock=clock).tick()
+    [m] = receiver.accepted
+    assert m["title"] == "Hearth: 11 alerts" and "… and 3 more" in m["message"]
+    assert m["message"].count("Emma (emma-phone)") == 8
+
+
+def test_the_daemon_jobs_are_scheduled_and_prune(make_config, db_path, receiver):
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from appliance import notify
+    cfg = make_config({"notify": [receiver.url]})
+    clock = Clock("2026-12-01 16:00:00")
+    raise_alerts(cfg, db_path, clock, omegle(clock()))
+    n = Notifier(cfg, db_path, clock=clock)
+    sink = AlertSink(cfg, db_path, clock=clock)
+    scheduler = BackgroundScheduler(timezone="Europe/Paris")
+    notify.schedule(scheduler, n, sink)
+    jobs = {j.id: j for j in scheduler.get_jobs()}
+    assert set(jobs) == {"notify", "prune-alerts"}
+    jobs["notify"].func()
+    assert len(receiver.accepted) == 1
+    clock.advance(31 * 86400)
+    jobs["prune-alerts"].func()
+    assert n.conn.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0

@@ -288,3 +288,42 @@ def test_store_api(make_config, db_path):
     d = older.as_dict()
     assert set(d) >= {"id", "child", "device", "domain", "list", "reason", "count", "first", "last", "severity",
                       "status"}
+
+
+def test_flush_from_an_event_loop_raises_the_batch_in_a_worker_thread(make_config, db_path):
+    import asyncio
+    import threading
+    clock = Clock("2026-12-01 15:00:00")
+    threads = []
+    sink = sink_for(make_config(), db_path, clock, observers=[lambda rows: threads.append(threading.get_ident())])
+
+    async def main():
+        sink.put(entry(clock(), EMMA, "tinder.com", blocked("emma", "dating", "tinder.com")))
+        task = asyncio.create_task(sink.run(every=0.05))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if threads:
+                break
+        task.cancel()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert threads and threads[0] != loop_thread
+    assert [a.domain for a in Alerts(db_path).list()] == ["tinder.com"]
+
+
+def test_prune_drops_alerts_past_the_log_retention(make_config, db_path):
+    clock = Clock("2026-12-01 15:00:00")
+    cfg = make_config(query_log={"keep_days": 30})
+    sink = sink_for(cfg, db_path, clock)
+    feed(sink, entry(clock(), EMMA, "tinder.com", blocked("emma", "dating", "tinder.com")))
+    clock.advance(29 * 86400)
+    feed(sink, entry(clock(), EMMA, "omegle.com", blocked("emma", "random-chat", "omegle.com")))
+    clock.advance(2 * 86400)
+    sink.prune()
+    assert [a.domain for a in Alerts(db_path).list()] == ["omegle.com"]
+    days = [r[0] for r in sink.conn.execute("SELECT day FROM alert_tally")]
+    assert days == ["2026-12-01", "2026-12-30"]        # tallies are kept 40 days
+    clock.advance(60 * 86400)
+    sink.prune()
+    assert sink.conn.execute("SELECT count(*) FROM alert_tally").fetchone()[0] == 0
