@@ -85,6 +85,25 @@ class Metrics:
             self._server = None
 
 
+def serve(config, stats: Callable[[], dict] | None, *, sink=None, notifier=None) -> Metrics | None:
+    """Start the endpoint if ``metrics.listen`` is set; None when it is off or its port cannot be had (DNS must
+    not fail for want of a metrics port: the reason goes to the system log)."""
+    listen = getattr(getattr(config, "metrics", None), "listen", None)
+    if listen is None:
+        return None
+    m = Metrics(stats, sink=sink, notifier=notifier)
+    if sink is not None:
+        sink.observers.append(m.observe)
+    try:
+        m.start(listen)
+    except OSError as e:
+        log.error("metrics: cannot listen on %s: %s; running without metrics", listen, e.strerror or e)
+        if sink is not None:
+            sink.observers.remove(m.observe)
+        return None
+    return m
+
+
 class _Collector:
     """Turns the daemon's stats and our own counts into metric families at scrape time."""
 

@@ -264,6 +264,8 @@ class Notifier:
         self.reload(config)
 
     def reload(self, config) -> None:
+        if config is getattr(self, "config", None):
+            return
         self.config = config
         self.settings = settings(config)
         self.tz = ZoneInfo(getattr(config, "timezone", "UTC") or "UTC")
@@ -478,6 +480,13 @@ class Notifier:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def follow(notifier: Notifier, engine) -> Notifier:
+    """Keep ``notifier`` on the engine's current config (channels, language, digest and quiet hours)."""
+    notifier.reload(engine.snapshot.config)
+    engine.on_swap(lambda snap: notifier.reload(snap.config))
+    return notifier
 
 
 def schedule(scheduler, notifier: Notifier, sink=None) -> None:

@@ -371,6 +371,8 @@ class AlertSink:
 
     def reload(self, config, lookup: Callable[[str], Iterable[str]] | None = None) -> None:
         """A new config (and the new lists' lookup): swapped whole, read by the next batch."""
+        if config is getattr(self, "config", None) and lookup is self.lookup:
+            return       # an override change swaps the snapshot but keeps its config
         self.config = config
         self.settings = settings(config)
         self.tz = ZoneInfo(getattr(config, "timezone", "UTC") or "UTC")
@@ -597,6 +599,16 @@ class AlertSink:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def follow(sink: AlertSink, engine) -> AlertSink:
+    """Keep ``sink`` on the engine's current snapshot: its config, and its lists for the names something else
+    blocked first. (Duck-typed on Engine and Snapshot: the state layer does not import policy.)"""
+    def lookup(name: str):
+        return [(h.list, h.rule) for h in engine.snapshot.rules.index.lookup(name)]
+    sink.reload(engine.snapshot.config, lookup)
+    engine.on_swap(lambda snap: sink.reload(snap.config, lookup))
+    return sink
 
 
 def _tally_key(d: Decision) -> str:

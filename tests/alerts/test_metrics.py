@@ -97,3 +97,29 @@ def test_stats_from_todays_daemon_without_the_newer_keys():
         metrics.stop()
     assert m[("hearth_uptime_seconds", ())] == 125.0
     assert ("hearth_log_queue_depth", ()) not in m
+
+
+def test_serve_is_off_by_default_and_survives_a_taken_port(make_config, db_path):
+    import socket
+    from appliance.metrics import serve
+    assert serve(make_config(), lambda: STATS) is None
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = make_config(metrics={"listen": f"127.0.0.1:{port}"})
+        sink = AlertSink(cfg, db_path)
+        assert serve(cfg, lambda: STATS, sink=sink) is None and sink.observers == []
+    from tests.support.hearth_proc import free_port
+    port = free_port()
+    cfg = make_config(metrics={"listen": f"127.0.0.1:{port}"})
+    sink = AlertSink(cfg, db_path)
+    m = serve(cfg, lambda: STATS, sink=sink)
+    try:
+        sink.put(entry(0.0, EMMA, "www.omegle.com", blocked("emma", "random-chat", "omegle.com")))
+        sink.flush_now()
+        got = scrape(port)
+    finally:
+        m.stop()
+    assert got[("hearth_blocks_total", (("profile", "emma"), ("reason", "CATEGORY")))] == 1
+    assert got[("hearth_uptime_seconds", ())] == 125.0

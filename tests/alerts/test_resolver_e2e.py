@@ -10,14 +10,14 @@ import dns.rcode
 import yaml
 
 from appliance import config as configmod
-from appliance.dns.daemon import build_rules
-from appliance.dns.server import Resolver, State
+from appliance.dns.server import Resolver
 from appliance.dns.upstream import Upstreams
 from appliance.notify import Notifier
-from appliance.policy.clients import Directory, NeighbourTable
-from appliance.state.alerts import Alerts, AlertSink
-from appliance.state.overrides import NO_OVERRIDES
+from appliance.policy.clients import NeighbourTable
+from appliance.policy.engine import Engine
+from appliance.state.alerts import Alerts, AlertSink, follow
 from appliance.state.querylog import QueryLog
+from appliance.stream import Stream
 from tests.support.stub_upstream import StubUpstream
 
 from .test_notify import Smtp
@@ -25,25 +25,6 @@ from .test_notify import Smtp
 ARP = ("IP address       HW type     Flags       HW address            Mask     Device\n"
        "127.0.0.1        0x1         0x2         aa:bb:cc:00:00:01     *        eth0\n"
        "127.0.0.2        0x1         0x2         de:ad:be:ef:00:09     *        eth0\n")
-
-
-class Fanout:
-    """The stream of decisions as the daemon will hold it: each sink gets every call."""
-
-    def __init__(self, *sinks):
-        self.sinks = sinks
-
-    def put(self, e):
-        for s in self.sinks:
-            s.put(e)
-
-    def repeat(self, second, client, hot):
-        for s in self.sinks:
-            s.repeat(second, client, hot)
-
-    def seen(self, client, now):
-        for s in self.sinks:
-            s.seen(client, now)
 
 
 def setup(tmp_path, profile: dict, notify: list[str], upstream: StubUpstream):
@@ -57,12 +38,12 @@ def setup(tmp_path, profile: dict, notify: list[str], upstream: StubUpstream):
     path = tmp_path / "hearth.yaml"
     path.write_text(yaml.safe_dump(data))
     cfg = configmod.load(path)
-    rules = build_rules(cfg)
+    engine = Engine.build(cfg)
     db = tmp_path / "var" / "hearth.db"
     log = QueryLog(db)
-    sink = AlertSink(cfg, db, lookup=lambda name: [(h.list, h.rule) for h in rules.index.lookup(name)])
-    resolver = Resolver(State(cfg, Directory.from_config(cfg), rules, NO_OVERRIDES, cfg.tz), Upstreams(cfg.dns),
-                        Fanout(log, sink), NeighbourTable(str(tmp_path / "arp"), ipv6=False))
+    sink = follow(AlertSink(cfg, db), engine)          # as the daemon wires it
+    resolver = Resolver(engine, Upstreams(cfg.dns), Stream([log, sink]),
+                        NeighbourTable(str(tmp_path / "arp"), ipv6=False))
     return cfg, db, log, sink, resolver
 
 
