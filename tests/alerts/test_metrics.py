@@ -109,7 +109,7 @@ def test_serve_is_off_by_default_and_survives_a_taken_port(make_config, db_path)
         port = busy.getsockname()[1]
         cfg = make_config(metrics={"listen": f"127.0.0.1:{port}"})
         sink = AlertSink(cfg, db_path)
-        assert serve(cfg, lambda: STATS, sink=sink) is None and sink.observers == []
+        assert serve(cfg, lambda: STATS, sink=sink) is None and sink.observers == ()
     from tests.support.hearth_proc import free_port
     port = free_port()
     cfg = make_config(metrics={"listen": f"127.0.0.1:{port}"})

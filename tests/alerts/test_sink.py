@@ -295,7 +295,7 @@ def test_flush_from_an_event_loop_raises_the_batch_in_a_worker_thread(make_confi
     import threading
     clock = Clock("2026-12-01 15:00:00")
     threads = []
-    sink = sink_for(make_config(), db_path, clock, observers=[lambda rows: threads.append(threading.get_ident())])
+    sink = sink_for(make_config(), db_path, clock, observers=[lambda entries, repeats: threads.append(threading.get_ident())])
 
     async def main():
         sink.put(entry(clock(), EMMA, "tinder.com", blocked("emma", "dating", "tinder.com")))
