@@ -371,7 +371,10 @@ class AlertSink:
         self._conn: sqlite3.Connection | None = None
         self._lookup_memo: dict[str, tuple] = {}
         self.reload(config, lookup)
-        self.conn      # now, before DNS starts: the devices the log already knows are read before it adds more
+        try:
+            self.conn      # now, before DNS starts: the devices the log already knows are read before it adds more
+        except (sqlite3.Error, OSError) as e:     # a full disk must not stop DNS: the next batch tries again
+            log.error("alerts: cannot open %s (%s); alerts wait until it opens", self.path, e)
 
     def reload(self, config, lookup: Callable[[str], Iterable[str]] | None = None) -> None:
         """A new config (and the new lists' lookup): swapped whole, read by the next batch."""
