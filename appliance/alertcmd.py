@@ -4,6 +4,7 @@
     hearth alerts seen ID               mark one as seen
     hearth alerts dismiss ID            dismiss one (a later attempt opens a new alert)
     hearth notify test                  send a test message to every channel; say which failed, and why
+    hearth notify pending               the messages waiting for a channel that was down, and why
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 import sys
 
 ALERTS_HELP = "list the alerts (risky attempts, new devices); mark one seen or dismiss it"
-NOTIFY_HELP = "test the notification channels (alerts.notify): send a test message to each"
+NOTIFY_HELP = "test the notification channels (alerts.notify), or list the messages still waiting to go out"
 
 
 def _config(args):
@@ -82,7 +83,8 @@ def run_alerts(args) -> int:
 # --- hearth notify ---------------------------------------------------------------------------------------------
 
 def add_notify_arguments(p) -> None:
-    p.add_argument("action", choices=("test",), help="test: send a test message to every channel")
+    p.add_argument("action", choices=("test", "pending"),
+                   help="test: send a test message to every channel; pending: what still waits to be sent")
 
 
 def run_notify(args) -> int:
@@ -90,6 +92,8 @@ def run_notify(args) -> int:
     from appliance.state.alerts import settings
     cfg = _config(args)
     s = settings(cfg)
+    if args.action == "pending":
+        return _pending(cfg)
     if not s.notify:
         print("no notification channels: add Apprise addresses under alerts.notify in the config, e.g.\n"
               '  alerts: {notify: ["mailtos://user:password@example.com", "ntfy://my-family-topic"]}')
@@ -105,3 +109,25 @@ def run_notify(args) -> int:
     print(f"{ok} of {len(s.notify)} channel(s) took the test message"
           + ("" if not failed else "; fix the failed ones and run hearth notify test again"))
     return 1 if failed else 0
+
+
+def _pending(cfg) -> int:
+    from datetime import datetime
+
+    from appliance import notify
+    from appliance.state import db
+    n = notify.Notifier(cfg, db.db_path(cfg.data_dir))
+    try:
+        rows = n.pending()
+    finally:
+        n.close()
+    if not rows:
+        print("nothing waiting: every message went out")
+        return 0
+    for r in rows:
+        made = datetime.fromtimestamp(r["created"], cfg.tz)
+        nxt = datetime.fromtimestamp(r["next_try"], cfg.tz)
+        print(f"{made:%Y-%m-%d %H:%M}  {r['title']}")
+        tries = f"{r['attempts']} {'try' if r['attempts'] == 1 else 'tries'} so far"
+        print(f"       {tries}, next at {nxt:%H:%M}" + (f"; {r['error']}" if r["error"] else ""))
+    return 0

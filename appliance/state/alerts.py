@@ -284,8 +284,10 @@ class Alerts:
                      row["count"], datetime.fromtimestamp(row["first"], self.tz),
                      datetime.fromtimestamp(row["last"], self.tz), row["severity"], row["status"], row["words"])
 
-    def list(self, status: str | None = None, limit: int = 100, include_dismissed: bool = False) -> list[Alert]:
-        """Newest first. ``status`` picks one status; otherwise new and seen (and dismissed if asked)."""
+    def list(self, status: str | None = None, limit: int = 100, include_dismissed: bool = False,
+             child: str | None = None) -> list[Alert]:
+        """Newest first. ``status`` picks one status; otherwise new and seen (and dismissed if asked).
+        ``child``: that child's alerts only."""
         if status is not None:
             if status not in STATUSES:
                 raise ValueError(f"unknown alert status {status!r} (known: {', '.join(STATUSES)})")
@@ -294,9 +296,17 @@ class Alerts:
             where, args = "1", []
         else:
             where, args = "status != 'dismissed'", []
+        if child is not None:
+            where, args = where + " AND child = ?", [*args, child]
         rows = self.conn.execute(f"SELECT * FROM alerts WHERE {where} ORDER BY last DESC, id DESC LIMIT ?",
                                  (*args, int(limit))).fetchall()
         return [self._alert(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """For a badge: {"new": n, "new_high": n}."""
+        row = self.conn.execute("SELECT count(*), coalesce(sum(severity = 'high'), 0) FROM alerts"
+                                " WHERE status = 'new'").fetchone()
+        return {"new": row[0], "new_high": row[1]}
 
     def get(self, alert_id: int) -> Alert:
         row = self.conn.execute("SELECT * FROM alerts WHERE id = ?", (int(alert_id),)).fetchone()

@@ -337,3 +337,17 @@ def test_the_daemon_jobs_are_scheduled_and_prune(make_config, db_path, receiver)
     clock.advance(31 * 86400)
     jobs["prune-alerts"].func()
     assert n.conn.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
+
+
+def test_hearth_notify_pending_says_what_waits_and_why(make_config, db_path):
+    down = free_port()
+    cfg = make_config({"notify": [f"json://127.0.0.1:{down}/hook"]})
+    clock = Clock("2026-12-01 16:00:00")
+    r = hearth("notify", "pending", "--config", str(cfg.source))
+    assert r.returncode == 0 and r.stdout.startswith("nothing waiting")
+    raise_alerts(cfg, db_path, clock, omegle(clock()))
+    Notifier(cfg, db_path, clock=clock).tick()
+    r = hearth("notify", "pending", "--config", str(cfg.source))
+    assert r.returncode == 0
+    assert "2026-12-01 16:00  Hearth: Emma tried to reach omegle.com" in r.stdout
+    assert "1 try so far, next at 16:00" in r.stdout and "refused the connection" in r.stdout

@@ -275,6 +275,8 @@ def test_store_api(make_config, db_path):
     store = Alerts(db_path, tz=TZ)
     newest, older = store.list()
     assert (newest.child, older.child) == ("leo", "emma")
+    assert store.counts() == {"new": 2, "new_high": 1}
+    assert [a.child for a in store.list(child="emma")] == ["emma"]
     assert store.mark_seen(older.id).status == "seen"
     assert [a.id for a in store.list(status="seen")] == [older.id]
     assert store.dismiss(newest.id).status == "dismissed"
