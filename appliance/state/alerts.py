@@ -132,7 +132,7 @@ def describe(d: Decision, lang: str = "en", titles: Callable[[str, str], str] | 
         shared = None
     if shared is not None:
         try:
-            return shared(d, lang=lang)
+            return shared(d, lang=lang, titles=titles.mapping(lang) if isinstance(titles, Titles) else None)
         except Exception:     # a wording bug must not lose an alert
             log.exception("wording failed; using the alerts' own words")
     return _describe(d, lang, titles or (lambda name, _lang: name))
@@ -226,6 +226,12 @@ class Titles:
             return a[0] if a else name[4:]
         c = self._load().get(name)
         return (c[1] if lang == "fr" else c[0]) if c else name
+
+    def mapping(self, lang: str = "en") -> dict[str, str]:
+        """{"dating": "Dating and hook-up", "app:tiktok": "TikTok", ...} in ``lang`` (for appliance.wording)."""
+        names = {n: (t[1] if lang == "fr" else t[0]) for n, t in self._load().items()}
+        names.update({"app:" + n: t for n, (t, _) in self.apps.items()})
+        return names
 
     def category_of(self, name: str) -> str:
         """The category an alert list belongs to: itself, or an app's catalog category."""
