@@ -16,6 +16,8 @@ import bisect
 import collections
 import logging
 import threading
+import time
+from datetime import datetime
 from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
@@ -50,6 +52,7 @@ class Metrics:
         self.registry.register(_Collector(self))
         self._server = None
         self._thread = None
+        self._lists: tuple[float, dict] | None = None
 
     # -- an observer of the alert sink's batches (a worker thread) --------------------------------------------
 
@@ -83,6 +86,26 @@ class Metrics:
                 d = h.decision
                 decisions[(d.action._value_, d.reason._value_, d.profile, "dns")] += n
                 answers["hot"] += n
+
+    def list_stats(self) -> dict:
+        """The parent's downloaded lists: entries and seconds since the last good download (read from the
+        lists' status file at most once a minute)."""
+        now = time.time()
+        if self._lists is not None and now - self._lists[0] < 60:
+            return self._lists[1]
+        out: dict = {}
+        config = getattr(self.sink, "config", None)
+        try:
+            from appliance.lists.sources import read_status
+            for name, st in read_status(config).items() if config is not None else ():
+                info = {"entries": st.entries}
+                if st.last_success:
+                    info["age"] = max(0.0, now - datetime.fromisoformat(st.last_success).timestamp())
+                out[name] = info
+        except Exception:
+            log.exception("metrics: cannot read the lists' status")
+        self._lists = (now, out)
+        return out
 
     # -- the endpoint ------------------------------------------------------------------------------------------
 
@@ -173,10 +196,12 @@ class _Collector:
         yield from self._alerts()
         if m.stats is not None:
             try:
-                st = m.stats() or {}
+                st = dict(m.stats() or {})
             except Exception:
                 log.exception("metrics: the daemon's stats failed")
                 st = {}
+            if "lists" not in st and m.sink is not None:
+                st["lists"] = m.list_stats()
             yield from _from_stats(st)
 
     def _alerts(self):

@@ -123,3 +123,25 @@ def test_serve_is_off_by_default_and_survives_a_taken_port(make_config, db_path)
         m.stop()
     assert got[("hearth_blocks_total", (("profile", "emma"), ("reason", "CATEGORY")))] == 1
     assert got[("hearth_uptime_seconds", ())] == 125.0
+
+
+def test_downloaded_lists_sizes_and_ages(make_config, db_path):
+    import json
+    import time as _time
+    from datetime import datetime, timezone
+    from appliance.lists.sources import status_path
+    cfg = make_config()
+    path = status_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    when = datetime.fromtimestamp(_time.time() - 7200, timezone.utc).isoformat()
+    path.write_text(json.dumps({"family-extra": {"url": "https://lists.example/x.txt", "entries": 4242,
+                                                 "last_success": when}}))
+    sink = AlertSink(cfg, db_path)
+    metrics = Metrics(lambda: {k: v for k, v in STATS.items() if k != "lists"}, sink=sink)
+    metrics.start(Endpoint("127.0.0.1", 0))
+    try:
+        m = scrape(metrics.port)
+    finally:
+        metrics.stop()
+    assert m[("hearth_list_entries", (("list", "family-extra"),))] == 4242
+    assert 7190 < m[("hearth_list_age_seconds", (("list", "family-extra"),))] < 7300
