@@ -271,11 +271,24 @@ def _from_stats(st: dict):
         yield age
     ups = st.get("upstreams")
     if isinstance(ups, dict) and ups:
-        fam = GaugeMetricFamily("hearth_upstream_health_score", "Upstream health (lower is healthier: failures"
-                                " weigh 10, plus the latency in seconds)", labels=["upstream"])
-        for name, score in sorted(ups.items()):
-            fam.add_metric([name], score)
-        yield fam
+        score = GaugeMetricFamily("hearth_upstream_health_score", "Upstream health (lower is healthier: failures"
+                                  " weigh 10, plus the latency in seconds)", labels=["upstream"])
+        latency = GaugeMetricFamily("hearth_upstream_latency_average_seconds", "Upstream latency, moving average",
+                                    labels=["upstream"])
+        state = GaugeMetricFamily("hearth_upstream_state", "1 for the upstream's state: ok, failing or down",
+                                  labels=["upstream", "state"])
+        for name, h in sorted(ups.items()):
+            h = h if isinstance(h, dict) else {"score": h}      # older daemons: the score alone
+            if isinstance(h.get("score"), (int, float)):
+                score.add_metric([name], h["score"])
+            if isinstance(h.get("latency_ms"), (int, float)):
+                latency.add_metric([name], h["latency_ms"] / 1000.0)
+            if h.get("state") in ("ok", "failing", "down"):
+                for st_name in ("ok", "failing", "down"):
+                    state.add_metric([name, st_name], 1.0 if h["state"] == st_name else 0.0)
+        yield score
+        yield latency
+        yield state
     errs = st.get("upstream_errors")
     if isinstance(errs, dict) and errs:
         fam = CounterMetricFamily("hearth_upstream_errors", "Failed exchanges per upstream (timeouts, errors,"

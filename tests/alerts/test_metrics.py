@@ -16,7 +16,8 @@ from .conftest import EMMA, LEO, Clock, blocked, entry
 
 STATS = {"ok": True, "uptime": 125.0, "full_chain": 40, "hot": 160, "refused": 2, "rate_limited": 1,
          "servfail": 3, "stale": 1, "hot_entries": 55, "cache_entries": 70, "log_dropped": 4, "log_written": 196,
-         "log_queue": 12, "index_entries": 123456, "upstreams": {"9.9.9.9:53": 0.021, "149.112.112.112:53": 2.5},
+         "log_queue": 12, "index_entries": 123456, "upstreams": {"9.9.9.9:53": {"state": "ok", "score": 0.021, "latency_ms": 21.0},
+                       "149.112.112.112:53": {"state": "down", "score": 2.5, "latency_ms": 300.0}},
          "upstream_errors": {"9.9.9.9:53": 0, "149.112.112.112:53": 7},
          "lists": {"adult": {"entries": 100000, "age": 3600.0}}, "last_reload": {}}
 
@@ -71,6 +72,9 @@ def test_metrics_scraped_over_http(make_config, db_path):
     assert m[("hearth_list_entries", (("list", "adult"),))] == 100000
     assert m[("hearth_list_age_seconds", (("list", "adult"),))] == 3600
     assert m[("hearth_upstream_health_score", (("upstream", "149.112.112.112:53"),))] == 2.5
+    assert m[("hearth_upstream_latency_average_seconds", (("upstream", "9.9.9.9:53"),))] == 0.021
+    assert m[("hearth_upstream_state", (("state", "down"), ("upstream", "149.112.112.112:53")))] == 1
+    assert m[("hearth_upstream_state", (("state", "ok"), ("upstream", "149.112.112.112:53")))] == 0
     assert m[("hearth_upstream_errors_total", (("upstream", "149.112.112.112:53"),))] == 7
 
 
@@ -97,6 +101,16 @@ def test_stats_from_todays_daemon_without_the_newer_keys():
         metrics.stop()
     assert m[("hearth_uptime_seconds", ())] == 125.0
     assert ("hearth_log_queue_depth", ()) not in m
+
+
+def test_upstreams_as_older_daemons_reported_them():
+    metrics = Metrics(lambda: {"upstreams": {"9.9.9.9:53": 0.5}})
+    metrics.start(Endpoint("127.0.0.1", 0))
+    try:
+        m = scrape(metrics.port)
+    finally:
+        metrics.stop()
+    assert m[("hearth_upstream_health_score", (("upstream", "9.9.9.9:53"),))] == 0.5
 
 
 def test_serve_is_off_by_default_and_survives_a_taken_port(make_config, db_path):
