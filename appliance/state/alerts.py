@@ -29,7 +29,8 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime, time as dtime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from datetime import time as dtime
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 from zoneinfo import ZoneInfo

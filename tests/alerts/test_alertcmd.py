@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from appliance.state.alerts import Alerts, AlertSink
+from appliance.state.alerts import AlertSink
 
 from .conftest import EMMA, LEO, Clock, blocked, entry
 

@@ -4,6 +4,7 @@ packets, the metrics endpoint scraped over HTTP, and the alert delivered to an H
 Skipped until the daemon holds an alert sink (the lead applies the wiring); then it must pass."""
 from __future__ import annotations
 
+import inspect
 import time
 import urllib.request
 
@@ -16,8 +17,6 @@ from appliance.state.alerts import Alerts
 from tests.support.hearth_proc import HearthServer, free_port
 
 from .conftest import Receiver
-
-import inspect
 
 pytestmark = pytest.mark.skipif("AlertSink" not in inspect.getsource(Daemon.run),
                                 reason="the alerts are not wired into the daemon yet")

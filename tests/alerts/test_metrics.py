@@ -6,17 +6,18 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.config import Endpoint
+from appliance.dns.cache import HotEntry
 from appliance.metrics import Metrics
 from appliance.model import Action, Decision, Reason
 from appliance.notify import Notifier
 from appliance.state.alerts import AlertSink
-from appliance.dns.cache import HotEntry
 
 from .conftest import EMMA, LEO, Clock, blocked, entry
 
 STATS = {"ok": True, "uptime": 125.0, "full_chain": 40, "hot": 160, "refused": 2, "rate_limited": 1,
          "servfail": 3, "stale": 1, "hot_entries": 55, "cache_entries": 70, "log_dropped": 4, "log_written": 196,
-         "log_queue": 12, "index_entries": 123456, "upstreams": {"9.9.9.9:53": {"state": "ok", "score": 0.021, "latency_ms": 21.0},
+         "log_queue": 12, "index_entries": 123456,
+         "upstreams": {"9.9.9.9:53": {"state": "ok", "score": 0.021, "latency_ms": 21.0},
                        "149.112.112.112:53": {"state": "down", "score": 2.5, "latency_ms": 300.0}},
          "upstream_errors": {"9.9.9.9:53": 0, "149.112.112.112:53": 7},
          "lists": {"adult": {"entries": 100000, "age": 3600.0}}, "last_reload": {}}
@@ -115,6 +116,7 @@ def test_upstreams_as_older_daemons_reported_them():
 
 def test_serve_is_off_by_default_and_survives_a_taken_port(make_config, db_path):
     import socket
+
     from appliance.metrics import serve
     assert serve(make_config(), lambda: STATS) is None
     with socket.socket() as busy:
@@ -143,6 +145,7 @@ def test_downloaded_lists_sizes_and_ages(make_config, db_path):
     import json
     import time as _time
     from datetime import datetime, timezone
+
     from appliance.lists.sources import status_path
     cfg = make_config()
     path = status_path(cfg)

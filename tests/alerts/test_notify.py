@@ -11,13 +11,12 @@ import time
 
 import pytest
 
-from appliance.notify import Notifier, check_url, _domain, display_url
+from appliance.model import Client, Reason
+from appliance.notify import Notifier, _domain, check_url, display_url
 from appliance.state.alerts import AlertSink
 from tests.support.hearth_proc import free_port
 
 from .conftest import EMMA, LEO, Clock, Receiver, blocked, entry
-
-from appliance.model import Client, Reason
 
 
 class Smtp:
@@ -322,6 +321,7 @@ def test_a_long_burst_names_eight_alerts_and_counts_the_rest(make_config, db_pat
 
 def test_the_daemon_jobs_are_scheduled_and_prune(make_config, db_path, receiver):
     from apscheduler.schedulers.background import BackgroundScheduler
+
     from appliance import notify
     cfg = make_config({"notify": [receiver.url]})
     clock = Clock("2026-12-01 16:00:00")

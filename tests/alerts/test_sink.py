@@ -3,16 +3,15 @@ new devices, and the store's API."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import time
 
 import pytest
 
+from appliance.dns.cache import HotEntry
 from appliance.model import Action, Client, Decision, Reason
 from appliance.state.alerts import AlertNotFound, Alerts, AlertSink, in_window
-from appliance.dns.cache import HotEntry
 
-from .conftest import EMMA, LEO, TZ, Clock, blocked, entry, local
-
-from datetime import time
+from .conftest import EMMA, LEO, TZ, Clock, blocked, entry
 
 
 def sink_for(cfg, db_path, clock, **kw) -> AlertSink:
@@ -297,7 +296,8 @@ def test_flush_from_an_event_loop_raises_the_batch_in_a_worker_thread(make_confi
     import threading
     clock = Clock("2026-12-01 15:00:00")
     threads = []
-    sink = sink_for(make_config(), db_path, clock, observers=[lambda entries, repeats: threads.append(threading.get_ident())])
+    sink = sink_for(make_config(), db_path, clock,
+                    observers=[lambda entries, repeats: threads.append(threading.get_ident())])
 
     async def main():
         sink.put(entry(clock(), EMMA, "tinder.com", blocked("emma", "dating", "tinder.com")))
