@@ -25,6 +25,7 @@ import re
 import sqlite3
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -79,6 +80,15 @@ def fingerprint(url: str) -> str:
 _capture_lock = threading.Lock()
 
 
+def _apprise():
+    """Apprise, imported on first use (150 ms: not at daemon start when no channel is set). Its PGP support
+    imports the deprecated imghdr on Python 3.11-3.12; that warning is Apprise's, not ours."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        import apprise
+    return apprise
+
+
 @contextmanager
 def _apprise_log():
     """Apprise's own log of one send, for the reason a channel failed; kept out of the system log meanwhile
@@ -103,7 +113,7 @@ def _apprise_log():
 def display_url(url: str) -> str:
     """A channel as a parent can be shown it: passwords and tokens masked, no query string."""
     try:
-        import apprise
+        apprise = _apprise()
         obj = apprise.Apprise.instantiate(url)
         if obj is not None:
             return obj.url(privacy=True).split("?", 1)[0]
@@ -115,8 +125,7 @@ def display_url(url: str) -> str:
 def check_url(url: str) -> str | None:
     """None if Apprise can send to ``url``, else why not, in words (for config validation)."""
     try:
-        import apprise
-        ok = apprise.Apprise.instantiate(url) is not None
+        ok = _apprise().Apprise.instantiate(url) is not None
     except Exception:
         ok = False
     if ok:
@@ -154,8 +163,7 @@ def _why(logtext: str) -> str:
 
 def send(url: str, title: str, body: str) -> str | None:
     """Send one message to one channel: None when it was taken, else why not, in words."""
-    import apprise
-    a = apprise.Apprise()
+    a = _apprise().Apprise()
     if not a.add(url):
         return check_url(url) or "this address cannot be used"
     for server in a:        # a channel that hangs must not hold every other message
@@ -165,7 +173,8 @@ def send(url: str, title: str, body: str) -> str | None:
                     setattr(server, attr, SEND_TIMEOUT)
                 except Exception:
                     pass
-    with _apprise_log() as out:
+    with _apprise_log() as out, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)     # Apprise's e-mail PGP: imghdr
         try:
             ok = a.notify(title=title, body=body)
         except Exception as e:     # Apprise catches its own; this is belt and braces

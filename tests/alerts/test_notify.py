@@ -351,3 +351,27 @@ def test_hearth_notify_pending_says_what_waits_and_why(make_config, db_path):
     assert r.returncode == 0
     assert "2026-12-01 16:00  Hearth: Emma tried to reach omegle.com" in r.stdout
     assert "1 try so far, next at 16:00" in r.stdout and "refused the connection" in r.stdout
+
+
+def test_a_channel_that_hangs_costs_a_timeout_not_the_worker(make_config, db_path, receiver, monkeypatch):
+    import socket
+    import threading
+    from appliance import notify
+    monkeypatch.setattr(notify, "SEND_TIMEOUT", 1)
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    held = []
+    threading.Thread(target=lambda: [held.append(hung.accept()) for _ in range(4)], daemon=True).start()
+    try:
+        cfg = make_config({"notify": [f"json://127.0.0.1:{hung.getsockname()[1]}/hook", receiver.url]})
+        clock = Clock("2026-12-01 16:00:00")
+        raise_alerts(cfg, db_path, clock, omegle(clock()))
+        n = Notifier(cfg, db_path, clock=clock)
+        t0 = time.monotonic()
+        n.tick()
+        assert time.monotonic() - t0 < 10
+        assert len(receiver.accepted) == 1
+        assert "did not answer in time" in n.pending()[0]["error"]
+    finally:
+        hung.close()
