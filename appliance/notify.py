@@ -163,18 +163,20 @@ def _why(logtext: str) -> str:
 
 def send(url: str, title: str, body: str) -> str | None:
     """Send one message to one channel: None when it was taken, else why not, in words."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)     # Apprise's e-mail PGP: imghdr
+        return _send(url, title, body)
+
+
+def _send(url: str, title: str, body: str) -> str | None:
     a = _apprise().Apprise()
     if not a.add(url):
         return check_url(url) or "this address cannot be used"
     for server in a:        # a channel that hangs must not hold every other message
-        for attr in ("socket_connect_timeout", "socket_read_timeout", "timeout"):
+        for attr in ("socket_connect_timeout", "socket_read_timeout"):
             if hasattr(server, attr):
-                try:
-                    setattr(server, attr, SEND_TIMEOUT)
-                except Exception:
-                    pass
-    with _apprise_log() as out, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)     # Apprise's e-mail PGP: imghdr
+                setattr(server, attr, SEND_TIMEOUT)
+    with _apprise_log() as out:
         try:
             ok = a.notify(title=title, body=body)
         except Exception as e:     # Apprise catches its own; this is belt and braces
