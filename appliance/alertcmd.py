@@ -1,6 +1,6 @@
 """`hearth alerts` and `hearth notify`: the alerts a parent reads and marks, and a test of the channels.
 
-    hearth alerts [--json] [--all]      new and seen alerts, newest first (--all: the dismissed ones too)
+    hearth alerts [--json] [--all] [--child NAME]   new and seen alerts, newest first (--all: dismissed too)
     hearth alerts seen ID               mark one as seen
     hearth alerts dismiss ID            dismiss one (a later attempt opens a new alert)
     hearth notify test                  send a test message to every channel; say which failed, and why
@@ -33,6 +33,7 @@ def add_alerts_arguments(p) -> None:
     p.add_argument("id", nargs="?", help="the alert's number, as the list shows it")
     p.add_argument("--json", action="store_true", help="print a JSON array of alerts")
     p.add_argument("--all", action="store_true", help="include dismissed alerts")
+    p.add_argument("--child", help="only this child's alerts")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
 
 
@@ -57,7 +58,11 @@ def run_alerts(args) -> int:
             print("hearth alerts: say what to do with it: hearth alerts seen ID, or hearth alerts dismiss ID",
                   file=sys.stderr)
             return 2
-        alerts = store.list(limit=args.limit, include_dismissed=args.all)
+        if args.child is not None and args.child not in cfg.profiles:
+            kids = [p for p in cfg.profiles if p != "default"]
+            print(f"unknown child {args.child!r} (known: {', '.join(kids) or 'none'})", file=sys.stderr)
+            return 2
+        alerts = store.list(limit=args.limit, include_dismissed=args.all, child=args.child)
     finally:
         store.close()
     if args.json:

@@ -50,6 +50,9 @@ def test_alerts_json_shape_and_statuses(make_config, db_path):
     text = hearth("alerts", *conf).stdout
     assert f"#{emma['id']}" in text and "emma (emma-phone)  omegle.com ×3" in text
     assert "2026-12-01 23:04" in text and "blocked:" in text
+    assert [a["child"] for a in json.loads(hearth("alerts", "--json", "--child", "emma", *conf).stdout)] == ["emma"]
+    r = hearth("alerts", "--child", "zoe", *conf)
+    assert r.returncode == 2 and "unknown child 'zoe' (known: emma, leo)" in r.stderr
 
 
 def test_alerts_errors_are_plain(make_config, db_path):
