@@ -9,8 +9,9 @@ What raises an alert (``config.alerts``):
   bedtime ``everything`` window, a pause, the deny list), the lists the name is on. An app counts for its catalog
   category too (Omegle-style chat sites are random-chat). Allowed names never alert: a category the profile lets
   through is one the parent chose to allow, and hearing about it every hour would drown the alerts that matter;
-- a new unknown device (no configured name) seen for the first time: its MAC, else its address. The devices
-  already known at the first start are read from the query log's ``devices_seen``.
+- a new unknown device (no configured name) seen for the first time: its MAC, else its IPv4 address (an IPv6
+  address without a MAC is skipped: privacy addresses change daily). The devices already known at the first
+  start are read from the query log's ``devices_seen``.
 Devices on the default profile (no child assigned) raise no attempt alerts: they are often the parents' own.
 
 Deduplication: one alert per child, list and domain for an hour from its first attempt, with a count and the first
@@ -444,6 +445,8 @@ class AlertSink:
         """A device identified; an unknown one seen for the first time is queued for a new-device alert."""
         if client.device is not None:
             return
+        if client.mac is None and ":" in client.address:
+            return      # an IPv6 privacy address with no MAC: a known phone gets a new one every day
         key = client.mac or client.address
         if key in self._known:
             return

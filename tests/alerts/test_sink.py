@@ -227,6 +227,16 @@ def test_devices_the_log_saw_before_the_first_start_are_not_new(make_config, db_
     assert [a.device for a in Alerts(db_path).list()] == ["192.168.1.51"]
 
 
+def test_ipv6_privacy_addresses_without_a_mac_are_not_new_devices(make_config, db_path):
+    clock = Clock("2026-12-01 15:00:00")
+    sink = sink_for(make_config(), db_path, clock)
+    for i in range(3):
+        sink.seen(Client(f"2001:db8::{i + 1:x}", None, None, "default"), clock())
+    sink.seen(Client("2001:db8::99", "de:ad:be:ef:00:02", None, "default"), clock())
+    sink.flush_now()
+    assert [a.device for a in Alerts(db_path).list()] == ["2001:db8::99"]
+
+
 def test_new_device_alerts_can_be_turned_off(make_config, db_path):
     clock = Clock("2026-12-01 15:00:00")
     sink = sink_for(make_config({"new_devices": False}), db_path, clock)
