@@ -358,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", nargs="?", help="with update: only this list")
     sp.add_argument("--accept-shrink", action="store_true",
                     help="with update: accept a list that shrank by more than half (you checked it is right)")
+    from appliance import alertcmd     # light: its commands import what they need when they run
+    alertcmd.add_alerts_arguments(add("alerts", alertcmd.run_alerts, alertcmd.ALERTS_HELP))
+    alertcmd.add_notify_arguments(add("notify", alertcmd.run_notify, alertcmd.NOTIFY_HELP))
     return p
 
 
