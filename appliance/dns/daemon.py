@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 
 from appliance import config as configmod
-from appliance import control
+from appliance import control, metrics, notify
 from appliance.config import Config, ConfigError
 from appliance.dns import listener
 from appliance.dns.server import Resolver
@@ -23,7 +23,7 @@ from appliance.dns.upstream import Upstreams
 from appliance.lists import sources
 from appliance.policy.clients import NeighbourTable
 from appliance.policy.engine import Engine, build_rules
-from appliance.state import db
+from appliance.state import alerts, db
 from appliance.state.overrides import OverrideStore
 from appliance.state.querylog import QueryLog
 from appliance.stream import Stream
@@ -159,16 +159,20 @@ class Daemon:
         if cmd == "ping":
             return {"ok": True}
         if cmd == "stats":
-            r = self.resolver
-            return {"ok": True, "uptime": time.time() - self.started, **r.stats, "hot_entries": len(r.hot),
-                    "cache_entries": len(r.cache), "log_dropped": self.querylog.dropped,
-                    "log_written": self.querylog.written, "index_entries": len(r.state.rules.index),
-                    "upstreams": {str(u): {"state": h.state, "score": round(h.score, 4),
-                                           "latency_ms": round(h.latency * 1000, 1)}
-                                  for u, h in r.upstreams.health.items()},
-                    "generation": r.state.generation, "last_reload": self.last_reload,
-                    "degraded": self.degraded}
+            return self.stats()
         return {"ok": False, "error": f"unknown command {cmd!r} (known: reload, ping, stats)"}
+
+    def stats(self) -> dict:
+        """Plain reads, no awaiting: the control socket and the metrics endpoint's thread both call it."""
+        r = self.resolver
+        return {"ok": True, "uptime": time.time() - self.started, **r.stats, "hot_entries": len(r.hot),
+                "cache_entries": len(r.cache), "log_dropped": self.querylog.dropped,
+                "log_written": self.querylog.written, "index_entries": len(r.state.rules.index),
+                "upstreams": {str(u): {"state": h.state, "score": round(h.score, 4),
+                                       "latency_ms": round(h.latency * 1000, 1)}
+                              for u, h in r.upstreams.health.items()},
+                "generation": r.state.generation, "last_reload": self.last_reload, "degraded": self.degraded,
+                "alerts_raised": self.alerts.raised, "alerts_dropped": self.alerts.dropped}
 
     # --- running ----------------------------------------------------------------------------------------------
 
@@ -185,10 +189,15 @@ class Daemon:
             None, lambda: Engine.build(config, overrides=self.overrides, child=True))
         log.info("lists ready: %d entries in %.2f s", len(self.engine.snapshot.rules.index), time.monotonic() - t0)
         self._keep_running_copy(config)
+        self.alerts = alerts.follow(alerts.AlertSink(config, dbfile), self.engine)    # the second sink
+        self.stream.add(self.alerts)
+        self.notifier = notify.follow(notify.Notifier(config, dbfile), self.engine)
         self.resolver = Resolver(self.engine, Upstreams(config.dns), self.stream, self.neighbours)
+        self.metrics = metrics.serve(config, self.stats, sink=self.alerts, notifier=self.notifier)
         opened = await listener.start(self.resolver, config.dns.listen)
         ctl = await control.serve(config.data_dir, self._control)
-        tasks = [asyncio.create_task(self.querylog.run()), asyncio.create_task(self._watch_overrides())]
+        tasks = [asyncio.create_task(self.querylog.run()), asyncio.create_task(self._watch_overrides()),
+                 asyncio.create_task(self.alerts.run())]
         self._start_jobs(config)
         for sig, action in ((signal.SIGHUP, lambda: self._spawn(self.reload())),
                             (signal.SIGTERM, self._stop.set), (signal.SIGINT, self._stop.set)):
@@ -212,6 +221,11 @@ class Daemon:
             self.resolver.upstreams.close()     # cancels exchanges still running, before the last flush
             await self.querylog.flush()
             self.querylog.close()
+            await self.alerts.flush()
+            self.alerts.close()
+            self.notifier.close()
+            if self.metrics is not None:
+                self.metrics.stop()
             if self.overrides is not None:
                 self.overrides.close()
             control.socket_path(config.data_dir).unlink(missing_ok=True)
@@ -239,6 +253,7 @@ class Daemon:
                                id="prune-log", name="prune the query log", coalesce=True, max_instances=1)
         self.scheduler.add_job(self._prune_overrides, "interval", hours=1,
                                id="prune-overrides", name="prune expired overrides", coalesce=True, max_instances=1)
+        notify.schedule(self.scheduler, self.notifier, self.alerts)     # sends each minute, prunes nightly
         self.scheduler.start()
 
 
