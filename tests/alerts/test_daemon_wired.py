@@ -1,10 +1,7 @@
-"""The daemon with the alerts wired in (tests/alerts/daemon_wiring.patch): a real daemon on loopback, real DNS
-packets, the metrics endpoint scraped over HTTP, and the alert delivered to an HTTP receiver.
-
-Skipped until the daemon holds an alert sink (the lead applies the wiring); then it must pass."""
+"""The daemon with the alerts wired in: a real daemon on loopback, real DNS packets, the metrics endpoint scraped
+over HTTP, and the alert delivered to an HTTP receiver."""
 from __future__ import annotations
 
-import inspect
 import time
 import urllib.request
 
@@ -12,14 +9,10 @@ import dns.message
 import dns.query
 import pytest
 
-from appliance.dns.daemon import Daemon
 from appliance.state.alerts import Alerts
 from tests.support.hearth_proc import HearthServer, free_port
 
 from .conftest import Receiver
-
-pytestmark = pytest.mark.skipif("AlertSink" not in inspect.getsource(Daemon.run),
-                                reason="the alerts are not wired into the daemon yet")
 
 
 def test_the_daemon_raises_counts_and_sends(tmp_path):
