@@ -24,7 +24,7 @@ from .policy.overrides import NO_OVERRIDES, Overrides, in_force, occurrence_of
 from .policy.schedules import Schedule
 from .policy.when import parse_duration, parse_instant, parse_until
 from .state import db
-from .state.overrides import ALLOW, PAUSE, Override, OverrideStore
+from .state.overrides import Override, OverrideStore
 
 __all__ = ["UserError", "ActionResult", "Explanation", "Actions"]
 

@@ -19,7 +19,6 @@ import yaml
 from appliance import control
 from appliance.files import atomic_write
 
-from .errors import ConfigError
 from .load import CatalogNames, load_text
 from .schema import SCHEMA_VERSION, Config
 

@@ -7,7 +7,6 @@ import urllib.request
 
 import dns.message
 import dns.query
-import pytest
 
 from appliance.state.alerts import Alerts
 from tests.support.hearth_proc import HearthServer, free_port

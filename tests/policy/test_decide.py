@@ -8,7 +8,7 @@ from appliance.lists.index import DomainIndex
 from appliance.model import Action, Decision, Reason
 from appliance.policy.decide import Rules, compile_profile, decide, next_change
 from appliance.policy.safesearch import SafeSearch
-from appliance.policy.overrides import NO_OVERRIDES, end, later, snapshot
+from appliance.policy.overrides import NO_OVERRIDES, later, snapshot
 from appliance.state.overrides import OverrideStore
 
 from .helpers import at, utc, window
