@@ -82,16 +82,21 @@ class HotEntry:
         self.blocked = self.decision.action is Action.BLOCK
 
 
-class HotCache:
-    """Finished replies keyed by (profile, transport, the query's bytes after its ID).
+HOT_CACHE_BYTES = 16 * 1024 * 1024     # replies and keys kept, whatever their number (a 1 GB Pi)
 
-    The bytes after the ID carry the question with the client's own letter case, its flags and its EDNS
-    options, so a hit is exactly the reply the full chain would build. Cleared whole on any config, list or
-    override change.
+
+class HotCache:
+    """Finished replies keyed by (profile, transport, codec.hot_key of the query).
+
+    The key carries the question with the client's own letter case, the flags and the EDNS settings that change
+    an answer, so a hit is exactly the reply the full chain would build. Bounded in entries and in bytes (a
+    reply, its aged copy and its key). Cleared whole on any config, list or override change.
     """
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, max_bytes: int = HOT_CACHE_BYTES):
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._d: dict[tuple, HotEntry] = {}
 
     def __len__(self) -> int:
@@ -101,15 +106,27 @@ class HotCache:
         return self._d.get(key)
 
     def put(self, key: tuple, entry: HotEntry) -> None:
-        if self.size <= 0:
+        if self.size <= 0 or key[2] is None:
             return
         d = self._d
-        if key not in d and len(d) >= self.size:
-            del d[next(iter(d))]       # oldest first: cheap, and a busy entry comes straight back
+        cost = _cost(key, entry)
+        old = d.pop(key, None)
+        if old is not None:
+            self.bytes -= _cost(key, old)
+        while d and (len(d) >= self.size or self.bytes + cost > self.max_bytes):
+            k = next(iter(d))              # oldest first: cheap, and a busy entry comes straight back
+            self.bytes -= _cost(k, d.pop(k))
         d[key] = entry
+        self.bytes += cost
 
     def clear(self) -> None:
         self._d.clear()
+        self.bytes = 0
+
+
+def _cost(key: tuple, entry: HotEntry) -> int:
+    # the wire twice (it and its aged copy), the key's bytes, and about 200 bytes of objects around them
+    return 2 * len(entry.wire) + len(key[2]) + 200
 
 
 def serve(entry: HotEntry, data: bytes, now: float) -> bytearray:

@@ -144,6 +144,56 @@ def header_id(data: bytes) -> int:
     return (data[0] << 8) | data[1]
 
 
+_OPT_COOKIE, _OPT_PADDING = b"\x00\x0a", b"\x00\x0c"     # RFC 7873, RFC 7830: they never change an answer
+
+
+def hot_key(data: bytes) -> bytes | None:
+    """What a query's answer depends on, read straight from its bytes, for the hot cache: the question as written
+    (its letter case too: the reply echoes it), the RD, AD and CD bits, and for EDNS the payload (as Hearth caps
+    it), version, DO and every option but COOKIE and PADDING. A client that sends a fresh cookie or pads its
+    queries then hits the same entry as everyone else, and padding cannot blow up the cache's memory.
+    None for anything but the usual shape (one question, no compression, at most an OPT): the full chain."""
+    n = len(data)
+    if n < 17 or data[2] & 0x78 or data[4:10] != b"\x00\x01\x00\x00\x00\x00":
+        return None
+    i = 12
+    while True:                                     # the question name, label by label
+        if i >= n:
+            return None
+        length = data[i]
+        if length == 0:
+            break
+        if length > 63:                             # a compression pointer or a bad label: the full chain
+            return None
+        i += length + 1
+    i += 5                                          # the root label, type and class
+    if i > n:
+        return None
+    flags = bytes((data[2] & 0x01, data[3] & 0x30))
+    arcount = data[10:12]
+    if arcount == b"\x00\x00":
+        return data[12:i] + flags if i == n else None
+    if arcount != b"\x00\x01" or i + 11 > n or data[i:i + 3] != b"\x00\x00\x29":
+        return None
+    payload = max(PLAIN_UDP_LIMIT, min(int.from_bytes(data[i + 3:i + 5], "big"), OUR_UDP_PAYLOAD))
+    end = i + 11 + int.from_bytes(data[i + 9:i + 11], "big")
+    if end != n:
+        return None
+    parts = [data[12:i], flags, b"E", payload.to_bytes(2, "big"), data[i + 5:i + 9]]
+    j = i + 11
+    while j < end:
+        if j + 4 > end:
+            return None
+        k = j + 4 + int.from_bytes(data[j + 2:j + 4], "big")
+        if k > end:
+            return None
+        code = data[j:j + 2]
+        if code != _OPT_COOKIE and code != _OPT_PADDING:
+            parts.append(data[j:k])
+        j = k
+    return b"".join(parts)
+
+
 def decode_query(data: bytes) -> Query:
     """Parse a client's query. Raises MalformedPacket (with the error reply to send, or None: drop it)."""
     if len(data) < 12:

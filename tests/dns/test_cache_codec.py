@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import dns.edns
 import dns.message
 import dns.rcode
 import dns.rrset
@@ -176,11 +177,53 @@ def test_serve_patches_id_and_ages_ttls():
     assert [ttl(125.2), ttl(125.9), ttl(126.0), ttl(200.0)] == [35, 35, 34, 0]
 
 
+def _hot(wire: bytes = b"x" * 100):
+    return HotEntry(wire, (), 0.0, 60.0, "a.example", 1, 0, Decision(Action.ALLOW, Reason.NONE, "p"))
+
+
 def test_hot_cache_evicts_oldest_when_full():
     h = HotCache(2)
-    for k in "abc":
-        h.put(k, k)
-    assert h.get("a") is None and h.get("b") == "b" and h.get("c") == "c"
+    entries = {k: _hot() for k in "abc"}
+    for k, e in entries.items():
+        h.put(("p", False, k.encode()), e)
+    assert h.get(("p", False, b"a")) is None
+    assert h.get(("p", False, b"b")) is entries["b"] and h.get(("p", False, b"c")) is entries["c"]
+
+
+def test_hot_cache_is_bounded_in_bytes():
+    h = HotCache(1000, max_bytes=10_000)
+    for i in range(100):
+        h.put(("p", False, b"k%d" % i), _hot(b"x" * 1000))
+    assert h.bytes <= 10_000 and 1 <= len(h) <= 5
+    assert h.get(("p", False, b"k99")) is not None           # the newest stays
+    h.clear()
+    assert h.bytes == 0 and len(h) == 0
+
+
+def _q(name="www.Example.com", **kw):
+    return dns.message.make_query(name, "A", **kw).to_wire(max_size=65535)
+
+
+def test_hot_key_ignores_ids_cookies_and_padding_and_nothing_else():
+    plain = codec.hot_key(_q(use_edns=0))
+    cookie1 = codec.hot_key(_q(use_edns=0, options=[dns.edns.GenericOption(10, b"\x01" * 8)]))
+    cookie2 = codec.hot_key(_q(use_edns=0, options=[dns.edns.GenericOption(10, b"\x02" * 24)]))
+    padded = codec.hot_key(_q(use_edns=0, options=[dns.edns.GenericOption(12, b"\0" * 4000)]))
+    assert plain == cookie1 == cookie2 == padded and len(padded) < 64
+    assert codec.hot_key(_q(use_edns=0)) == plain                         # another query ID
+    others = [codec.hot_key(_q("www.example.com", use_edns=0)),          # the case is echoed in the reply
+              codec.hot_key(_q(use_edns=False)),                         # no EDNS
+              codec.hot_key(_q(use_edns=0, want_dnssec=True)),           # DO
+              codec.hot_key(_q(use_edns=0, payload=512)),                # truncation depends on it
+              codec.hot_key(_q(use_edns=0, options=[dns.edns.ECSOption("192.168.1.0", 24)]))]
+    assert plain not in others and len(set(others)) == len(others)
+    assert codec.hot_key(_q(use_edns=0, payload=4096)) == codec.hot_key(_q(use_edns=0, payload=1232))   # capped
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00" * 12, _q()[:20], _q() + b"junk",
+                                  b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01"])
+def test_hot_key_refuses_unusual_shapes(data):
+    assert codec.hot_key(data) is None
 
 
 def test_upstream_health_prefers_the_live_server_and_forgives_with_time(monkeypatch):

@@ -393,3 +393,15 @@ def test_status_says_down_for_an_upstream_that_stopped_answering(hearth, upstrea
     st = h.call(lambda: h.daemon._control({"command": "stats"}))
     assert [u["state"] for u in st["upstreams"].values()] == ["down"]
     assert st["servfail"] == 4
+
+
+def test_clients_that_send_cookies_share_the_hot_path(hearth):
+    """dig, unbound and BIND send an EDNS cookie, each its own: the cookie must not be part of the hot key
+    (issue 11), and the reply carries none (Hearth does not implement cookies: RFC 7873 says to ignore them)."""
+    h = hearth()
+    for i in range(5):
+        cookie = dns.edns.GenericOption(10, bytes([i]) * 8)       # a client cookie of 8 bytes, new each time
+        r = ask(h, "example.com", options=[cookie])
+        assert addrs(r) == ["93.184.216.34"]
+        assert not any(o.otype == 10 for o in r.options)
+    assert h.daemon.resolver.stats["hot"] == 4
