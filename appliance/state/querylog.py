@@ -43,7 +43,8 @@ MIN_GAP = 0.25      # ... and never closer than this, however busy: at most four
 TICK = 0.05         # how often the writer looks at the queue
 BATCH = 5_000       # rows that make a commit worth doing before the interval is up
 MAX_IDS = 100_000   # remembered name, decision and client ids; past that the memo starts again (ids stay in the db)
-BUCKET = 900        # seconds per rollup row: a quarter hour lines up with local hours in every time zone
+BUCKET_MS = 900_000  # per rollup row: a quarter hour lines up with local hours in every time zone
+SLACK_MS = 300_000   # rows are in time order to within this (a batch is sorted; a refused one is retried once)
 PRUNE_CHUNK = 5_000     # rows per DELETE
 PRUNE_PAUSE = 0.05      # seconds between chunks: the writer gets the file in between
 MAX_DEVICES_SEEN = 10_000   # a flood of spoofed addresses must not grow the table without end
@@ -117,6 +118,7 @@ class QueryLog:
         self._decisions: dict[int, tuple[Decision, int]] = {}     # id(obj) -> (obj, row id)
         self._clients: dict[str, dict[int, tuple[Client, int]]] = {}   # source -> id(obj) -> (obj, row id)
         self._names: dict[str, int] = {}
+        self._upstreams: dict[str, int] = {}
         self._epoch: int | None = None      # log_meta.cleanup when the memos were filled
         self._last_warning = 0.0
         self._suppressed = 0
@@ -290,7 +292,8 @@ class QueryLog:
         return total
 
     def _rows(self, conn: sqlite3.Connection, rows: list[Entry]) -> tuple[list[tuple], dict, int]:
-        decisions, names, by_source = self._decisions, self._names, self._clients
+        decisions, names, upstreams, by_source = self._decisions, self._names, self._upstreams, self._clients
+        rows.sort(key=_ts)        # repeats join the batch last, with their second's start
         out = []
         rollup: dict[tuple[int, int], int] = {}
         total = 0
@@ -308,14 +311,22 @@ class QueryLog:
                 f = clients[id(c)] = (c, _client_id(conn, c, src))
             nid = names.get(qname)
             if nid is None:
-                nid = names[qname] = _name_id(conn, qname)
-            out.append((ts, f[1], nid, qtype, e[1], rcode, cached, up, ms, n))
-            key = (int(ts // BUCKET), e[1])
+                nid = names[qname] = _text_id(conn, "names", qname)
+            if up is not None:
+                uid = upstreams.get(up)
+                if uid is None:
+                    uid = upstreams[up] = _text_id(conn, "upstreams", up)
+            else:
+                uid = None
+            at = int(ts * 1000)
+            out.append((at, f[1], nid, qtype, e[1], rcode, cached, uid, None if ms is None else int(ms * 1000), n))
+            key = (at // BUCKET_MS, e[1])
             rollup[key] = rollup.get(key, 0) + n
             total += n
         return out, rollup, total
 
     def _forget(self) -> None:
+        self._upstreams.clear()
         self._decisions.clear()
         self._clients.clear()
         self._names.clear()
@@ -348,14 +359,17 @@ class QueryLog:
         try:
             def chunks(sql: str, params: tuple) -> int:
                 return _chunked(conn, sql, params, chunk, pause)
-            queries = chunks("DELETE FROM queries WHERE id IN (SELECT id FROM queries INDEXED BY queries_ts "
-                             "WHERE ts < ? LIMIT ?)", (old,))
+            bound = id_at(conn, int(old * 1000) + SLACK_MS)       # no row past it is that old
+            queries = chunks("DELETE FROM queries WHERE id IN (SELECT id FROM queries NOT INDEXED WHERE id < ? AND at < ? "
+                             "ORDER BY id LIMIT ?)", (bound, int(old * 1000)))
+            bound = id_at(conn, int(old_allowed * 1000) + SLACK_MS)
             allowed = chunks("DELETE FROM queries WHERE id IN (SELECT id FROM queries INDEXED BY queries_decision "
-                             "WHERE decision_id IN (SELECT id FROM decisions WHERE action = 'allow') AND ts < ? "
-                             "LIMIT ?)", (old_allowed,))
+                             "WHERE decision_id IN (SELECT id FROM decisions WHERE action = 'allow') AND id < ? "
+                             "AND at < ? LIMIT ?)", (bound, int(old_allowed * 1000)))
             # Counts hold no names and no devices: they stay for keep_days, allowed ones included.
             rollup = chunks("DELETE FROM rollup WHERE (bucket, decision_id) IN "
-                            "(SELECT bucket, decision_id FROM rollup WHERE bucket < ? LIMIT ?)", (int(old // BUCKET),))
+                            "(SELECT bucket, decision_id FROM rollup WHERE bucket < ? LIMIT ?)",
+                            (int(old * 1000) // BUCKET_MS,))
             devices = chunks("DELETE FROM devices_seen WHERE key IN (SELECT key FROM devices_seen "
                              "WHERE last_seen < ? LIMIT ?)", (old,))
             edge = conn.execute("SELECT last_seen FROM devices_seen ORDER BY last_seen DESC LIMIT 1 OFFSET ?",
@@ -379,7 +393,7 @@ class QueryLog:
 
 # --- SQL helpers ------------------------------------------------------------------------------------------------
 
-_INSERT = ("INSERT INTO queries (ts, client_id, name_id, qtype, decision_id, rcode, cached, upstream, ms, count)"
+_INSERT = ("INSERT INTO queries (at, client_id, name_id, qtype, decision_id, rcode, cached, upstream_id, us, count)"
            " VALUES ")
 _ROW = "(?,?,?,?,?,?,?,?,?,?)"
 _CHUNK = 100
@@ -408,11 +422,33 @@ def _client_id(conn: sqlite3.Connection, c: Client, source: str) -> int:
                    (c.address, c.mac, c.device, c.profile, source))
 
 
-def _name_id(conn: sqlite3.Connection, name: str) -> int:
-    row = conn.execute("SELECT id FROM names WHERE name = ?", (name,)).fetchone()
+def _text_id(conn: sqlite3.Connection, table: str, name: str) -> int:
+    row = conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
     if row is not None:
         return row[0]
-    return conn.execute("INSERT INTO names (name) VALUES (?)", (name,)).lastrowid
+    return conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (name,)).lastrowid
+
+
+def _ts(e: Entry) -> float:
+    return e.ts
+
+
+def id_at(conn: sqlite3.Connection, at_ms: int) -> int:
+    """The first id at or after which rows are no older than ``at_ms`` (milliseconds), by binary search on the
+    rowid: rows are in written order, which is time order to within SLACK_MS. Callers widen by SLACK_MS and check
+    the row's own time; max(id) + 1 when every row is older."""
+    lo, hi = conn.execute("SELECT (SELECT min(id) FROM queries), (SELECT max(id) FROM queries)").fetchone()
+    if lo is None:
+        return 1
+    hi += 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = conn.execute("SELECT id, at FROM queries WHERE id >= ? ORDER BY id LIMIT 1", (mid,)).fetchone()
+        if row is None or row[1] >= at_ms:
+            hi = mid
+        else:
+            lo = row[0] + 1
+    return lo
 
 
 def _row_id(conn: sqlite3.Connection, table: str, cols: tuple[str, ...], values: tuple) -> int:

@@ -8,11 +8,16 @@ the DNS daemon, and a missing file reads as an empty log.
 
 How a search stays fast at millions of rows: each filter becomes a set of ids in a small table (decisions hold
 profile, action, reason and list; clients hold device, address, MAC and source; names hold the domain), and the
-rows have one index per set, each ending in ts. The search walks the newest rows of the narrowest set through its
-index, in windows that grow from an hour (1 h, 8 h, 64 h, 21 days, the rest) until the page is full, so the cost
-follows the rows shown, not the rows stored. A set too big to be narrow (a substring in every name) is a filter on
-a walk down the time index instead. Pages are keyset pages, newest first: the cursor is the last row's (ts, id),
-so rows written meanwhile never shift a page, and a page deep in the log costs what the first one does.
+rows have one index per set, which orders each id's rows by row id, that is by the time they were written. The
+search walks the newest rows of the narrowest set through its index, in windows of row ids that grow eightfold
+from about an hour of a busy home (2,000 rows, 16,000, 128,000, a million, the rest) until the page is full, so
+the cost follows the rows shown, not the rows stored. A set too big to be narrow (a substring in every name) is a
+filter on a walk down the table itself. A time bound becomes a row-id bound by binary search (``querylog.id_at``),
+widened by the few seconds rows can be out of order, and the row's own time is checked too.
+
+Pages are keyset pages, newest first (most recently written first: rows are written within a second or two of
+their time): the cursor is the last row's id, so rows written meanwhile never shift a page, and a page deep in the
+log costs what the first one does.
 
 Counts (``SUM(count)``: a row holds the repeats of one second) for summaries and totals come from the
 quarter-hour rollup the writer keeps; only the top blocked domains read rows.
@@ -30,11 +35,11 @@ from urllib.parse import quote
 
 from appliance.model import Action, Decision, Reason
 from appliance.state import migrate
+from appliance.state.querylog import BUCKET_MS, SLACK_MS, id_at
 
 __all__ = ["LogEntry", "LogFilter", "Page", "DaySummary", "DeviceSeen", "Totals", "Reports", "BadFilter"]
 
-BUCKET = 900                                    # the writer's rollup step (querylog.BUCKET)
-WINDOWS = (3600, 8 * 3600, 64 * 3600, 512 * 3600, None)   # seconds a search looks back per step; None: the rest
+WINDOWS = (2_000, 16_000, 128_000, 1_024_000, None)   # row ids a search looks back per step; None: the rest
 NARROW = 4000                                   # ids in a set that still make it worth walking its own index
 TOP = 10
 
@@ -136,10 +141,10 @@ class Totals:
 
 
 _ENTRY_SQL = """
-SELECT q.id, q.ts, c.source, c.address, c.mac, c.device, d.profile, n.name, q.qtype, d.action, d.reason, d.list,
-       d.rule, d.schedule, d.target, d.nxdomain, q.rcode, q.cached, q.upstream, q.ms, q.count
+SELECT q.id, q.at, c.source, c.address, c.mac, c.device, d.profile, n.name, q.qtype, d.action, d.reason, d.list,
+       d.rule, d.schedule, d.target, d.nxdomain, q.rcode, q.cached, u.name, q.us, q.count
 FROM queries q JOIN clients c ON c.id = q.client_id JOIN decisions d ON d.id = q.decision_id
-     JOIN names n ON n.id = q.name_id
+     JOIN names n ON n.id = q.name_id LEFT JOIN upstreams u ON u.id = q.upstream_id
 """
 _IN = "(SELECT value FROM json_each(?))"
 
@@ -149,8 +154,9 @@ def _utc(ts: float) -> datetime:
 
 
 def _entry(r) -> LogEntry:
-    return LogEntry(r[0], _utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
-                    r[14], bool(r[15]), r[16], bool(r[17]), r[18], r[19], r[20])
+    return LogEntry(r[0], _utc(r[1] / 1000), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+                    r[13], r[14], bool(r[15]), r[16], bool(r[17]), r[18], None if r[19] is None else r[19] / 1000,
+                    r[20])
 
 
 class Reports:
@@ -211,27 +217,29 @@ class Reports:
         for col, ids in sets:
             conds.append(f"{col} IN {_IN}")
             params.append(json.dumps(ids))
-        lo = filter.since.timestamp() if filter.since else float("-inf")
-        hi = filter.until.timestamp() if filter.until else None
+        lo, hi = 1, conn.execute("SELECT max(id) FROM queries").fetchone()[0]
+        if hi is None:
+            return Page((), None)
+        hi += 1                                          # exclusive
+        if filter.since:
+            since = int(filter.since.timestamp() * 1000)
+            lo = id_at(conn, since - SLACK_MS)
+            conds.append("at >= ?")
+            params.append(since)
+        if filter.until:
+            until = int(filter.until.timestamp() * 1000)
+            hi = min(hi, id_at(conn, until + SLACK_MS))
+            conds.append("at < ?")
+            params.append(until)
         if after is not None:
-            top = after                                 # (ts, id): strictly below it
-        elif hi is not None:
-            top = (hi, None)                            # strictly below hi
-        else:
-            newest = conn.execute("SELECT max(ts) FROM queries").fetchone()[0]
-            if newest is None:
-                return Page((), None)
-            top = (newest + 1.0, None)
-        if hi is not None and top[0] >= hi:
-            top = (hi, None)
+            hi = min(hi, after)
         index = {"name_id": "queries_name", "client_id": "queries_client",
-                 "decision_id": "queries_decision"}.get(driver, "queries_ts")
-        found = _walk(conn, index, conds, params, top, lo, limit + 1, WINDOWS if driver else (None,))
+                 "decision_id": "queries_decision"}.get(driver)
+        found = _walk(conn, index, conds, params, lo, hi, limit + 1, WINDOWS if driver else (None,))
         more = len(found) > limit
         found = found[:limit]
-        entries = self._entries(conn, [i for i, _ in found])
-        nxt = _encode(found[-1][1], found[-1][0]) if more and found else None
-        return Page(tuple(entries), nxt)
+        nxt = _encode(found[-1]) if more else None
+        return Page(tuple(self._entries(conn, found)), nxt)
 
     def entry(self, entry_id: int) -> LogEntry | None:
         conn = self._conn()
@@ -298,11 +306,12 @@ class Reports:
                       key=lambda x: (-x[1], x[0]))
         blocked = [r[0] for r in conn.execute("SELECT id FROM decisions WHERE profile = ? AND action = 'block'",
                                                (profile,))]
+        t0, t1 = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
         top = conn.execute(
             f"SELECT n.name, SUM(q.count) AS c FROM queries q INDEXED BY queries_decision "
-            f"JOIN names n ON n.id = q.name_id WHERE q.decision_id IN {_IN} AND q.ts >= ? AND q.ts < ? "
-            f"GROUP BY q.name_id ORDER BY c DESC, n.name LIMIT ?",
-            (json.dumps(blocked), start.timestamp(), end.timestamp(), TOP)).fetchall()
+            f"JOIN names n ON n.id = q.name_id WHERE q.decision_id IN {_IN} AND q.id >= ? AND q.id < ? "
+            f"AND q.at >= ? AND q.at < ? GROUP BY q.name_id ORDER BY c DESC, n.name LIMIT ?",
+            (json.dumps(blocked), id_at(conn, t0 - SLACK_MS), id_at(conn, t1 + SLACK_MS), t0, t1, TOP)).fetchall()
         return DaySummary(profile, day, queries, blocks, tuple((n, c) for n, c in top), tuple(apps[:TOP]),
                           tuple(cats[:TOP]), _by_hour(buckets, tz), _by_hour(buckets, tz, "block"))
 
@@ -378,46 +387,44 @@ def _decision_where(f: LogFilter) -> tuple[list[str], list]:
     return where, params
 
 
-def _walk(conn: sqlite3.Connection, index: str, conds: list[str], params: list, top: tuple, lo: float, n: int,
-          windows: tuple) -> list[tuple[int, float]]:
-    """(id, ts) of the newest ``n`` matching rows strictly below ``top`` and at or after ``lo``."""
-    found: list[tuple[int, float]] = []
-    top_ts, top_id = top
+def _walk(conn: sqlite3.Connection, index: str | None, conds: list[str], params: list, lo: int, hi: int, n: int,
+          windows: tuple) -> list[int]:
+    """Ids of the newest ``n`` matching rows with lo <= id < hi, newest first."""
+    found: list[int] = []
+    table = f"queries INDEXED BY {index}" if index else "queries NOT INDEXED"
     where = "".join(f" AND {c}" for c in conds)
     for span in windows:
-        start = lo if span is None else max(lo, top_ts - span)
-        if top_id is None:
-            upper, up = "ts < ?", [top_ts]
-        else:
-            upper, up = "ts <= ? AND (ts < ? OR id < ?)", [top_ts, top_ts, top_id]
-        rows = conn.execute(f"SELECT id, ts FROM queries INDEXED BY {index} WHERE ts >= ? AND {upper}{where} "
-                            f"ORDER BY ts DESC, id DESC LIMIT ?", [start, *up, *params, n - len(found)]).fetchall()
-        found.extend((r[0], r[1]) for r in rows)
+        start = lo if span is None else max(lo, hi - span)
+        found += [r[0] for r in conn.execute(
+            f"SELECT id FROM {table} WHERE id >= ? AND id < ?{where} ORDER BY id DESC LIMIT ?",
+            [start, hi, *params, n - len(found)])]
         if len(found) >= n or start <= lo:
             break
-        top_ts, top_id = start, None
+        hi = start
     return found
 
 
-def _encode(ts: float, row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{ts!r}:{row_id}".encode()).decode().rstrip("=")
+def _encode(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{row_id}".encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[float, int]:
+def _decode(cursor: str) -> int:
     try:
-        ts, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
-        return float(ts), int(row_id)
+        tag, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
+        if tag != "v1":
+            raise ValueError(tag)
+        return int(row_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadFilter("this page link cannot be read; start again from the newest entries") from None
 
 
 def _bucket(t: datetime) -> int:
-    return int(t.timestamp() // BUCKET)
+    return int(t.timestamp() * 1000) // BUCKET_MS
 
 
 def _by_hour(buckets, tz: tzinfo, action: str | None = None) -> tuple[int, ...]:
     hours = [0] * 24
     for bucket, a, n in buckets:
         if action is None or a == action:
-            hours[datetime.fromtimestamp(bucket * BUCKET, tz).hour] += n
+            hours[datetime.fromtimestamp(bucket * BUCKET_MS / 1000, tz).hour] += n
     return tuple(hours)
