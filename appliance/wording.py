@@ -56,10 +56,8 @@ _FR = {
     Reason.RATE_LIMIT: "refusé : cet appareil a posé trop de questions trop vite ({rule})",
 }
 _WORDS = {
-    "en": {"app": "app {}", "category": "category {}", "list": "list {}", "until": " until {}",
-           "device": "an unassigned device", "default": "the default profile"},
-    "fr": {"app": "l'application {}", "category": "la catégorie {}", "list": "la liste {}", "until": " jusqu'à {}",
-           "device": "un appareil non attribué", "default": "le profil par défaut"},
+    "en": {"app": "app {}", "category": "category {}", "list": "list {}", "until": " until {}"},
+    "fr": {"app": "l'application {}", "category": "la catégorie {}", "list": "la liste {}", "until": " jusqu'à {}"},
 }
 
 

@@ -109,6 +109,7 @@ class QueryLog:
         self._q: collections.deque = collections.deque()
         self._repeats: dict[tuple[int, int, int], list] = {}   # (second, id(client), id(entry)) -> [n, client, entry]
         self._seen: dict[str, tuple] = {}
+        self._newest, self._newest_at = 0, 0.0     # the latest second of repeats, and when it began here
         self._pending: list[Entry] = []     # refused once by a busy database: tried once more
         self._log_allowed: dict[str, bool] = {}
         self._log_allowed_default = True
@@ -158,6 +159,8 @@ class QueryLog:
         """Count a hot-cache answer; ``entry`` carries qname, qtype, decision and rcode."""
         if not self.enabled or (self._filtering and not self._keeps(entry.decision)):
             return
+        if second > self._newest:
+            self._newest, self._newest_at = second, time.monotonic()
         r = self._repeats.get((second, id(client), id(entry)))
         if r is not None:
             r[0] += 1
@@ -194,7 +197,7 @@ class QueryLog:
             now = time.monotonic()
             if now - last >= self.interval or (now - last >= MIN_GAP and len(self._q) >= BATCH):
                 last = now
-                await self.flush(loop)
+                await self.flush(loop, final=False)
 
     async def flush(self, loop: asyncio.AbstractEventLoop | None = None, *, final: bool = True) -> None:
         """Write what is queued. ``final=False`` (the timer) leaves the current second's repeats to go on counting."""
@@ -217,10 +220,12 @@ class QueryLog:
         q, self._q = self._q, collections.deque()
         rows.extend(q)
         if self._repeats:
-            now = int(time.time())
+            # The second still counting stays (flushing it now would split its counts over two rows), unless it
+            # has not been counted for a while: the resolver's clock is its own, so ours only says "a while".
+            hold = -1 if final or time.monotonic() - self._newest_at > 1.5 else self._newest
             keep = {}
             for key, (n, c, e) in self._repeats.items():
-                if key[0] < now or final:
+                if key[0] != hold:
                     rows.append(Entry(key[0], c, e.qname, e.qtype, e.decision, e.rcode, True, None, None, n,
                                       getattr(e, "source", "dns")))
                 else:

@@ -293,8 +293,8 @@ class Reports:
         if conn is None:
             return DaySummary(profile, day, 0, 0, (), (), (), empty, empty)
         buckets = self._buckets(conn, profile, start, end)
-        queries = sum(n for _, _, n in buckets)
-        blocks = sum(n for _, a, n in buckets if a == "block")
+        queries = sum(q for q, _ in buckets.values())
+        blocks = sum(b for _, b in buckets.values())
         lists: dict[str, int] = {}
         for lst, n in conn.execute(
                 "SELECT d.list, SUM(r.queries) FROM rollup r JOIN decisions d ON d.id = r.decision_id "
@@ -313,14 +313,14 @@ class Reports:
             f"AND q.at >= ? AND q.at < ? GROUP BY q.name_id ORDER BY c DESC, n.name LIMIT ?",
             (json.dumps(blocked), id_at(conn, t0 - SLACK_MS), id_at(conn, t1 + SLACK_MS), t0, t1, TOP)).fetchall()
         return DaySummary(profile, day, queries, blocks, tuple((n, c) for n, c in top), tuple(apps[:TOP]),
-                          tuple(cats[:TOP]), _by_hour(buckets, tz), _by_hour(buckets, tz, "block"))
+                          tuple(cats[:TOP]), _by_hour(buckets, tz, 0), _by_hour(buckets, tz, 1))
 
     def activity_by_hour(self, profile: str, since: datetime, until: datetime, tz: tzinfo) -> tuple[int, ...]:
         """Queries per local hour of the day (24 counts) between two instants, to the quarter hour."""
         conn = self._conn()
         if conn is None:
             return (0,) * 24
-        return _by_hour(self._buckets(conn, profile, since, until), tz)
+        return _by_hour(self._buckets(conn, profile, since, until), tz, 0)
 
     def totals(self, since: datetime, until: datetime) -> dict[str, Totals]:
         """Queries and blocks per profile between two instants, to the quarter hour."""
@@ -328,10 +328,10 @@ class Reports:
         if conn is None:
             return {}
         out: dict[str, list[int]] = {}
-        for profile, action, n in conn.execute(
-                "SELECT d.profile, d.action, SUM(r.queries) FROM rollup r JOIN decisions d ON d.id = r.decision_id "
-                "WHERE r.bucket >= ? AND r.bucket < ? GROUP BY d.profile, d.action",
-                (_bucket(since), _bucket(until))):
+        for profile, action, n in conn.execute(     # sum per decision first: the join then sees a few rows
+                "SELECT d.profile, d.action, SUM(r.n) FROM (SELECT decision_id, SUM(queries) AS n FROM rollup "
+                "WHERE bucket >= ? AND bucket < ? GROUP BY decision_id) r JOIN decisions d ON d.id = r.decision_id "
+                "GROUP BY d.profile, d.action", (_bucket(since), _bucket(until))):
             t = out.setdefault(profile, [0, 0])
             t[0] += n
             if action == "block":
@@ -349,11 +349,18 @@ class Reports:
                     "ORDER BY last_seen DESC, key")]
 
     @staticmethod
-    def _buckets(conn: sqlite3.Connection, profile: str, since: datetime, until: datetime):
-        return conn.execute(
-            "SELECT r.bucket, d.action, SUM(r.queries) FROM rollup r JOIN decisions d ON d.id = r.decision_id "
-            "WHERE r.bucket >= ? AND r.bucket < ? AND d.profile = ? GROUP BY r.bucket, d.action",
-            (_bucket(since), _bucket(until), profile)).fetchall()
+    def _buckets(conn: sqlite3.Connection, profile: str, since: datetime, until: datetime) -> dict[int, list[int]]:
+        """Quarter hour -> [queries, blocks] of one profile (in rollup order: no sorting)."""
+        out: dict[int, list[int]] = {}
+        for i, action in enumerate(("", "block")):
+            ids = [r[0] for r in conn.execute(
+                "SELECT id FROM decisions WHERE profile = ?" + (" AND action = ?" if action else ""),
+                (profile, action) if action else (profile,))]
+            for bucket, n in conn.execute(
+                    f"SELECT bucket, SUM(queries) FROM rollup WHERE bucket >= ? AND bucket < ? "
+                    f"AND decision_id IN {_IN} GROUP BY bucket", (_bucket(since), _bucket(until), json.dumps(ids))):
+                out.setdefault(bucket, [0, 0])[i] += n
+        return out
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -422,9 +429,9 @@ def _bucket(t: datetime) -> int:
     return int(t.timestamp() * 1000) // BUCKET_MS
 
 
-def _by_hour(buckets, tz: tzinfo, action: str | None = None) -> tuple[int, ...]:
+def _by_hour(buckets: dict[int, list[int]], tz: tzinfo, which: int) -> tuple[int, ...]:
+    """Quarter hours to the 24 hours of the local clock (a DST day's repeated hour adds up in one slot)."""
     hours = [0] * 24
-    for bucket, a, n in buckets:
-        if action is None or a == action:
-            hours[datetime.fromtimestamp(bucket * BUCKET_MS / 1000, tz).hour] += n
+    for bucket, counts in buckets.items():
+        hours[datetime.fromtimestamp(bucket * BUCKET_MS / 1000, tz).hour] += counts[which]
     return tuple(hours)
