@@ -100,6 +100,7 @@ class QueryLog:
         self.maxsize = maxsize
         self.interval = interval
         self.max_bytes = max_bytes          # a ceiling on the file: past it the writer acts as on a full disk
+        self.busy_ms = 5000                 # how long a write waits for another program's lock before it fails
         self.keep_days: float = 90
         self.keep_allowed_days: float = 30
         self.dropped = 0                    # queries not written: queue full, disk full, database locked ...
@@ -259,6 +260,7 @@ class QueryLog:
             conn = db.connect(self.path)
             try:
                 conn.isolation_level = None
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
                 if self.max_bytes:
                     page = conn.execute("PRAGMA page_size").fetchone()[0]
                     conn.execute(f"PRAGMA max_page_count = {max(1, int(self.max_bytes // page))}")

@@ -192,7 +192,11 @@ class Reports:
                 conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=5.0, check_same_thread=False)
                 v = migrate.version(conn)
             if v < 1:
+                old = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'queries'").fetchone()[0] and \
+                    conn.execute("SELECT 1 FROM queries LIMIT 1").fetchone()
                 conn.close()
+                if not old:        # only the overrides so far: the writer has not opened the file yet
+                    return None
                 raise BadFilter("the log is from an older Hearth: it becomes readable once the DNS daemon has "
                                 "started and upgraded it")
             conn.execute("PRAGMA busy_timeout = 5000")
