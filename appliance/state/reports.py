@@ -3,8 +3,9 @@
 The CLI, the admin and the proxy read through here and never write SQL against the log: the schema (see
 ``migrate``) stays free to change, and another backend could stand behind the same calls.
 
-The connection is read-only: it works for a user who cannot write the data folder, never takes a write lock from
-the DNS daemon, and a missing file reads as an empty log.
+The connection is read-only (``db.connect(readonly=True)``): it works for a user who cannot write the data folder,
+creates no file, never takes a write lock from the DNS daemon, and a missing file reads as an empty log. It sees
+the log as it was when opened if no writer had the file open then: open a Reports per request, not per process.
 
 How a search stays fast at millions of rows: each filter becomes a set of ids in a small table (decisions hold
 profile, action, reason and list; clients hold device, address, MAC and source; names hold the domain), and the
@@ -31,10 +32,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
-from urllib.parse import quote
 
 from appliance.model import Action, Decision, Reason
-from appliance.state import migrate
+from appliance.state import db, migrate
 from appliance.state.querylog import BUCKET_MS, SLACK_MS, id_at
 
 __all__ = ["LogEntry", "LogFilter", "Page", "DaySummary", "DeviceSeen", "Totals", "Reports", "BadFilter"]
@@ -182,15 +182,9 @@ class Reports:
         if self._db is None:
             if not self.path.exists():
                 return None
-            uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
-            try:
-                conn = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
-                v = migrate.version(conn)
-            except sqlite3.OperationalError:
-                # A user who cannot write the folder cannot create the WAL's shared-memory file; when no daemon
-                # has the file open there is none, and the file on disk is the whole log: read it as it is.
-                conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=5.0, check_same_thread=False)
-                v = migrate.version(conn)
+            conn = db.connect(self.path, readonly=True)     # creates no file, with or without a writer
+            conn.row_factory = None
+            v = migrate.version(conn)
             if v < 1:
                 old = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'queries'").fetchone()[0] and \
                     conn.execute("SELECT 1 FROM queries LIMIT 1").fetchone()
@@ -199,7 +193,6 @@ class Reports:
                     return None
                 raise BadFilter("the log is from an older Hearth: it becomes readable once the DNS daemon has "
                                 "started and upgraded it")
-            conn.execute("PRAGMA busy_timeout = 5000")
             self._db = conn
         return self._db
 
