@@ -26,6 +26,7 @@ import asyncio
 import collections
 import itertools
 import logging
+import operator
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ MAX_DEVICES_SEEN = 10_000   # a flood of spoofed addresses must not grow the tab
 WARN_EVERY = 60.0   # seconds between two warnings about failed writes in the system log
 
 _ALLOW = Action.ALLOW
+_TS = operator.itemgetter(0)
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_CANTOPEN, _SQLITE_FULL = 5, 6, 8, 14, 13
 
 
@@ -280,11 +282,10 @@ class QueryLog:
             if epoch != self._epoch or len(self._names) > MAX_IDS or len(self._decisions) > MAX_IDS:
                 self._forget()      # a prune deleted rows whose ids we remember, or the memos grew too big
                 self._epoch = epoch
-            out, rollup, total = self._rows(conn, rows)
+            out, total = self._rows(conn, rows)
+            last = conn.execute("SELECT max(id) FROM queries").fetchone()[0] or 0
             _insert_many(conn, out)
-            conn.executemany("INSERT INTO rollup (bucket, decision_id, queries) VALUES (?, ?, ?) "
-                             "ON CONFLICT (bucket, decision_id) DO UPDATE SET queries = queries + excluded.queries",
-                             [(b, d, n) for (b, d), n in rollup.items()])
+            conn.execute(_ROLLUP, (last,))
             conn.executemany(
                 "INSERT INTO devices_seen (key, mac, ip, device, profile, first_seen, last_seen)"
                 " VALUES (?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET ip=excluded.ip, mac=excluded.mac,"
@@ -298,39 +299,38 @@ class QueryLog:
             raise
         return total
 
-    def _rows(self, conn: sqlite3.Connection, rows: list[Entry]) -> tuple[list[tuple], dict, int]:
+    def _rows(self, conn: sqlite3.Connection, rows: list[Entry]) -> tuple[list[tuple], int]:
+        """Rows as the table takes them (times are scaled in SQL: less Python per row, and the writer thread
+        holds the interpreter lock only for this loop; SQLite's own work runs without it)."""
         decisions, names, upstreams, by_source = self._decisions, self._names, self._upstreams, self._clients
-        rows.sort(key=_ts)        # repeats join the batch last, with their second's start
+        rows.sort(key=_TS)        # repeats join the batch last, with their second's start
         out = []
-        rollup: dict[tuple[int, int], int] = {}
+        append = out.append
         total = 0
+        src_last, clients = None, None
         for ts, c, qname, qtype, d, rcode, cached, up, ms, n, src in rows:
             # Memo by identity: the hot path hands the same Decision and Client objects over and over, and
             # hashing a dataclass's fields per row would cost more than the insert.
             e = decisions.get(id(d))
             if e is None or e[0] is not d:
                 e = decisions[id(d)] = (d, _decision_id(conn, d))
-            clients = by_source.get(src)
-            if clients is None:
-                clients = by_source[src] = {}
+            if src is not src_last:
+                src_last, clients = src, by_source.setdefault(src, {})
             f = clients.get(id(c))
             if f is None or f[0] is not c:
                 f = clients[id(c)] = (c, _client_id(conn, c, src))
             nid = names.get(qname)
             if nid is None:
                 nid = names[qname] = _text_id(conn, "names", qname)
-            if up is not None:
+            if up is None:
+                uid = None
+            else:
                 uid = upstreams.get(up)
                 if uid is None:
                     uid = upstreams[up] = _text_id(conn, "upstreams", up)
-            else:
-                uid = None
-            at = int(ts * 1000)
-            out.append((at, f[1], nid, qtype, e[1], rcode, cached, uid, None if ms is None else int(ms * 1000), n))
-            key = (at // BUCKET_MS, e[1])
-            rollup[key] = rollup.get(key, 0) + n
+            append((ts, f[1], nid, qtype, e[1], rcode, cached, uid, ms, n))
             total += n
-        return out, rollup, total
+        return out, total
 
     def _forget(self) -> None:
         self._upstreams.clear()
@@ -402,7 +402,11 @@ class QueryLog:
 
 _INSERT = ("INSERT INTO queries (at, client_id, name_id, qtype, decision_id, rcode, cached, upstream_id, us, count)"
            " VALUES ")
-_ROW = "(?,?,?,?,?,?,?,?,?,?)"
+_ROW = "(CAST(? * 1000 AS INTEGER),?,?,?,?,?,?,?,CAST(? * 1000 AS INTEGER),?)"     # seconds -> ms, ms -> µs
+# The batch's quarter-hour counts, from the rows just inserted (still in the page cache).
+_ROLLUP = (f"INSERT INTO rollup (bucket, decision_id, queries) SELECT at / {BUCKET_MS}, decision_id, SUM(count) "
+           "FROM queries WHERE id > ? GROUP BY 1, 2 "
+           "ON CONFLICT (bucket, decision_id) DO UPDATE SET queries = queries + excluded.queries")
 _CHUNK = 100
 _INSERT_CHUNK = _INSERT + ",".join([_ROW] * _CHUNK)
 
@@ -434,10 +438,6 @@ def _text_id(conn: sqlite3.Connection, table: str, name: str) -> int:
     if row is not None:
         return row[0]
     return conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (name,)).lastrowid
-
-
-def _ts(e: Entry) -> float:
-    return e.ts
 
 
 def id_at(conn: sqlite3.Connection, at_ms: int) -> int:
