@@ -38,7 +38,8 @@ _EN = {
 }
 _FR = {
     Reason.NONE: "autorisé : rien ne le bloque",
-    Reason.CANARY: "bloqué : le signal qui garde désactivé le DNS chiffré de Firefox, pour que le filtrage reste actif",
+    Reason.CANARY: "bloqué : le signal qui garde désactivé le DNS chiffré de Firefox, pour que le filtrage reste "
+                   "actif",
     Reason.ESSENTIAL: "autorisé : un service essentiel, jamais bloqué ({rule})",
     Reason.PAUSED: "bloqué : l'internet {p} est en pause{until}",
     Reason.OVERRIDE: "autorisé : {list} autorisé pour un moment par un parent{until}",

@@ -367,8 +367,8 @@ class QueryLog:
             def chunks(sql: str, params: tuple) -> int:
                 return _chunked(conn, sql, params, chunk, pause)
             bound = id_at(conn, int(old * 1000) + SLACK_MS)       # no row past it is that old
-            queries = chunks("DELETE FROM queries WHERE id IN (SELECT id FROM queries NOT INDEXED WHERE id < ? AND at < ? "
-                             "ORDER BY id LIMIT ?)", (bound, int(old * 1000)))
+            queries = chunks("DELETE FROM queries WHERE id IN (SELECT id FROM queries NOT INDEXED "
+                             "WHERE id < ? AND at < ? ORDER BY id LIMIT ?)", (bound, int(old * 1000)))
             bound = id_at(conn, int(old_allowed * 1000) + SLACK_MS)
             allowed = chunks("DELETE FROM queries WHERE id IN (SELECT id FROM queries INDEXED BY queries_decision "
                              "WHERE decision_id IN (SELECT id FROM decisions WHERE action = 'allow') AND id < ? "
