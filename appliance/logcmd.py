@@ -68,7 +68,7 @@ def _setup(args):
 
 
 def run_log(args) -> int:
-    from appliance.state.reports import BadFilter, LogFilter, Reports
+    from appliance.state.reports import BadFilter, LogFilter, LogUnreadable, Reports
     from appliance.wording import describe
 
     cfg, path = _setup(args)
@@ -97,8 +97,8 @@ def run_log(args) -> int:
     except BadFilter as e:
         print(str(e), file=sys.stderr)
         return 2
-    except OSError as e:
-        print(f"cannot read the log at {path}: {e.strerror or e}", file=sys.stderr)
+    except LogUnreadable as e:
+        print(str(e), file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps([{**e.as_dict(), "why": describe(e.decision, lang=lang, titles=titles)}
@@ -116,15 +116,15 @@ def run_log(args) -> int:
 
 
 def run_devices(args) -> int:
-    from appliance.state.reports import BadFilter, Reports
+    from appliance.state.reports import LogUnreadable, Reports
 
     cfg, path = _setup(args)
     try:
         with Reports(path) as reports:
             seen = reports.devices()
-    except BadFilter as e:
+    except LogUnreadable as e:
         print(str(e), file=sys.stderr)
-        return 2
+        return 1
     if args.json:
         print(json.dumps([{"key": d.key, "device": d.device, "profile": d.profile, "mac": d.mac, "ip": d.ip,
                            "first_seen": d.first_seen.isoformat(), "last_seen": d.last_seen.isoformat(),

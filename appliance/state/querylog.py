@@ -28,6 +28,7 @@ import itertools
 import logging
 import operator
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,6 +119,7 @@ class QueryLog:
         self._log_allowed_default = True
         self._filtering = False             # some profile does not log allowed answers
         self._conn: sqlite3.Connection | None = None
+        self._writing = threading.Lock()    # one write at a time, even when a shutdown flush meets a cancelled one
         # Writer thread only: ids of rows in the small tables.
         self._decisions: dict[int, tuple[Decision, int]] = {}     # id(obj) -> (obj, row id)
         self._clients: dict[str, dict[int, tuple[Client, int]]] = {}   # source -> id(obj) -> (obj, row id)
@@ -275,6 +277,10 @@ class QueryLog:
 
     def _write(self, rows: list[Entry], seen: list[tuple]) -> int:
         """In a worker thread: one transaction for the rows, their rollup and the devices seen."""
+        with self._writing:
+            return self._write_locked(rows, seen)
+
+    def _write_locked(self, rows: list[Entry], seen: list[tuple]) -> int:
         conn = self._open()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -339,11 +345,12 @@ class QueryLog:
         self._names.clear()
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+        with self._writing:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                finally:
+                    self._conn = None
 
     # --- retention (an apscheduler job, in its own thread and connection) -------------------------------------
 

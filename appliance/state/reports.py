@@ -37,7 +37,8 @@ from appliance.model import Action, Decision, Reason
 from appliance.state import db, migrate
 from appliance.state.querylog import BUCKET_MS, SLACK_MS, id_at
 
-__all__ = ["LogEntry", "LogFilter", "Page", "DaySummary", "DeviceSeen", "Totals", "Reports", "BadFilter"]
+__all__ = ["LogEntry", "LogFilter", "Page", "DaySummary", "DeviceSeen", "Totals", "Reports", "BadFilter",
+           "LogUnreadable"]
 
 WINDOWS = (2_000, 16_000, 128_000, 1_024_000, None)   # row ids a search looks back per step; None: the rest
 NARROW = 4000                                   # ids in a set that still make it worth walking its own index
@@ -46,6 +47,10 @@ TOP = 10
 
 class BadFilter(ValueError):
     """A filter or cursor that cannot be read; the message is for parents."""
+
+
+class LogUnreadable(Exception):
+    """The log's file is there but cannot be read (rights, damage, an older Hearth); the message is for parents."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,17 +187,21 @@ class Reports:
         if self._db is None:
             if not self.path.exists():
                 return None
-            conn = db.connect(self.path, readonly=True)     # creates no file, with or without a writer
-            conn.row_factory = None
-            v = migrate.version(conn)
+            try:
+                conn = db.connect(self.path, readonly=True)     # creates no file, with or without a writer
+                conn.row_factory = None
+                v = migrate.version(conn)
+            except sqlite3.Error as e:
+                raise LogUnreadable(f"the log at {self.path} cannot be read ({e}): check that this user may "
+                                    f"read the data folder") from None
             if v < 1:
                 old = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'queries'").fetchone()[0] and \
                     conn.execute("SELECT 1 FROM queries LIMIT 1").fetchone()
                 conn.close()
                 if not old:        # only the overrides so far: the writer has not opened the file yet
                     return None
-                raise BadFilter("the log is from an older Hearth: it becomes readable once the DNS daemon has "
-                                "started and upgraded it")
+                raise LogUnreadable("the log is from an older Hearth: it becomes readable once the DNS daemon "
+                                    "has started and upgraded it")
             self._db = conn
         return self._db
 

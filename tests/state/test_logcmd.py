@@ -133,3 +133,14 @@ def test_devices(home):
     r = hearth("devices", "--config", str(home))
     assert r.stdout.splitlines()[0].split()[:2] == ["device", "profile"]
     assert "(not assigned)" in r.stdout and "1 device(s) not assigned" in r.stdout
+
+
+def test_an_unreadable_log_is_said_plainly(tmp_path):
+    cfg = tmp_path / "hearth.yaml"
+    cfg.write_text(f"data_dir: {tmp_path / 'var'}\n")
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "hearth.db").write_bytes(b"this is not a database, it is a shopping list" * 100)
+    r = hearth("log", "--config", str(cfg))
+    assert r.returncode == 1 and "cannot be read" in r.stderr and "Traceback" not in r.stderr
+    r = hearth("devices", "--config", str(cfg))
+    assert r.returncode == 1 and "cannot be read" in r.stderr

@@ -10,7 +10,7 @@ import pytest
 
 from appliance.state import migrate
 from appliance.state.querylog import open_db
-from appliance.state.reports import LogFilter, Reports
+from appliance.state.reports import LogFilter, LogUnreadable, Reports
 from tests.state.conftest import T0, entry, write
 
 
@@ -145,7 +145,7 @@ def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path):
 def test_an_old_file_not_yet_upgraded_reads_with_a_message(tmp_path):
     db = tmp_path / "hearth.db"
     today_db(db)
-    with Reports(db) as r, pytest.raises(ValueError, match="DNS daemon has started"):
+    with Reports(db) as r, pytest.raises(LogUnreadable, match="DNS daemon has started"):
         r.search(LogFilter())
 
 
