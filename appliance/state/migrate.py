@@ -79,8 +79,8 @@ CREATE INDEX IF NOT EXISTS overrides_expires ON overrides (expires);
 #   carries small ids instead of text, and a domain-substring search scans the names, not the rows.
 # - ``clients.source`` says which front end saw the query ("dns" or "proxy"): nothing per row, and filtering on
 #   it is a filter on clients.
-# - Rows are kept in the order written (``id``), which is time order to within a few seconds (a batch is sorted,
-#   and batches are at most a second apart). So the rowid is the time axis: no index on time at all, one index per
+# - Rows are kept in the order written (``id``), which is time order to within a few seconds (a batch holds the
+#   queue in order, then the repeats of the seconds just ended, and batches are half a second apart). So the rowid is the time axis: no index on time at all, one index per
 #   thing a parent filters on (decision, client, name), each of which orders its rows by id for free, and a time
 #   bound becomes an id bound by binary search (see querylog.id_at). This halves the indexes' size against
 #   (thing, time) indexes and a time index (measured: 63 against 103 bytes a row).
