@@ -80,15 +80,16 @@ CREATE INDEX IF NOT EXISTS overrides_expires ON overrides (expires);
 # - ``clients.source`` says which front end saw the query ("dns" or "proxy"): nothing per row, and filtering on
 #   it is a filter on clients.
 # - Rows are kept in the order written (``id``), which is time order to within a few seconds (a batch holds the
-#   queue in order, then the repeats of the seconds just ended, and batches are half a second apart). So the rowid is the time axis: no index on time at all, one index per
-#   thing a parent filters on (decision, client, name), each of which orders its rows by id for free, and a time
-#   bound becomes an id bound by binary search (see querylog.id_at). This halves the indexes' size against
-#   (thing, time) indexes and a time index (measured: 63 against 103 bytes a row).
+#   queue in order, then the repeats of the seconds just ended, and batches are half a second apart). So the
+#   rowid is the time axis: no index on time at all, one index per thing a parent filters on (decision, client,
+#   name), each of which orders its rows by id for free, and a time bound becomes an id bound by binary search
+#   (see querylog.id_at). This halves the indexes' size against (thing, time) indexes and a time index
+#   (measured: 63 against 103 bytes a row).
 # - Times are integers (milliseconds, microseconds): 6 and 3 bytes where a REAL takes 8.
 # - ``rollup``: queries per quarter hour per decision, kept by the writer with the rows, so the day summaries,
 #   the activity chart and the totals read a few hundred rows instead of a day's tens of thousands.
-# - ``log_meta.cleanup``: bumped by every deletion of names, upstreams, clients or decisions, so a writer that
-#   remembers ids from before knows to forget them (see querylog).
+# - ``log_meta.cleanup``: bumped by every deletion of names, clients or decisions, so a writer that remembers
+#   ids from before knows to forget them (see querylog). Upstreams are a handful and never deleted.
 V1 = """
 CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 INSERT INTO names (name) SELECT DISTINCT qname FROM queries;
