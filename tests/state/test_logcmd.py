@@ -144,3 +144,30 @@ def test_an_unreadable_log_is_said_plainly(tmp_path):
     assert r.returncode == 1 and "cannot be read" in r.stderr and "Traceback" not in r.stderr
     r = hearth("devices", "--config", str(cfg))
     assert r.returncode == 1 and "cannot be read" in r.stderr
+
+
+def test_hearth_log_reads_what_a_running_daemon_decided(tmp_path):
+    """The whole path: a real daemon on loopback answers, its writer commits, the command reads it back."""
+    import dns.message
+    import dns.query
+
+    from tests.dns.conftest import ZONE, write_blocklists
+    from tests.support.hearth_proc import HearthServer
+    from tests.support.stub_upstream import StubUpstream
+
+    with StubUpstream(ZONE) as up:
+        cfg = {"blocklists_dir": str(write_blocklists(tmp_path / "bl")),
+               "dns": {"upstreams": [up.address], "upstream_timeout": 0.5},
+               "default_profile": {"block": ["random-chat"]}}
+        with HearthServer(tmp_path, cfg) as h:
+            for name in ("example.com", "www.omegle.com", "example.com"):
+                dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=h.port, timeout=3)
+            h.flush_log()
+            blocked = log_json(h.config_path, "--blocked")
+            everything = log_json(h.config_path, "--domain", "example.com")
+            devices = json.loads(hearth("devices", "--config", str(h.config_path), "--json").stdout)
+    assert [(e["qname"], e["action"], e["reason"], e["list"], e["profile"], e["source"]) for e in blocked] == [
+        ("www.omegle.com", "block", "CATEGORY", "random-chat", "default", "dns")]
+    assert blocked[0]["why"] == "blocked: category random-chat (omegle.com)"
+    assert sum(e["count"] for e in everything) == 2 and {e["action"] for e in everything} == {"allow"}
+    assert [(d["ip"], d["assigned"]) for d in devices] == [("127.0.0.1", False)]
