@@ -203,6 +203,10 @@ def main() -> int:
             cur = r.search(LogFilter(), limit=50, cursor=cur).next_cursor
         return cur
     deep = deep_cursor(200)
+    import sqlite3       # setup only: the name whose newest row is the oldest (a search that walks every block)
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as c:
+        stale = c.execute("SELECT n.name FROM names n JOIN (SELECT name_id, max(id) AS last FROM queries "
+                          "GROUP BY name_id ORDER BY last LIMIT 1) q ON q.name_id = n.id").fetchone()[0]
     deep_child = None
     for _ in range(100):
         deep_child = r.search(LogFilter(profile="emma"), 50, deep_child).next_cursor
@@ -214,6 +218,7 @@ def main() -> int:
         ("by domain substring (tiktok)", lambda: r.search(LogFilter(domain="tiktok"))),
         ("by domain substring (google: many names)", lambda: r.search(LogFilter(domain="google"))),
         ("by domain substring (no match)", lambda: r.search(LogFilter(domain="nosuchname-zz"))),
+        (f"by domain, a name last asked 90 days ago ({stale})", lambda: r.search(LogFilter(domain=stale))),
         ("blocked only", lambda: r.search(LogFilter(blocked_only=True))),
         ("emma, blocked, last day", lambda: r.search(LogFilter(profile="emma", blocked_only=True,
                                                                since=end - timedelta(days=1)))),

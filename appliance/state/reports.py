@@ -9,12 +9,14 @@ the log as it was when opened if no writer had the file open then: open a Report
 
 How a search stays fast at millions of rows: each filter becomes a set of ids in a small table (decisions hold
 profile, action, reason and list; clients hold device, address, MAC and source; names hold the domain), and the
-rows have one index per set, which orders each id's rows by row id, that is by the time they were written. The
-search walks the newest rows of the narrowest set through its index, in windows of row ids that grow eightfold
-from about an hour of a busy home (2,000 rows, 16,000, 128,000, a million, the rest) until the page is full, so
-the cost follows the rows shown, not the rows stored. A set too big to be narrow (a substring in every name) is a
-filter on a walk down the table itself. A time bound becomes a row-id bound by binary search (``querylog.id_at``),
-widened by the few seconds rows can be out of order, and the row's own time is checked too.
+rows have one index per set. The decision and client indexes order each id's rows by row id, that is by the time
+they were written; the name index is led by the row's block of 4,096 ids (so the writer appends to it), and a
+domain search scans its small entries block by block. The search walks the newest rows through the index of the
+domain, else of the narrowest set, in windows of row ids that grow eightfold from about an hour of a busy home
+(2,000 rows, 16,000, 128,000, a million, the rest) until the page is full, so the cost follows the rows shown,
+not the rows stored. A set too big to be narrow (every allowed decision) is a filter on a walk down the table
+itself. A time bound becomes a row-id bound by binary search (``querylog.id_at``), widened by the few seconds
+rows can be out of order, and the row's own time is checked too.
 
 Pages are keyset pages, newest first (most recently written first: rows are written within a second or two of
 their time): the cursor is the last row's id, so rows written meanwhile never shift a page, and a page deep in the
@@ -42,6 +44,7 @@ __all__ = ["LogEntry", "LogFilter", "Page", "DaySummary", "DeviceSeen", "Totals"
 
 WINDOWS = (2_000, 16_000, 128_000, 1_024_000, None)   # row ids a search looks back per step; None: the rest
 NARROW = 4000                                   # ids in a set that still make it worth walking its own index
+SEEK_NAMES = 500        # names a domain matched, up to which seeking each (block, name) beats scanning the blocks
 TOP = 10
 
 
@@ -242,7 +245,8 @@ class Reports:
             hi = min(hi, after)
         index = {"name_id": "queries_name", "client_id": "queries_client",
                  "decision_id": "queries_decision"}.get(driver)
-        found = _walk(conn, index, conds, params, lo, hi, limit + 1, WINDOWS if driver else (None,))
+        found = _walk(conn, index, conds, params, lo, hi, limit + 1, WINDOWS if driver else (None,),
+                      names=len(sets[0][1]) if driver == "name_id" else 0)
         more = len(found) > limit
         found = found[:limit]
         nxt = _encode(found[-1]) if more else None
@@ -402,19 +406,30 @@ def _decision_where(f: LogFilter) -> tuple[list[str], list]:
 
 
 def _walk(conn: sqlite3.Connection, index: str | None, conds: list[str], params: list, lo: int, hi: int, n: int,
-          windows: tuple) -> list[int]:
-    """Ids of the newest ``n`` matching rows with lo <= id < hi, newest first."""
+          windows: tuple, names: int = 0) -> list[int]:
+    """Ids of the newest ``n`` matching rows with lo <= id < hi, newest first. ``names``: with the name index,
+    how many names the domain matched (its IN list is the first condition)."""
     found: list[int] = []
-    table = f"queries INDEXED BY {index}" if index else "queries NOT INDEXED"
     where = "".join(f" AND {c}" for c in conds)
-    blocks = index == "queries_name"        # led by the block: bound it so the walk stays inside the window
     for span in windows:
         start = lo if span is None else max(lo, hi - span)
-        bound = f"(id >> {BLOCK_BITS}) BETWEEN ? AND ? AND " if blocks else ""
-        found += [r[0] for r in conn.execute(
-            f"SELECT id FROM {table} WHERE {bound}id >= ? AND id < ?{where} ORDER BY id DESC LIMIT ?",
-            [*((start >> BLOCK_BITS, (hi - 1) >> BLOCK_BITS) if blocks else ()), start, hi, *params,
-             n - len(found)])]
+        first, last = start >> BLOCK_BITS, (hi - 1) >> BLOCK_BITS
+        if index == "queries_name" and names <= SEEK_NAMES:
+            # Few names: seek each (block, name) pair, newest block first; a stale name costs a seek a block.
+            sql = (f"WITH RECURSIVE b(x) AS (SELECT ? UNION ALL SELECT x - 1 FROM b WHERE x > ?) "
+                   f"SELECT id FROM b CROSS JOIN queries INDEXED BY queries_name ON (id >> {BLOCK_BITS}) = b.x "
+                   f"WHERE id >= ? AND id < ?{where} ORDER BY id DESC LIMIT ?")
+            args = [last, first, start, hi, *params, n - len(found)]
+        elif index == "queries_name":
+            # Many names: scan the index's small entries in the window's blocks.
+            sql = (f"SELECT id FROM queries INDEXED BY queries_name WHERE (id >> {BLOCK_BITS}) BETWEEN ? AND ? "
+                   f"AND id >= ? AND id < ?{where} ORDER BY id DESC LIMIT ?")
+            args = [first, last, start, hi, *params, n - len(found)]
+        else:
+            table = f"queries INDEXED BY {index}" if index else "queries NOT INDEXED"
+            sql = f"SELECT id FROM {table} WHERE id >= ? AND id < ?{where} ORDER BY id DESC LIMIT ?"
+            args = [start, hi, *params, n - len(found)]
+        found += [r[0] for r in conn.execute(sql, args)]
         if len(found) >= n or start <= lo:
             break
         hi = start

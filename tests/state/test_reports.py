@@ -38,20 +38,27 @@ DECISIONS = {
 
 @pytest.fixture(scope="module")
 def logdb(tmp_path_factory):
-    """600 entries over about three days, in batches of 50, with every kind of field."""
+    """12,000 entries over about three days (three blocks of the name index), in batches of 500, with every kind of
+    field; one name only in the first hundred."""
     db = tmp_path_factory.mktemp("reports") / "hearth.db"
     rng = random.Random(8)
     log = QueryLog(db)
     es = []
-    for i in range(600):
+    for i in range(12_000):
         dev = rng.choice(list(DEVICES))
         c = DEVICES[dev]
-        es.append(entry(T0 + i * 400 + rng.random(), dev, rng.choice(NAMES), rng.choice(DECISIONS[c.profile]),
+        name = "early-only.example" if i < 100 and i % 10 == 0 else rng.choice(NAMES)
+        es.append(entry(T0 + i * 20 + rng.random(), dev, name, rng.choice(DECISIONS[c.profile]),
                         count=rng.choice([1, 1, 1, 4]), source="proxy" if rng.random() < 0.1 else "dns"))
-        if len(es) == 50:
+        if len(es) == 500:
             write(db, es, log)
             es = []
     return db
+
+
+@pytest.fixture(scope="module")
+def truths(logdb):
+    return truth(logdb)
 
 
 def truth(db: Path) -> list[dict]:
@@ -94,21 +101,30 @@ FILTERS = [
     (LogFilter(domain="omegle", device="192.168.1.30", source="dns"), lambda r: "omegle" in r["qname"]
      and r["client"] == "192.168.1.30" and r["source"] == "dns"),
     (LogFilter(domain="nothing-like-this"), lambda r: False),
+    (LogFilter(domain="early-only"), lambda r: r["qname"] == "early-only.example"),
+    (LogFilter(domain="early-only", until=at(0.01)), lambda r: r["qname"] == "early-only.example"
+     and r["ts"] < T0 + 864),
+    (LogFilter(domain="khan", profile="emma", since=at(1), until=at(2)), lambda r: "khan" in r["qname"]
+     and r["profile"] == "emma" and T0 + 86400 <= r["ts"] < T0 + 2 * 86400),
 ]
 
 
-@pytest.mark.parametrize("strategy", ["narrow", "broad", "small-windows"])
+@pytest.mark.parametrize("strategy", ["narrow", "broad", "small-windows", "name-scan"])
 @pytest.mark.parametrize("f, keep", FILTERS, ids=[str(i) for i in range(len(FILTERS))])
-def test_search_pages_give_exactly_the_matching_rows_newest_first(logdb, monkeypatch, strategy, f, keep):
+def test_search_pages_give_exactly_the_matching_rows_newest_first(logdb, truths, monkeypatch, strategy, f, keep):
     if strategy == "broad":
         monkeypatch.setattr(reportsmod, "NARROW", 0)          # every set walks the table
     elif strategy == "small-windows":
         monkeypatch.setattr(reportsmod, "WINDOWS", (3, 10, 40, None))
-    expected = [r["id"] for r in truth(logdb) if keep(r)]
+    elif strategy == "name-scan":                              # a domain's names scanned, not sought
+        monkeypatch.setattr(reportsmod, "SEEK_NAMES", 0)
+        monkeypatch.setattr(reportsmod, "WINDOWS", (5, 50, None))
+    expected = [r["id"] for r in truths if keep(r)]
+    limit = max(7, len(expected) // 12)          # a dozen pages or so, whatever the size
     got, cursor = [], None
     with Reports(logdb) as r:
         for _ in range(200):
-            page = r.search(f, limit=7, cursor=cursor)
+            page = r.search(f, limit=limit, cursor=cursor)
             got += [e.id for e in page.entries]
             cursor = page.next_cursor
             if cursor is None:
