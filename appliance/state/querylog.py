@@ -106,6 +106,7 @@ class QueryLog:
         self.interval = interval
         self.max_bytes = max_bytes          # a ceiling on the file: past it the writer acts as on a full disk
         self.busy_ms = 5000                 # how long a write waits for another program's lock before it fails
+        self._busy_applied: int | None = None
         self.keep_days: float = 90
         self.keep_allowed_days: float = 30
         self.dropped = 0                    # queries not written: queue full, disk full, database locked ...
@@ -266,7 +267,7 @@ class QueryLog:
             conn = db.connect(self.path)
             try:
                 conn.isolation_level = None
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
+                self._busy_applied = None
                 if self.max_bytes:
                     page = conn.execute("PRAGMA page_size").fetchone()[0]
                     conn.execute(f"PRAGMA max_page_count = {max(1, int(self.max_bytes // page))}")
@@ -284,6 +285,9 @@ class QueryLog:
 
     def _write_locked(self, rows: list[Entry], seen: list[tuple]) -> int:
         conn = self._open()
+        if self.busy_ms != self._busy_applied:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
+            self._busy_applied = self.busy_ms
         conn.execute("BEGIN IMMEDIATE")
         try:
             epoch = conn.execute("SELECT value FROM log_meta WHERE key = 'cleanup'").fetchone()[0]
