@@ -350,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("id", type=int)
     sp = add("now", cmd_now, "everything in force for a child right now, in words")
     sp.add_argument("profile")
+    from appliance import logcmd        # light: each command imports what it needs when it runs
+    logcmd.log_arguments(add("log", logcmd.run_log, logcmd.LOG_HELP))
+    logcmd.devices_arguments(add("devices", logcmd.run_devices, logcmd.DEVICES_HELP))
     add("reload", cmd_reload, "ask the running daemon to re-read the config and lists")
     sp = add("status", cmd_status, "what the running daemon is doing: queries, blocks, upstream health")
     sp.add_argument("--json", action="store_true", help="the daemon's counters as one JSON object")
