@@ -263,6 +263,8 @@ def cmd_status(args) -> int:
     print(f"block lists: {st['index_entries']:,} names; in memory: {st['hot_entries']:,} answers, "
           f"{st['cache_entries']:,} upstream records")
     print(f"query log: {st['log_written']:,} rows written, {st['log_dropped']:,} lost")
+    if (st.get("log") or {}).get("last_error"):
+        print(f"  the query log's last problem: {st['log']['last_error']}")
     words = {"ok": "answering", "failing": "failing now and then", "down": "DOWN (not answering)"}
     for u, h in st["upstreams"].items():
         h = h if isinstance(h, dict) else {"state": "ok", "latency_ms": None}

@@ -23,7 +23,7 @@ from appliance.dns.upstream import Upstreams
 from appliance.lists import sources
 from appliance.policy.clients import NeighbourTable
 from appliance.policy.engine import Engine, build_rules
-from appliance.state import alerts, db
+from appliance.state import alerts, db, migrate
 from appliance.state.overrides import OverrideStore
 from appliance.state.querylog import QueryLog
 from appliance.stream import Stream
@@ -81,7 +81,7 @@ class Daemon:
             old = self.engine.snapshot.config
             self.engine.reload(config, rules=rules)
             self._keep_running_copy(config)
-            self.querylog.enabled = config.query_log.enabled
+            self.querylog.configure(config)
             notes = []
             if config.dns.listen != old.dns.listen or config.data_dir != old.data_dir:
                 notes.append("listen addresses and data_dir take effect at the next restart")
@@ -109,6 +109,21 @@ class Daemon:
     def _lists_changed(self) -> None:
         """From the scheduler's worker thread: a list download changed something."""
         self._loop.call_soon_threadsafe(lambda: self._spawn(self.reload()))
+
+    @staticmethod
+    def _upgrade(dbfile) -> None:
+        """Bring hearth.db to the schema this code writes; a refusal (full disk, a newer Hearth's file) is left
+        to the stores to report, and DNS starts anyway."""
+        try:
+            conn = db.connect(dbfile)
+            try:
+                before = migrate.upgrade(conn)
+                if before != migrate.LATEST:
+                    log.info("database %s upgraded from schema %d to %d", dbfile, before, migrate.LATEST)
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError, migrate.SchemaError) as e:
+            log.error("cannot upgrade %s: %s", dbfile, e)
 
     def _open_overrides(self, dbfile) -> OverrideStore | None:
         """The overrides table, or None (and loudly why) when the disk or the file refuses: DNS must run
@@ -167,7 +182,8 @@ class Daemon:
         r = self.resolver
         return {"ok": True, "uptime": time.time() - self.started, **r.stats, "hot_entries": len(r.hot),
                 "cache_entries": len(r.cache), "log_dropped": self.querylog.dropped,
-                "log_written": self.querylog.written, "index_entries": len(r.state.rules.index),
+                "log_written": self.querylog.written, "log": self.querylog.status(),
+                "index_entries": len(r.state.rules.index),
                 "upstreams": {str(u): {"state": h.state, "score": round(h.score, 4),
                                        "latency_ms": round(h.latency * 1000, 1)}
                               for u, h in r.upstreams.health.items()},
@@ -181,8 +197,11 @@ class Daemon:
         self.scheduler = None
         config = configmod.load(self.config_path)
         dbfile = db.db_path(config.data_dir)
+        # The schema first (a big log's migration takes seconds on a Pi: off the loop, before DNS starts).
+        await self._loop.run_in_executor(None, self._upgrade, dbfile)
         self.overrides = self._open_overrides(dbfile)
         self.querylog = QueryLog(dbfile, enabled=config.query_log.enabled)
+        self.querylog.configure(config)
         self.stream.add(self.querylog)
         t0 = time.monotonic()
         self.engine = await self._loop.run_in_executor(
@@ -248,9 +267,7 @@ class Daemon:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
         self.scheduler = AsyncIOScheduler(timezone=config.tz)
         self._schedule_list_updates(config)
-        self.scheduler.add_job(lambda: self.querylog.prune(self.engine.snapshot.config.query_log.keep_days), "cron",
-                               hour=3, minute=30,
-                               id="prune-log", name="prune the query log", coalesce=True, max_instances=1)
+        self.querylog.schedule(self.scheduler)          # the nightly prune, in chunks that never stall the writer
         self.scheduler.add_job(self._prune_overrides, "interval", hours=1,
                                id="prune-overrides", name="prune expired overrides", coalesce=True, max_instances=1)
         notify.schedule(self.scheduler, self.notifier, self.alerts)     # sends each minute, prunes nightly
