@@ -137,7 +137,7 @@ def guard():
     if not parent and not context.directory().allowed(c.address):
         return _refuse(_("The admin answers only the home network."), page="outside.html")
     if c.profile != DEFAULT_PROFILE and not parent:
-        return _refuse(_("This device belongs to a child."), page="child.html")
+        return _refuse(_("This device belongs to a child."), page="ask_parent.html")
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         name = context.store().check_token(header[7:].strip()) if _wants_json() else None

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 from appliance.config import ConfigError
 
-from . import _edits_pending as edits  # noqa: F401  (moves to appliance.config.edits with the package)
+from appliance.config import edits  # noqa: F401  (the views' edits: `from .saving import edits`)
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,20 @@ def save(edit: Callable) -> Saved:
     return Saved(True, [], getattr(result, "reload", None))
 
 
-def save_and_say(edit: Callable, done: str) -> Saved:
+def replace_text(text: str) -> Saved:
+    """A whole file (a restored download), validated before it replaces anything."""
+    from appliance.config.save import replace
+    try:
+        result = replace(current_app.config["HEARTH_CONFIG"], text,
+                         notify_daemon=current_app.config.get("NOTIFY_DAEMON", True))
+    except ConfigError as e:
+        return Saved(False, list(e.errors))
+    return Saved(True, [], result.reload)
+
+
+def save_and_say(edit: Callable, done: str, *, text: str | None = None) -> Saved:
     """Save, then flash ``done`` and the daemon's answer (or the reasons nothing was saved)."""
-    result = save(edit)
+    result = save(edit) if text is None else replace_text(text)
     if not result.ok:
         flash(_("Nothing was changed: %(why)s", why="; ".join(result.errors)), "error")
         return result

@@ -133,20 +133,17 @@ def download():
 @bp.post("/restore")
 def restore():
     """Replace the whole config with an uploaded file, after it passes every check; nothing changes otherwise."""
-    import yaml
     upload = request.files.get("file")
-    text = upload.read().decode("utf-8", errors="replace") if upload else ""
+    raw = upload.read() if upload else b""
     try:
-        data = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = _(" (line %(n)d)", n=mark.line + 1) if mark else ""
-        flash(_("Nothing was changed: that file is not readable YAML%(where)s.", where=where), "error")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        flash(_("Nothing was changed: that file is not text (UTF-8)."), "error")
         return redirect(url_for("settings.index"))
-    if not isinstance(data, dict):
-        flash(_("Nothing was changed: that is not a Hearth config file."), "error")
+    if not text.strip():
+        flash(_("Nothing was changed: choose a config file first."), "error")
         return redirect(url_for("settings.index"))
-    saving.save_and_say(lambda doc: edits.replace_all(doc, data), _("The config file is restored."))
+    saving.save_and_say(None, _("The config file is restored."), text=text)
     return redirect(url_for("settings.index"))
 
 

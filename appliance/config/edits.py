@@ -3,7 +3,8 @@ CommentedMap: a dict whose comments and key order survive). Each edit changes on
 ``ValueError`` with a message for parents when it cannot apply (a name taken, a child that does not exist); the
 full validation of the result is ``save()``'s, with the same checks as ``hearth check-config``.
 
-They work on plain dicts and lists too, which is how their tests drive them.
+They work on plain dicts and lists too. save() quotes what YAML 1.1 would misread (21:00, off), so edits write
+plain values.
 """
 from __future__ import annotations
 
@@ -11,15 +12,6 @@ from typing import Any, Iterable, MutableMapping
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PROFILE_FIELDS = ("block", "block_apps", "allow", "deny", "safe_search", "youtube", "bypass", "log_allowed")
-
-
-def _quoted(text: str):
-    """Times and other colon-y text quoted, so a YAML 1.1 reader never takes 21:00 for the number 1260."""
-    try:
-        from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-    except ImportError:
-        return text
-    return DoubleQuotedScalarString(text)
 
 
 def _section(doc: MutableMapping, key: str) -> MutableMapping:
@@ -176,7 +168,7 @@ def days_text(days: Iterable[int]) -> str:
 
 def window_data(name: str, days: Iterable[int], start: str, end: str, *, everything: bool,
                 block: Iterable[str] = (), allow: Iterable[str] = ()) -> dict:
-    w: dict[str, Any] = {"name": name, "days": days_text(days), "from": _quoted(start), "to": _quoted(end),
+    w: dict[str, Any] = {"name": name, "days": days_text(days), "from": start, "to": end,
                          "block": "everything" if everything else list(block)}
     if everything and allow:
         w["allow"] = list(allow)
