@@ -118,12 +118,12 @@ def run_admin(args) -> int:
     return 0
 
 
-def make_server(config_path: str, listen: str):
+def make_server(config_path: str, listen: str, test_config: dict | None = None):
     """A waitress server for the admin, not yet running (``.run()``; ``.close()``): for `hearth serve` and tests."""
     from waitress import create_server
 
     from web_admin import create_app
-    app = create_app(config_path)
+    app = create_app(config_path, test_config)
     # Few threads: a family's phones, and a Pi's 1 GB. No proxy headers trusted: the client address must be real,
     # since it decides whether a child's device is refused.
     return create_server(app, listen=listen, threads=4, ident="hearth", clear_untrusted_proxy_headers=True)

@@ -42,6 +42,7 @@ class _Sessions(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     app.session_interface = _Sessions()
     app.before_request(guard)
+    app.after_request(_headers)
 
     @app.errorhandler(CSRFError)
     def csrf_refused(e):
@@ -59,6 +60,21 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _globals():
         return {"logged_in": logged_in(), "config_error": _safe_config_error()}
+
+
+# Everything is served from the Pi itself; nothing inline, nothing framed, no referrer to other sites.
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _headers(resp):
+    resp.headers.setdefault("Content-Security-Policy", _CSP)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "static":
+        resp.headers.setdefault("Cache-Control", "no-store")     # pages show a family's browsing: never cached
+    return resp
 
 
 def _safe_config_error():
