@@ -180,9 +180,13 @@ def log():
         limit = max(1, min(500, int(request.args.get("limit", 50))))
     except ValueError:
         return jsonify(error=_("limit is a whole number from 1 to 500")), 400
-    page = context.reports().search(f, limit=limit, cursor=request.args.get("cursor") or None)
-    return jsonify(entries=[{**{k: v for k, v in _plain(e).items() if k != "decision"},
-                             "why": words.decision(e.decision)} for e in page.entries],
+    from appliance.state.reports import BadFilter
+    try:
+        page = context.reports().search(f, limit=limit, cursor=request.args.get("cursor") or None)
+    except BadFilter as e:
+        return jsonify(error=str(e)), 400
+    names = words.titles()
+    return jsonify(entries=[{**e.as_dict(), "why": words.decision(e.decision, names)} for e in page.entries],
                    next_cursor=page.next_cursor)
 
 

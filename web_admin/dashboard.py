@@ -88,7 +88,7 @@ def child_cards() -> list[dict]:
             "profile": p, "summary": s,
             "now": context.actions().now(p.name),
             "alerts": sum(1 for a in waiting if a.child == p.name),
-            "chart": charts.activity(list(s.by_hour), list(getattr(s, "blocked_by_hour", ()) or ()),
+            "chart": charts.activity(list(s.by_hour), list(s.blocks_by_hour),
                                      _("Requests by hour today for %(name)s", name=p.name)),
         })
     return cards

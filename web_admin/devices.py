@@ -66,7 +66,7 @@ def rows() -> list[Row]:
                 continue
             named.add(dev.name)
         out.append(Row(s.key, dev.name if dev else None, s.mac, s.ip, vendor(s.mac),
-                       owner.get(dev.name) if dev else None, s.first_seen, s.last_seen,
+                       owner.get(dev.name) if dev else None, s.first_seen.timestamp(), s.last_seen.timestamp(),
                        new=dev is None and s.key not in looked))
     for d in cfg.devices:          # configured, never seen yet
         if d.name not in named:

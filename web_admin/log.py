@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from flask import Blueprint, Response, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 
 from appliance.config import DEFAULT_PROFILE
@@ -34,7 +34,7 @@ def read_filter(args):
     if reason not in words.reason_names():
         reason = None
     f = LogFilter(profile=profile, device=args.get("device") or None, domain=(args.get("domain") or "").strip()
-                  or None, reason=reason, since=since.timestamp() if since else None,
+                  or None, reason=reason, since=since,
                   blocked_only=show == "blocked", action="allow" if show == "allowed" else None)
     chosen = {"show": show if show in ("blocked", "allowed", "all") else "blocked", "span": span,
               "child": profile or "", "device": args.get("device", ""), "domain": args.get("domain", ""),
@@ -45,8 +45,14 @@ def read_filter(args):
 @bp.route("/")
 def index():
     f, chosen = read_filter(request.args)
-    page = context.reports().search(f, limit=PAGE, cursor=request.args.get("cursor") or None)
-    entries = [(e, words.decision(e.decision)) for e in page.entries]
+    from appliance.state.reports import BadFilter
+    try:
+        page = context.reports().search(f, limit=PAGE, cursor=request.args.get("cursor") or None)
+    except BadFilter as e:
+        flash(str(e), "error")
+        return redirect(url_for("log.index"))
+    names = words.titles()
+    entries = [(e, words.decision(e.decision, names)) for e in page.entries]
     cfg = context.config()
     return render_template("log.html", entries=entries, next_cursor=page.next_cursor, chosen=chosen,
                            children=cfg.children(), devices=cfg.devices, reasons=words.reason_names(),
@@ -59,6 +65,8 @@ def export():
     reports = context.reports()
     tz = context.config().tz
 
+    names = words.titles()
+
     def rows():
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -68,9 +76,9 @@ def export():
         while sent < 100_000:
             page = reports.search(f, limit=1000, cursor=cursor)
             for e in page.entries:
-                w.writerow([datetime.fromtimestamp(e.ts, tz).isoformat(timespec="seconds"), e.profile,
+                w.writerow([e.ts.astimezone(tz).isoformat(timespec="seconds"), e.profile,
                             e.device or "", e.address, _csv_safe(e.qname), e.qtype, e.action, e.reason,
-                            e.list or "", e.rule or "", e.schedule or "", e.count, words.decision(e.decision)])
+                            e.list or "", e.rule or "", e.schedule or "", e.count, words.decision(e.decision, names)])
             sent += len(page.entries)
             yield buf.getvalue()
             buf.seek(0)

@@ -194,7 +194,7 @@ def setup_checks() -> list[tuple[str, str, str]]:
     cfg = context.config()
     now = time.time()
     seen = list(context.reports().devices())
-    recent = [d for d in seen if d.last_seen and now - d.last_seen < 3600]
+    recent = [d for d in seen if now - d.last_seen.timestamp() < 3600]
     out: list[tuple[str, str, str]] = []
     if not recent:
         out.append(("bad", _("No request reached Hearth in the last hour."),
@@ -221,7 +221,7 @@ def setup_checks() -> list[tuple[str, str, str]]:
     for p in cfg.children():
         for dev in p.devices:
             s = next((d for d in seen if d.device == dev), None)
-            if s is not None and s.last_seen and now - s.last_seen > 6 * 3600 and _online(s):
+            if s is not None and now - s.last_seen.timestamp() > 6 * 3600 and _online(s):
                 out.append(("warn", _("%(device)s (%(child)s) is on the network but has not asked Hearth for "
                                       "hours: it may use its own DNS.", device=dev, child=p.name),
                             _("Check its Wi-Fi settings for a manual DNS, or block port 53 and 853 to the internet "

@@ -9,9 +9,19 @@ from appliance.model import Decision
 from .i18n import lang
 
 
-def decision(d: Decision) -> str:
+def titles() -> dict[str, str]:
+    """Catalog names → titles in the parent's language ("tiktok" → "TikTok"), for the sentences."""
+    from . import context
+    cat = context.catalog()
+    fr = lang() == "fr"
+    out = {c.name: (c.title_fr if fr else c.title) for c in cat.categories.values()}
+    out.update({a.name: a.title for a in cat.apps.values()})
+    return out
+
+
+def decision(d: Decision, names: dict[str, str] | None = None) -> str:
     from appliance import wording
-    return wording.describe(d, lang=lang())
+    return wording.describe(d, lang=lang(), titles=names if names is not None else titles())
 
 
 def reason_names() -> dict[str, str]:
