@@ -16,8 +16,10 @@ bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 def index():
     show_all = request.args.get("all") == "1"
     items = context.alerts_store().list(limit=200, include_dismissed=show_all)
-    return render_template("alerts.html", alerts=items, show_all=show_all,
-                           channels=context.config().alerts.notify, title=_("Alerts"))
+    from appliance import notify
+    channels = context.config().alerts.notify
+    return render_template("alerts.html", alerts=items, show_all=show_all, channels=channels,
+                           shown=[notify.display_url(u) for u in channels], title=_("Alerts"))
 
 
 @bp.post("/<int:alert_id>/seen")
@@ -45,12 +47,15 @@ def _channels(text: str) -> list[str]:
 
 @bp.post("/channels")
 def channels():
+    from appliance import notify
     urls = _channels(request.form.get("notify", ""))
-    bad = [u for u in urls if "://" not in u]
-    if bad:
-        flash(_("Nothing was changed: %(what)s does not look like a notification address (e.g. "
-                "mailtos://user:password@example.com or ntfy://my-topic).", what=bad[0]), "error")
-        return redirect(url_for("alerts.index"))
+    for u in urls:
+        why = notify.check_url(u) if "://" in u else "no scheme"
+        if why:
+            flash(_("Nothing was changed: %(what)s does not look like a notification address (e.g. "
+                    "mailtos://user:password@example.com or ntfy://my-topic).", what=notify.display_url(u)),
+                  "error")
+            return redirect(url_for("alerts.index"))
     saving.save_and_say(lambda doc: edits.set_setting(doc, "alerts", "notify", urls or None),
                         _("Notification channels saved."))
     return redirect(url_for("alerts.index"))
@@ -60,12 +65,13 @@ def channels():
 def test():
     """Send a test message to every channel, and say which failed and why."""
     from appliance import notify
-    results = notify.send_test(context.config())
-    for r in results:
-        if r.ok:
-            flash(_("Sent to %(channel)s.", channel=r.channel), "ok")
+    from .i18n import lang
+    results = notify.test_channels(context.config().alerts.notify, lang=lang())
+    for channel, error in results:
+        if error is None:
+            flash(_("Sent to %(channel)s.", channel=channel), "ok")
         else:
-            flash(_("Could not send to %(channel)s: %(why)s", channel=r.channel, why=r.error), "error")
+            flash(_("Could not send to %(channel)s: %(why)s", channel=channel, why=error), "error")
     if not results:
         flash(_("There is no notification channel yet: add one below."), "info")
     return redirect(url_for("alerts.index"))

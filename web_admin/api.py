@@ -199,7 +199,7 @@ def devices():
 @route("/alerts", "GET", "Alerts, newest first", params=(("all", "query", "string", "1: include dismissed"),))
 def alerts():
     items = context.alerts_store().list(limit=200, include_dismissed=request.args.get("all") == "1")
-    return jsonify(alerts=[_plain(a) for a in items])
+    return jsonify(alerts=[a.as_dict() for a in items])
 
 
 def _alert(call):
@@ -207,7 +207,7 @@ def _alert(call):
         a = call(context.alerts_store())
     except LookupError:
         return jsonify(error=_("That alert no longer exists.")), 404
-    return jsonify(_plain(a))
+    return jsonify(a.as_dict())
 
 
 _ALERT = (("alert_id", "path", "integer", "the alert's id"),)

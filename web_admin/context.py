@@ -118,7 +118,7 @@ def alerts_store():
     if "alerts" not in g:
         from appliance.state import db
         from appliance.state.alerts import Alerts
-        g.alerts = Alerts(db.db_path(config().data_dir))
+        g.alerts = Alerts(db.db_path(config().data_dir), tz=config().tz)
     return g.alerts
 
 

@@ -69,8 +69,17 @@ def test_every_screen_renders_for_a_parent(parent, logged, path):
 
 @pytest.mark.parametrize("path", ["/log/", "/log/?show=all", "/", "/devices/", "/api/v1/log", "/log/export.csv"])
 def test_attacker_domain_is_escaped_everywhere(parent, logged, path):
-    body = parent.client.get(path).get_data(as_text=True)
-    assert "<script>alert(1)</script>" not in body or path.endswith(".csv")
+    r = parent.client.get(path)
+    body = r.get_data(as_text=True)
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    if path.startswith("/api/"):                # JSON, never read as a page; the name comes back exactly
+        assert r.mimetype == "application/json"
+        assert XSS in {e["qname"] for e in r.get_json()["entries"]}
+        return
+    if path.endswith(".csv"):
+        assert r.mimetype == "text/csv" and "attachment" in r.headers["Content-Disposition"]
+        return
+    assert "<script>alert(1)</script>" not in body
     if path.startswith("/log/") and not path.endswith(".csv"):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;.evil" in body
 
@@ -303,6 +312,11 @@ def test_alerts_channels(parent, config_path):
     assert configmod.load(config_path).alerts.notify == ()
     parent.post("/alerts/channels", {"notify": "json://127.0.0.1:9/hook\nntfy://hearth-test"})
     assert configmod.load(config_path).alerts.notify == ("json://127.0.0.1:9/hook", "ntfy://hearth-test")
+    # Send test against a channel that is down: the parent reads which failed and why
+    parent.post("/alerts/channels", {"notify": "json://127.0.0.1:9/hook"})
+    r = parent.post("/alerts/test")
+    page = parent.client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Could not send to" in page and "refused" in page
 
 
 def test_openapi_document_matches_the_real_routes(parent, app):
