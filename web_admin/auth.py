@@ -192,7 +192,8 @@ def _safe_next(target: str | None) -> str:
 
 @lru_cache(maxsize=1)
 def timezones() -> list[str]:
-    return sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    return ["UTC"] + sorted(z for z in zoneinfo.available_timezones()
+                            if "/" in z and not z.startswith(("Etc/", "SystemV/")))
 
 
 @bp.route("/setup", methods=["GET", "POST"])
