@@ -16,7 +16,7 @@ def activity(queries: list[int], blocked: list[int], label: str) -> Markup:
     w, h, top, left = 480, 120, 8, 4
     peak = max([1, *queries, *blocked])
     bw = (w - left) / 24
-    parts = [f'<svg class="chart" viewBox="0 0 {w} {h + 16}" role="img" aria-label="{escape(label)}">']
+    parts = [f'<svg class="chart" viewBox="0 0 {w} {h + 18}" role="img" aria-label="{escape(label)}">']
     for i in range(24):
         q, b = (queries[i] if i < len(queries) else 0), (blocked[i] if i < len(blocked) else 0)
         qh, bh = (h - top) * q / peak, (h - top) * b / peak
@@ -27,7 +27,7 @@ def activity(queries: list[int], blocked: list[int], label: str) -> Markup:
             parts.append(f'<rect class="bar blocked" x="{x:.1f}" y="{h - bh:.1f}" width="{bw - 2:.1f}" '
                          f'height="{bh:.1f}"><title>{i:02d}:00 — {b}</title></rect>')
         if i % 3 == 0:
-            parts.append(f'<text x="{x:.1f}" y="{h + 12}">{i:02d}</text>')
+            parts.append(f'<text x="{x:.1f}" y="{h + 14}">{i:02d}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -45,7 +45,8 @@ def week(windows, day_names: list[str], now: datetime | None, label: str) -> Mar
         parts.append(f'<text x="0" y="{y + rh - 8}">{escape(day_names[d])}</text>')
         parts.append(f'<rect x="{left}" y="{y + pad / 2}" width="{rw}" height="{rh - pad}" fill="#f6efe8"/>')
     for hh in range(0, 25, 6):
-        parts.append(f'<text x="{left + hh * 60 * px - (8 if hh else 0):.1f}" y="10">{hh:02d}</text>')
+        shift = 0 if hh == 0 else (14 if hh == 24 else 7)      # keep "24" inside the drawing
+        parts.append(f'<text x="{left + hh * 60 * px - shift:.1f}" y="10">{hh:02d}</text>')
     for w in windows:
         s, e = _minutes(w.start), _minutes(w.end)
         cls = "win everything" if w.everything else "win"

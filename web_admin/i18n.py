@@ -55,4 +55,6 @@ def when(ts) -> str:
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["hhmm"] = hhmm
     app.jinja_env.filters["when"] = when
+    from .words import sentence
+    app.jinja_env.filters["sentence"] = sentence
     app.jinja_env.globals["current_lang"] = lang

@@ -2,7 +2,10 @@
 the notifications use); the admin only picks the language."""
 from __future__ import annotations
 
+import re
+
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 
 from appliance.model import Decision
 
@@ -22,6 +25,23 @@ def titles() -> dict[str, str]:
 def decision(d: Decision, names: dict[str, str] | None = None) -> str:
     from appliance import wording
     return wording.describe(d, lang=lang(), titles=names if names is not None else titles())
+
+
+_VERDICT = re.compile(r"^(blocked|allowed|rewritten|bloqué|autorisé|réécrit)\s*:\s*", re.I)
+
+
+def sentence(text: str, pill: bool = True) -> Markup:
+    """A decision's sentence for a page: the verdict as a coloured pill (not said twice), *name* in italics. The
+    sentence holds names from the network (escaped here, before any markup is added)."""
+    m = _VERDICT.match(text or "")
+    verdict = m.group(1).lower() if m else ""
+    rest = text[m.end():] if m else (text or "")
+    body = re.sub(r"\*([^*]+)\*", r"<em>\1</em>", str(escape(rest)))
+    if not pill or not verdict:
+        return Markup(body)
+    cls = "allowed" if verdict in ("allowed", "autorisé") else "blocked"
+    word = _("allowed") if cls == "allowed" else _("blocked")
+    return Markup(f'<span class="pill {cls}">{escape(word)}</span> ') + Markup(body)
 
 
 def reason_names() -> dict[str, str]:

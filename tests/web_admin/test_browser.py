@@ -94,6 +94,7 @@ class Screens:
         page = self.page
         page.add_script_tag(path=str(AXE))
         result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        assert len(result["passes"]) > 10, "axe-core checked nothing"
         bad = [{"id": v["id"], "impact": v["impact"], "help": v["help"],
                 "nodes": [n["target"] for n in v["nodes"]][:5]}
                for v in result["violations"] if v["impact"] in ("serious", "critical")]
@@ -210,7 +211,12 @@ def test_a_parent_runs_the_house_from_the_browser(hearth, browser):
     conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), source_address=(PHONE_IP, 0))
     conn.request("GET", "/")
     r = conn.getresponse()
-    assert r.status == 403 and b"Ask a parent" in r.read()
+    refusal = r.read().decode()
+    assert r.status == 403 and "Ask a parent" in refusal
+    page.route(url + "/ask-a-parent", lambda route: route.fulfill(status=403, body=refusal,
+                                                                    content_type="text/html"))
+    page.goto(url + "/ask-a-parent")            # the page the phone got, shown with the admin's own CSS
+    screens.check("ask-a-parent")
 
     # Logged out: the login page.
     page.click("header button:has-text('Déconnexion'), header button:has-text('Log out')")

@@ -353,3 +353,19 @@ def test_api_actions_with_a_token_and_with_the_session(parent, app):
     token = csrf_of(parent.client.get("/settings/").get_data(as_text=True))
     r = parent.client.post("/api/v1/children/emma/pause", json={"duration": "5m"}, headers={"X-CSRFToken": token})
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize("text, html", [
+    ("blocked: Emma's bedtime window *bedtime* blocks everything",
+     '<span class="pill blocked">blocked</span> Emma&#39;s bedtime window <em>bedtime</em> blocks everything'),
+    ("allowed: on Emma's allow list (khanacademy.org)",
+     '<span class="pill allowed">allowed</span> on Emma&#39;s allow list (khanacademy.org)'),
+    ("blocked: Emma's deny list (*<script>alert(1)</script>.evil*)",
+     '<span class="pill blocked">blocked</span> Emma&#39;s deny list '
+     '(<em>&lt;script&gt;alert(1)&lt;/script&gt;.evil</em>)'),
+    ("no verdict here", "no verdict here"),
+])
+def test_decision_sentences_are_escaped_before_markup(app, text, html):
+    from web_admin.words import sentence
+    with app.test_request_context():
+        assert str(sentence(text)) == html
