@@ -219,6 +219,7 @@ def test_a_parent_runs_the_house_from_the_browser(hearth, browser):
     screens.check("ask-a-parent")
 
     # Logged out: the login page.
+    page.goto(url + "/")
     page.click("header button:has-text('Déconnexion'), header button:has-text('Log out')")
     screens.check("login")
     assert not errors, errors
