@@ -1,0 +1,78 @@
+"""`hearth passwd`, `hearth token` and `hearth admin` as a parent runs them on the Pi: real subprocesses, the real
+SQLite file, and the admin served by waitress on a free loopback port."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from appliance.state import db
+from appliance.state.admin import AdminStore
+
+from tests.support.hearth_proc import free_port
+
+
+def hearth(config_path, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HEARTH_CONFIG=str(config_path))
+    return subprocess.run([sys.executable, "-m", "appliance.cli", *args], capture_output=True, text=True, env=env,
+                          input=stdin, timeout=60)
+
+
+def test_passwd_resets_the_password_and_ends_sessions(config_path, tmp_path):
+    r = hearth(config_path, "passwd", "--stdin", stdin="short\n")
+    assert r.returncode == 1 and "at least 8 characters" in r.stderr
+    store = AdminStore(db.db_path(tmp_path / "var"))
+    epoch = store.epoch()
+    r = hearth(config_path, "passwd", "--stdin", stdin="a new long password\n")
+    assert r.returncode == 0, r.stderr
+    assert store.check_password("a new long password") and store.epoch() == epoch + 1
+    store.close()
+
+
+def test_tokens_create_list_revoke(config_path, tmp_path):
+    r = hearth(config_path, "token", "create", "home-assistant")
+    assert r.returncode == 0, r.stderr
+    secret = r.stdout.strip()
+    assert secret.startswith("hearth_") and "shown once" in r.stderr
+    store = AdminStore(db.db_path(tmp_path / "var"))
+    assert store.check_token(secret) == "home-assistant"
+    assert hearth(config_path, "token", "create", "home-assistant").returncode == 1    # names are unique
+    r = hearth(config_path, "token", "list")
+    assert "home-assistant" in r.stdout and secret not in r.stdout
+    assert hearth(config_path, "token", "revoke", "home-assistant").returncode == 0
+    assert store.check_token(secret) is None
+    assert hearth(config_path, "token", "revoke", "home-assistant").returncode == 1
+    assert hearth(config_path, "token", "create").returncode == 2
+    store.close()
+
+
+def test_hearth_admin_serves_under_waitress(config_path):
+    port = free_port()
+    env = dict(os.environ, HEARTH_CONFIG=str(config_path))
+    p = subprocess.Popen([sys.executable, "-m", "appliance.cli", "admin", "--listen", f"127.0.0.1:{port}"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/setup", timeout=2) as r:
+                    body = r.read().decode()
+                    headers = r.headers
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        assert body and "Welcome to Hearth" in body
+        assert headers["Server"] == "hearth" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+def test_hearth_admin_without_an_admin_section_says_so(tmp_path):
+    path = tmp_path / "h.yaml"
+    path.write_text(f"data_dir: {tmp_path / 'var'}\n")
+    r = hearth(path, "admin")
+    assert r.returncode == 1 and "no admin section" in r.stderr
