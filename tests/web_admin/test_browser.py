@@ -20,7 +20,7 @@ import pytest
 from tests.support.hearth_proc import HearthServer, free_port
 from tests.support.stub_upstream import StubUpstream
 
-from .conftest import ARP_HEADER, PASSWORD
+from .conftest import NEEDS_ALERTS, NEEDS_REPORTS, PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = Path(__file__).resolve().parent / ".node" / "node_modules" / "axe-core" / "axe.min.js"
@@ -110,6 +110,8 @@ class Screens:
         assert not dirty, json.dumps(dirty, indent=1)
 
 
+@NEEDS_REPORTS
+@NEEDS_ALERTS
 def test_a_parent_runs_the_house_from_the_browser(hearth, browser):
     h, url = hearth
     context = browser.new_context(bypass_csp=True, viewport=SIZES["laptop"], locale="en-GB")
