@@ -15,9 +15,8 @@ def _config(args):
 
 
 def _store(cfg):
-    from appliance.state import db
     from appliance.state.admin import AdminStore
-    return AdminStore(db.db_path(cfg.data_dir))
+    return AdminStore.in_dir(cfg.data_dir)
 
 
 # --- hearth passwd ------------------------------------------------------------------------------------------------

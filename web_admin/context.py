@@ -90,9 +90,8 @@ def neighbours() -> NeighbourTable:
 
 def store():
     if "admin_store" not in g:
-        from appliance.state import db
         from appliance.state.admin import AdminStore
-        g.admin_store = AdminStore(db.db_path(config().data_dir))
+        g.admin_store = AdminStore.in_dir(config().data_dir)
     return g.admin_store
 
 

@@ -190,7 +190,7 @@ def _has_global_ipv6() -> bool:
 
 def setup_checks() -> list[tuple[str, str, str]]:
     """(state, headline, what to do) rows, from the devices the DNS filter has seen and its own stats."""
-    from .dashboard import clock_synchronised, health
+    from .dashboard import health
     cfg = context.config()
     now = time.time()
     seen = list(context.reports().devices())

@@ -1,6 +1,7 @@
 """The admin's own secrets and counters: the parent's password hash, the session epoch, failed logins per client
-and the API tokens for scripts. Kept in the data directory's SQLite file, so `hearth passwd` on the Pi's shell and
-the running admin see the same thing, and every waitress thread shares one rate limit.
+and the API tokens for scripts. Kept in their own SQLite file in the data directory, ``admin.db``, readable by its
+owner only (the log in ``hearth.db`` may be shared with the CLI's group; these hashes are not), so `hearth passwd`
+on the Pi's shell and the running admin see the same thing, and every waitress thread shares one rate limit.
 
 - The password is hashed with argon2id (argon2-cffi's defaults); it is set once by first-run setup and changed only
   by a parent who knows it or by `hearth passwd` from the shell. Setting it bumps the session epoch.
@@ -23,6 +24,7 @@ from pathlib import Path
 from . import db
 
 SECRET_NAME = "admin-secret"
+STORE_NAME = "admin.db"
 MIN_PASSWORD = 8
 MAX_FAILURES = 5               # failed logins from one client ...
 FAILURE_WINDOW = 15 * 60       # ... within this many seconds lock that client out until the oldest one ages out
@@ -79,12 +81,23 @@ def session_secret(data_dir: str | Path) -> bytes:
     return key
 
 
+def store_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / STORE_NAME
+
+
 class AdminStore:
     def __init__(self, path: str | Path, clock=time.time):
         self.path = Path(path)
         self.clock = clock
+        if not self.path.exists():      # made private before SQLite writes a byte (its -wal and -shm follow)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._conn = db.connect(self.path)
         self._conn.executescript(_SCHEMA)
+
+    @classmethod
+    def in_dir(cls, data_dir: str | Path, clock=time.time) -> "AdminStore":
+        return cls(store_path(data_dir), clock)
 
     def close(self) -> None:
         self._conn.close()

@@ -9,7 +9,6 @@ import time
 import urllib.error
 import urllib.request
 
-from appliance.state import db
 from appliance.state.admin import AdminStore
 
 from tests.support.hearth_proc import free_port
@@ -24,7 +23,7 @@ def hearth(config_path, *args, stdin: str | None = None) -> subprocess.Completed
 def test_passwd_resets_the_password_and_ends_sessions(config_path, tmp_path):
     r = hearth(config_path, "passwd", "--stdin", stdin="short\n")
     assert r.returncode == 1 and "at least 8 characters" in r.stderr
-    store = AdminStore(db.db_path(tmp_path / "var"))
+    store = AdminStore.in_dir(tmp_path / "var")
     epoch = store.epoch()
     r = hearth(config_path, "passwd", "--stdin", stdin="a new long password\n")
     assert r.returncode == 0, r.stderr
@@ -37,7 +36,7 @@ def test_tokens_create_list_revoke(config_path, tmp_path):
     assert r.returncode == 0, r.stderr
     secret = r.stdout.strip()
     assert secret.startswith("hearth_") and "shown once" in r.stderr
-    store = AdminStore(db.db_path(tmp_path / "var"))
+    store = AdminStore.in_dir(tmp_path / "var")
     assert store.check_token(secret) == "home-assistant"
     assert hearth(config_path, "token", "create", "home-assistant").returncode == 1    # names are unique
     r = hearth(config_path, "token", "list")

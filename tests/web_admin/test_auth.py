@@ -3,12 +3,10 @@ everywhere" ends, child devices refused, bearer tokens for the API. Real app, re
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import pytest
 
-from appliance.state import db
-from appliance.state.admin import AdminStore, MAX_FAILURES
+from appliance.state.admin import MAX_FAILURES, AdminStore, store_path
 
 from .conftest import PASSWORD, csrf_of
 
@@ -37,7 +35,7 @@ def test_setup_sets_password_and_timezone_once(auth, client, config_path, app):
                                    "password": "another password", "password2": "another password",
                                    "timezone": "UTC"})
     assert r.status_code == 302
-    store = AdminStore(db.db_path(app.extensions["hearth_config"].config.data_dir))
+    store = AdminStore.in_dir(app.extensions["hearth_config"].config.data_dir)
     assert store.check_password(PASSWORD) and not store.check_password("another password")
 
 
@@ -185,7 +183,7 @@ def test_child_device_refused_even_with_a_session_cookie(parent, client):
 
 
 def test_bearer_tokens(parent, app, client):
-    store = AdminStore(db.db_path(app.extensions["hearth_config"].config.data_dir))
+    store = AdminStore.in_dir(app.extensions["hearth_config"].config.data_dir)
     secret = store.create_token("home-assistant")
     api = app.test_client()
     r = api.get("/api/v1/children", headers={"Authorization": f"Bearer {secret}"})
@@ -199,19 +197,20 @@ def test_bearer_tokens(parent, app, client):
     store.revoke_token("home-assistant")
     assert api.get("/api/v1/children", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
     # only the hash is stored
-    rows = sqlite3.connect(db.db_path(app.extensions["hearth_config"].config.data_dir)).execute(
+    rows = sqlite3.connect(store_path(app.extensions["hearth_config"].config.data_dir)).execute(
         "SELECT * FROM admin_tokens").fetchall()
     assert rows == []
     secret2 = store.create_token("script")
-    raw = sqlite3.connect(db.db_path(app.extensions["hearth_config"].config.data_dir)).execute(
+    raw = sqlite3.connect(store_path(app.extensions["hearth_config"].config.data_dir)).execute(
         "SELECT sha256 FROM admin_tokens").fetchone()[0]
     assert secret2 not in raw and len(raw) == 64
     store.close()
 
 
-def test_session_secret_file_is_private(app, tmp_path):
-    path = tmp_path / "var" / "admin-secret"
-    assert path.exists() and (path.stat().st_mode & 0o777) == 0o600
+def test_secret_and_store_files_are_private(parent, tmp_path):
+    for name in ("admin-secret", "admin.db"):
+        path = tmp_path / "var" / name
+        assert path.exists() and (path.stat().st_mode & 0o777) == 0o600, name
 
 
 def test_language_switch_and_browser_choice(parent, client):

@@ -10,14 +10,12 @@ import re
 import time
 
 import pytest
-import yaml
-
 from appliance import config as configmod
 from appliance.model import Action, Client, Decision, Reason
 from appliance.state import db
 from appliance.state.querylog import Entry, QueryLog
 
-from .conftest import NEEDS_ALERTS, NEEDS_REPORTS, PASSWORD, csrf_of
+from .conftest import NEEDS_ALERTS, NEEDS_REPORTS, csrf_of
 
 XSS = "<script>alert(1)</script>.evil"
 _R, _A = [NEEDS_REPORTS], [NEEDS_REPORTS, NEEDS_ALERTS]
@@ -344,7 +342,7 @@ def test_openapi_document_matches_the_real_routes(parent, app):
 
 def test_api_actions_with_a_token_and_with_the_session(parent, app):
     from appliance.state.admin import AdminStore
-    store = AdminStore(db.db_path(app.extensions["hearth_config"].config.data_dir))
+    store = AdminStore.in_dir(app.extensions["hearth_config"].config.data_dir)
     secret = store.create_token("ha")
     store.close()
     api = app.test_client()
