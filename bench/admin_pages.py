@@ -38,16 +38,16 @@ def main() -> int:
     from appliance.state.reports import LogFilter, Reports
     from web_admin import create_app
 
-    with Reports(path) as r:
-        devices = r.devices()
-        last = r.search(LogFilter(), limit=1).entries[0].ts
+    with Reports(path) as r:       # the family, as the log names it (the bench writes no devices_seen rows)
+        recent = r.search(LogFilter(), limit=500).entries
+    last = recent[0].ts
     kids: dict[str, list[str]] = {}
-    named = []
-    for d in devices:
-        if d.device and d.profile != "default" and d.mac and d.device not in named:
-            named.append(d.device)
-            kids.setdefault(d.profile, []).append(d.device)
-    macs = {d.device: d.mac for d in devices if d.device}
+    macs: dict[str, str] = {}
+    for e in recent:
+        if e.device and e.profile != "default" and e.mac and e.device not in macs:
+            macs[e.device] = e.mac
+            kids.setdefault(e.profile, []).append(e.device)
+    named = list(macs)
     tmp = Path(tempfile.mkdtemp(prefix="hearth-admin-bench-"))
     (tmp / "var").mkdir()
     (tmp / "var" / "hearth.db").symlink_to(path.resolve())
