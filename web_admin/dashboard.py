@@ -96,4 +96,6 @@ def child_cards() -> list[dict]:
 
 @bp.route("/")
 def index():
-    return render_template("dashboard.html", cards=child_cards(), health=health(), title=_("Today"))
+    from .words import titles
+    return render_template("dashboard.html", cards=child_cards(), health=health(), titles=titles(),
+                           title=_("Today"))
