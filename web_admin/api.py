@@ -72,6 +72,9 @@ def _no_child(name):
     return jsonify(error=_("There is no child named %(name)s.", name=name)), 404
 
 
+_NAME_PARAM = (("name", "path", "string", "the child's name"),)
+
+
 def _profile_json(p) -> dict:
     return {"name": p.name, "devices": list(p.devices), "block": list(p.block), "block_apps": list(p.block_apps),
             "allow": list(p.allow), "deny": list(p.deny), "safe_search": p.safe_search, "youtube": p.youtube,
@@ -146,6 +149,58 @@ def later(name):
 def end(name):
     b = _body()
     return _act(name, lambda a: a.end(name, str(b.get("window", ""))))
+
+
+def _saved(edit, message: str):
+    """A config change through config.save(): the daemon's reload answer, or why nothing was written."""
+    from . import saving
+    result = saving.save(edit)
+    if not result.ok:
+        return jsonify(error=_("Nothing was changed."), errors=result.errors), 400
+    return jsonify(message=message, reload=result.reload)
+
+
+@route("/children", "POST", "Add a child (with the categories every family blocks)",
+       body={"name": {"type": "string", "example": "emma"}})
+def add_child():
+    from .children import STARTER_BLOCK, child_name
+    from .saving import edits
+    name, error = child_name(str(_body().get("name", "")))
+    if error:
+        return jsonify(error=error), 400
+    block = [c for c in STARTER_BLOCK if c in context.catalog().categories]
+    return _saved(lambda doc: edits.add_profile(doc, name, block=block), _("%(name)s added.", name=name))
+
+
+_RULES = ("block", "block_apps", "allow", "deny", "safe_search", "youtube", "bypass")
+
+
+@route("/children/<name>/rules", "POST", "Change a child's rules (only the fields given)", params=_NAME_PARAM,
+       body={"block": {"type": "array"}, "block_apps": {"type": "array"}, "allow": {"type": "array"},
+             "deny": {"type": "array"}, "safe_search": {"type": "boolean"}, "youtube": {"type": "string"},
+             "bypass": {"type": "boolean"}})
+def set_rules(name):
+    from .saving import edits
+    if _child(name) is None:
+        return _no_child(name)
+    b = _body()
+    unknown = sorted(set(b) - set(_RULES))
+    if unknown:
+        return jsonify(error=_("Unknown fields: %(names)s", names=", ".join(unknown))), 400
+    return _saved(lambda doc: edits.set_profile(doc, name, **b), _("%(name)s's rules are saved.", name=name))
+
+
+@route("/devices/assign", "POST", "Give a configured device to a child (child null: to nobody)",
+       body={"device": {"type": "string"}, "child": {"type": "string", "nullable": True}})
+def assign_device():
+    from .saving import edits
+    b = _body()
+    device, child_ = str(b.get("device", "")), b.get("child") or None
+    if child_ is not None and _child(child_) is None:
+        return _no_child(child_)
+    return _saved(lambda doc: edits.assign_device(doc, device, child_),
+                  _("%(device)s now gets the rules of %(child)s.", device=device,
+                    child=child_ or _("nobody (default rules)")))
 
 
 @route("/overrides", "GET", "The live pauses, allows and schedule changes")

@@ -3,6 +3,8 @@ now, a 24-hour activity chart; and the appliance's health."""
 from __future__ import annotations
 
 import shutil
+import time
+from datetime import datetime
 from pathlib import Path
 
 from flask import Blueprint, render_template
@@ -50,11 +52,45 @@ def health() -> list[tuple[str, str]]:
                              total=f"{du.total / 1e9:.1f}")))
     except OSError:
         pass
+    out.extend(list_health(cfg))
     synced = clock_synchronised()
     if synced is True:
         out.append(("ok", _("The clock is synchronised.")))
     elif synced is False:
         out.append(("bad", _("The clock is not synchronised: schedules may start at the wrong time.")))
+    return out
+
+
+def list_health(cfg) -> list[tuple[str, str]]:
+    """The parent's own lists: the last download failed, or none succeeded for three days."""
+    from appliance.lists.sources import read_status
+    urls = [s for s in cfg.lists.sources if s.url]
+    if not urls:
+        return []
+    status = read_status(cfg)
+    stale, failed = [], []
+    for s in urls:
+        st = status.get(s.name)
+        if st is None or not st.last_success:
+            stale.append(s.name)
+            continue
+        try:
+            age = time.time() - datetime.fromisoformat(st.last_success).timestamp()
+        except ValueError:
+            age = 0
+        if st.last_error:
+            failed.append(s.name)
+        elif age > 3 * 86400:
+            stale.append(s.name)
+    out = []
+    if failed:
+        out.append(("warn", _("These lists failed to update and keep their last good copy: %(names)s",
+                              names=", ".join(failed))))
+    if stale:
+        out.append(("warn", _("These lists have not been downloaded for days (or ever): %(names)s",
+                              names=", ".join(stale))))
+    if not out:
+        out.append(("ok", _("Your lists are up to date.")))
     return out
 
 

@@ -374,3 +374,32 @@ def test_decision_sentences_are_escaped_before_markup(app, text, html):
     from web_admin.words import sentence
     with app.test_request_context():
         assert str(sentence(text)) == html
+
+
+def test_api_config_changes_go_through_save(parent, app, config_path):
+    from appliance.state.admin import AdminStore
+    store = AdminStore.in_dir(app.extensions["hearth_config"].config.data_dir)
+    h = {"Authorization": f"Bearer {store.create_token('script')}"}
+    store.close()
+    api = app.test_client()
+    r = api.post("/api/v1/children", json={"name": "Zoe"}, headers=h)
+    assert r.status_code == 200 and r.get_json()["reload"] is None          # no daemon running in this test
+    assert "zoe" in configmod.load(config_path).profiles
+    r = api.post("/api/v1/children/zoe/rules", json={"youtube": "strict", "allow": ["khanacademy.org"]}, headers=h)
+    assert r.status_code == 200
+    p = configmod.load(config_path).profiles["zoe"]
+    assert p.youtube == "strict" and p.allow == ("khanacademy.org",)
+    before = config_path.read_text()
+    r = api.post("/api/v1/children/zoe/rules", json={"youtube": "sometimes"}, headers=h)
+    assert r.status_code == 400 and any("youtube" in e for e in r.get_json()["errors"])
+    assert api.post("/api/v1/children/zoe/rules", json={"colour": 1}, headers=h).status_code == 400
+    assert config_path.read_text() == before
+    r = api.post("/api/v1/devices/assign", json={"device": "leo-tablet", "child": "zoe"}, headers=h)
+    assert r.status_code == 200 and "leo-tablet" in configmod.load(config_path).profiles["zoe"].devices
+
+
+@NEEDS_REPORTS
+def test_setup_check_says_what_the_filter_sees(parent, logged):
+    html = parent.client.get("/settings/check").get_data(as_text=True)
+    assert "2 devices asked Hearth in the last hour" in html
+    assert "Freebox" in html and "trusted_forwarders" not in html
