@@ -36,7 +36,7 @@ def vendor(mac: str | None) -> str:
         return ""
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Row:
     key: str
     name: str | None          # the configured device name

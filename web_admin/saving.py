@@ -43,8 +43,9 @@ def replace_text(text: str) -> Saved:
     return Saved(True, [], result.reload)
 
 
-def save_and_say(edit: Callable, done: str, *, text: str | None = None) -> Saved:
-    """Save, then flash ``done`` and the daemon's answer (or the reasons nothing was saved)."""
+def save_and_say(edit: Callable | None, done: str, *, text: str | None = None) -> Saved:
+    """Save (an edit, or with ``text`` a whole file), then flash ``done`` and the daemon's answer (or the
+    reasons nothing was saved)."""
     result = save(edit) if text is None else replace_text(text)
     if not result.ok:
         flash(_("Nothing was changed: %(why)s", why="; ".join(result.errors)), "error")

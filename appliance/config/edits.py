@@ -77,15 +77,6 @@ def set_setting(doc: MutableMapping, section: str, key: str, value: Any) -> None
         sec[key] = list(value) if isinstance(value, tuple) else value
 
 
-def replace_all(doc: MutableMapping, data: MutableMapping) -> None:
-    """A restored file: every top-level key replaced (save() validated the result before anything is written)."""
-    for k in list(doc):
-        if k not in data:
-            del doc[k]
-    for k, v in data.items():
-        doc[k] = v
-
-
 # --- children -----------------------------------------------------------------------------------------------------
 
 def add_profile(doc: MutableMapping, name: str, *, block: Iterable[str] = (), block_apps: Iterable[str] = ()) -> None:

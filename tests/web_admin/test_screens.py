@@ -403,3 +403,29 @@ def test_setup_check_says_what_the_filter_sees(parent, logged):
     html = parent.client.get("/settings/check").get_data(as_text=True)
     assert "2 devices asked Hearth in the last hour" in html
     assert "Freebox" in html and "trusted_forwarders" not in html
+
+
+def test_lists_update_now_downloads_in_the_background(parent, config_path, tmp_path):
+    import http.server
+    import threading
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "hosts.txt").write_text("0.0.0.0 bad-one.example\n0.0.0.0 bad-two.example\n")
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path / "www"), **kw)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/hosts.txt"
+        r = parent.post("/lists/add", {"name": "mine", "url": url, "category": "adult"})
+        assert r.status_code == 302, r.get_data(as_text=True)
+        r = parent.post("/lists/update", page="/lists/")
+        assert "Updating the lists" in parent.client.get(r.headers["Location"]).get_data(as_text=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            html = parent.client.get("/lists/").get_data(as_text=True)
+            if re.search(r"mine</strong>.*?<td[^>]*>adult</td>\s*<td[^>]*>2</td>", html, re.S):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the list was not downloaded: " + html[html.find("mine"):][:600])
+    finally:
+        httpd.shutdown()
