@@ -6,7 +6,13 @@ runs. Each command is an ``add_*`` (its arguments) and a ``run_*`` (the command 
 from __future__ import annotations
 
 import getpass
+import hashlib
+import os
+import ssl
+import subprocess
 import sys
+import threading
+from pathlib import Path
 
 
 def _config(args):
@@ -98,23 +104,79 @@ def run_token(args) -> int:
 
 def add_admin(parser) -> None:
     parser.add_argument("--listen", metavar="HOST:PORT", help="instead of the config's admin.listen")
+    parser.add_argument("--fingerprint", action="store_true",
+                        help="print the HTTPS certificate's SHA-256 fingerprint (made if missing) and exit")
 
 
 def run_admin(args) -> int:
-    """Serve the admin under waitress (what systemd runs), on admin.listen."""
+    """Serve the admin under waitress (what systemd runs), on admin.listen; HTTPS too on admin.https_listen."""
     from appliance import config as configmod
     cfg = _config(args)
+    if args.fingerprint:
+        print(ensure_certificate(cfg.data_dir)[2])
+        return 0
     listen = args.listen or (str(cfg.admin.listen) if cfg.admin and cfg.admin.listen else None)
-    if not listen:
+    https = str(cfg.admin.https_listen) if cfg.admin and cfg.admin.https_listen else None
+    if not listen and not https:
         print("the config has no admin section (admin: {listen: \"0.0.0.0:80\"}); or give --listen HOST:PORT",
               file=sys.stderr)
         return 1
+    path = configmod.resolve_path(args.config)
     try:
-        serve(configmod.resolve_path(args.config), listen)
+        if https:
+            secure = make_https_server(path, https, cfg.data_dir)
+            threading.Thread(target=secure.safe_start, name="hearth-admin-https", daemon=True).start()
+            print(f"Hearth admin on https://{https}/ (certificate SHA-256 "
+                  f"{ensure_certificate(cfg.data_dir)[2]})", flush=True)
+        if listen:
+            serve(path, listen)
+        else:
+            threading.Event().wait()
     except OSError as e:
-        print(f"hearth admin: cannot listen on {listen}: {e.strerror or e}", file=sys.stderr)
+        print(f"hearth admin: cannot listen on {listen or https}: {e.strerror or e}", file=sys.stderr)
         return 1
     return 0
+
+
+# --- HTTPS: a self-signed certificate made on first start, as Pi-hole v6 does -----------------------------------
+
+CERT_NAME, KEY_NAME = "admin-cert.pem", "admin-key.pem"
+
+
+def ensure_certificate(data_dir) -> tuple[Path, Path, str]:
+    """(certificate, key, SHA-256 fingerprint): made once with openssl (an EC key readable by its owner only,
+    valid ten years, for hearth.local and localhost), then reused so a parent's browser remembers it."""
+    data_dir = Path(data_dir)
+    cert, key = data_dir / CERT_NAME, data_dir / KEY_NAME
+    if not (cert.exists() and key.exists()):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        old = os.umask(0o077)
+        try:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-days", "3650", "-subj", "/CN=hearth.local",
+                            "-addext", "subjectAltName=DNS:hearth.local,DNS:localhost,IP:127.0.0.1",
+                            "-keyout", str(key), "-out", str(cert)],
+                           check=True, capture_output=True, timeout=60)
+        finally:
+            os.umask(old)
+        os.chmod(cert, 0o644)
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return cert, key, ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def make_https_server(config_path: str, listen: str, data_dir, test_config: dict | None = None):
+    """The admin over HTTPS (waitress speaks no TLS; cheroot, pure Python, does). ``.safe_start()``, ``.stop()``."""
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    from web_admin import create_app
+    cert, key, _fp = ensure_certificate(data_dir)
+    host, _sep, port = listen.rpartition(":")
+    server = wsgi.Server((host.strip("[]"), int(port)), create_app(config_path, test_config), numthreads=4,
+                         server_name="hearth")
+    server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
+    return server
 
 
 def make_server(config_path: str, listen: str, test_config: dict | None = None):

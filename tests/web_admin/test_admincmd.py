@@ -75,3 +75,39 @@ def test_hearth_admin_without_an_admin_section_says_so(tmp_path):
     path.write_text(f"data_dir: {tmp_path / 'var'}\n")
     r = hearth(path, "admin")
     assert r.returncode == 1 and "no admin section" in r.stderr
+
+
+def test_https_listener_with_a_self_signed_certificate(config_path, tmp_path):
+    import hashlib
+    import http.client
+    import ssl
+    import threading
+
+    from appliance.admincmd import ensure_certificate, make_https_server
+    data_dir = tmp_path / "var"
+    cert, key, fingerprint = ensure_certificate(data_dir)
+    assert (key.stat().st_mode & 0o777) == 0o600
+    assert ensure_certificate(data_dir)[2] == fingerprint                   # made once, then reused
+    r = hearth(config_path, "admin", "--fingerprint")
+    assert r.stdout.strip() == fingerprint
+    port = free_port()
+    server = make_https_server(str(config_path), f"127.0.0.1:{port}", data_dir)
+    threading.Thread(target=server.safe_start, daemon=True).start()
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        for _ in range(50):
+            try:
+                conn = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=5)
+                conn.request("GET", "/setup")
+                resp = conn.getresponse()
+                break
+            except (ConnectionRefusedError, ssl.SSLError):
+                time.sleep(0.1)
+        body = resp.read().decode()
+        assert resp.status == 200 and "Welcome to Hearth" in body
+        seen = hashlib.sha256(conn.sock.getpeercert(binary_form=True)).hexdigest().upper()
+        assert fingerprint.replace(":", "") == seen
+        cookie = resp.getheader("Set-Cookie") or ""
+        assert "Secure" in cookie and "HttpOnly" in cookie
+    finally:
+        server.stop()
