@@ -40,6 +40,7 @@ def vendor(mac: str | None) -> str:
 class Row:
     key: str
     name: str | None          # the configured device name
+    hostname: str | None      # what the network calls it (DHCP lease or the router's reverse DNS)
     mac: str | None
     ip: str | None
     vendor: str
@@ -65,15 +66,19 @@ def rows() -> list[Row]:
             if dev.name in named:
                 continue
             named.add(dev.name)
-        out.append(Row(s.key, dev.name if dev else None, s.mac, s.ip, vendor(s.mac),
+        out.append(Row(s.key, dev.name if dev else None, None, s.mac, s.ip, vendor(s.mac),
                        owner.get(dev.name) if dev else None, s.first_seen.timestamp(), s.last_seen.timestamp(),
                        new=dev is None and s.key not in looked))
     for d in cfg.devices:          # configured, never seen yet
         if d.name not in named:
-            out.append(Row(d.mac or d.ip or d.name, d.name, d.mac, d.ip or (str(d.cidr) if d.cidr else None),
+            out.append(Row(d.mac or d.ip or d.name, d.name, None, d.mac, d.ip or (str(d.cidr) if d.cidr else None),
                            vendor(d.mac), owner.get(d.name), None, None, new=False))
     out.sort(key=lambda r: (not r.new, -(r.last_seen or 0)))
-    return out
+    from dataclasses import replace
+
+    from .hostnames import names_for
+    known = names_for([r.ip for r in out if r.ip and "/" not in r.ip])
+    return [replace(r, hostname=known.get(r.ip)) if r.ip in known else r for r in out]
 
 
 @bp.route("/")

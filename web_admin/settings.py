@@ -166,17 +166,6 @@ ROUTER_HELP = {
 }
 
 
-def _gateway() -> str | None:
-    try:
-        for line in Path("/proc/net/route").read_text().splitlines()[1:]:
-            parts = line.split()
-            if len(parts) > 2 and parts[1] == "00000000":
-                return str(ipaddress.IPv4Address(bytes.fromhex(parts[2])[::-1]))
-    except (OSError, ValueError):
-        pass
-    return None
-
-
 def _has_global_ipv6() -> bool:
     try:
         for line in Path("/proc/net/if_inet6").read_text().splitlines():
@@ -202,7 +191,8 @@ def setup_checks() -> list[tuple[str, str, str]]:
                       "a phone's Wi-Fi.")))
     else:
         addresses = {d.ip for d in recent}
-        gw = _gateway()
+        from .hostnames import gateway
+        gw = gateway()
         if len(addresses) == 1 or (gw and addresses <= {gw, "127.0.0.1", "::1"}):
             out.append(("warn", _("Requests come from one address only (%(ip)s): probably the router, which "
                                   "hides who is asking. Per-child rules cannot work like this.",
