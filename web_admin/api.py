@@ -93,7 +93,7 @@ def status():
 
 @route("/children", "GET", "Every child with their rules and what is in force now")
 def children():
-    return jsonify(children=[_profile_json(p) for p in context.config().children()])
+    return jsonify(children=[_profile_json(p) for p in context.kids()])
 
 
 @route("/children/<name>", "GET", "One child", params=(("name", "path", "string", "the child's name"),))

@@ -2,7 +2,7 @@
 
 1. the client is identified the way DNS identifies it (source address → neighbour-table MAC → device → profile);
    a device assigned to a child never gets in (a friendly "ask a parent" page), unless ``admin.parents`` or
-   ``admin.parent_networks`` names it; nor does anything outside the home's networks (``dns.allow_networks``);
+   ``admin.parent_networks`` names it (devices in the parents' own ``filtering: off`` profile are not a child's); nor does anything outside the home's networks (``dns.allow_networks``);
 2. a bearer token (``hearth token create``) authenticates a script on ``/api/v1`` and needs no CSRF token;
 3. every other write carries a CSRF token (Flask-WTF), forms and cookie-authenticated API calls alike;
 4. until a password is set, only first-run setup is reachable; then everything but login needs a login.
@@ -20,7 +20,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _, ngettext
 from flask_wtf.csrf import CSRFError
 
-from appliance.config import DEFAULT_PROFILE
+
 from appliance.model import Client
 from appliance.state.admin import PasswordError
 
@@ -152,7 +152,8 @@ def guard():
     parent = _is_parent(c)
     if not parent and not context.directory().allowed(c.address):
         return _refuse(_("The admin answers only the home network."), page="outside.html")
-    if c.profile != DEFAULT_PROFILE and not parent:
+    profile = context.config().profiles.get(c.profile)
+    if profile is not None and profile.child and not parent:     # a child's; not the parents' unfiltered profile
         return _refuse(_("This device belongs to a child."), page="ask_parent.html")
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":

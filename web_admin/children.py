@@ -42,7 +42,7 @@ def _profile_or_404(name: str):
 
 @bp.route("/")
 def index():
-    return render_template("children.html", children=context.config().children(), errors={}, form={},
+    return render_template("children.html", children=context.kids(), errors={}, form={},
                            title=_("Children"))
 
 
@@ -52,14 +52,14 @@ def add():
     if name and name in context.config().profiles:
         error = _("There is already a child named %(name)s.", name=name)
     if error:
-        return render_template("children.html", children=context.config().children(), errors={"name": error},
+        return render_template("children.html", children=context.kids(), errors={"name": error},
                                form=request.form, title=_("Children")), 400
     cat = context.catalog()
     block = [c for c in STARTER_BLOCK if c in cat.categories]
     result = saving.save_and_say(lambda doc: edits.add_profile(doc, name, block=block),
                                  _("%(name)s added. Now give them their devices and rules.", name=name))
     if not result.ok:
-        return render_template("children.html", children=context.config().children(),
+        return render_template("children.html", children=context.kids(),
                                errors={"name": "; ".join(result.errors)}, form=request.form,
                                title=_("Children")), 400
     return redirect(url_for("children.edit", name=name))

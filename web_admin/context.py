@@ -74,6 +74,11 @@ def config() -> Config:
     return g.config
 
 
+def kids():
+    """The children's profiles, in file order (not the default one, not the parents' unfiltered one)."""
+    return [p for p in config().children() if p.child]
+
+
 def config_error() -> ConfigError | None:
     config()
     return g.config_error

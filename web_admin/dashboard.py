@@ -118,7 +118,7 @@ def child_cards() -> list[dict]:
     except Exception:          # no alerts table yet: nothing waiting
         waiting = []
     cards = []
-    for p in cfg.children():
+    for p in context.kids():
         s = reports.day_summary(p.name, now.date(), cfg.tz)
         cards.append({
             "profile": p, "summary": s,

@@ -63,7 +63,7 @@ def index():
     cfg = context.config()
     rows = [(p, preview(p.name, p.schedules),
              charts.week(p.schedules, day_names(), context.now(), _("The week of %(name)s", name=p.name)))
-            for p in cfg.children()]
+            for p in context.kids()]
     return render_template("schedules.html", rows=rows, title=_("Schedules"))
 
 

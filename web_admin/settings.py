@@ -208,7 +208,7 @@ def setup_checks() -> list[tuple[str, str, str]]:
                                   "router's IPv6 DNS and go around Hearth."),
                         _("In the router's IPv6 settings, set the DNS server to Hearth's IPv6 address or turn off "
                           "the router's own IPv6 DNS.")))
-    for p in cfg.children():
+    for p in context.kids():
         for dev in p.devices:
             s = next((d for d in seen if d.device == dev), None)
             if s is not None and now - s.last_seen.timestamp() > 6 * 3600 and _online(s):

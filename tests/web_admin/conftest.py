@@ -39,11 +39,12 @@ def base_config(tmp_path: Path) -> dict:
         "admin": {"listen": "127.0.0.1:8099", "parents": ["dad-phone"]},
         "devices": [{"name": "emma-phone", "ip": "127.0.0.5"},
                     {"name": "leo-tablet", "mac": "aa:bb:cc:00:00:02"},
-                    {"name": "dad-phone", "ip": "127.0.0.9"}],
+                    {"name": "dad-phone", "ip": "127.0.0.9"}, {"name": "mum-laptop", "ip": "127.0.0.10"}],
         "profiles": {"emma": {"devices": ["emma-phone"], "block": ["random-chat"],
                               "schedules": [{"name": "bedtime", "days": "daily", "from": "21:00", "to": "07:00",
                                              "block": "everything"}]},
-                     "leo": {"devices": ["leo-tablet", "dad-phone"], "block": ["random-chat", "adult"]}},
+                     "leo": {"devices": ["leo-tablet", "dad-phone"], "block": ["random-chat", "adult"]},
+                     "parents": {"devices": ["mum-laptop"], "filtering": False}},
     }
 
 

@@ -161,6 +161,7 @@ def test_password_change_keeps_this_session_ends_others(parent, app):
     ("127.0.0.7", None, 403),                # leo-tablet found through the neighbour table's MAC
     ("127.0.0.9", None, 200),                # dad-phone belongs to leo's profile but admin.parents names it
     ("127.0.0.1", None, 200),                # a device nobody has assigned: a parent's laptop
+    ("127.0.0.10", None, 200),               # in the parents' own unfiltered profile
     ("8.8.8.8", None, 403),                  # not the home network
 ])
 def test_child_devices_cannot_reach_the_admin(parent, app, ip, mac, status):

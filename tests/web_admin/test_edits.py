@@ -40,7 +40,7 @@ def test_days_text_reads_back_as_the_same_days(tmp_path, days, text):
 
 @pytest.mark.parametrize("edit, check", [
     (lambda d: edits.add_profile(d, "zoe", block=["adult"]),
-     lambda c: c.profiles["zoe"].block == ("adult",) and list(c.profiles)[:3] == ["emma", "leo", "zoe"]),
+     lambda c: c.profiles["zoe"].block == ("adult",) and list(c.profiles)[:4] == ["emma", "leo", "parents", "zoe"]),
     (lambda d: edits.rename_profile(d, "emma", "emmy"),
      lambda c: "emma" not in c.profiles and c.profiles["emmy"].devices == ("emma-phone",)
      and list(c.profiles)[:2] == ["emmy", "leo"]),
