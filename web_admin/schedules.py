@@ -60,7 +60,6 @@ def _profile_or_404(name):
 
 @bp.route("/")
 def index():
-    cfg = context.config()
     rows = [(p, preview(p.name, p.schedules),
              charts.week(p.schedules, day_names(), context.now(), _("The week of %(name)s", name=p.name)))
             for p in context.kids()]

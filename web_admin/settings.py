@@ -180,7 +180,6 @@ def _has_global_ipv6() -> bool:
 def setup_checks() -> list[tuple[str, str, str]]:
     """(state, headline, what to do) rows, from the devices the DNS filter has seen and its own stats."""
     from .dashboard import health
-    cfg = context.config()
     now = time.time()
     seen = list(context.reports().devices())
     recent = [d for d in seen if now - d.last_seen.timestamp() < 3600]
