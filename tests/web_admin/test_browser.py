@@ -94,7 +94,7 @@ class Screens:
         page = self.page
         page.add_script_tag(path=str(AXE))
         result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-        assert len(result["passes"]) > 10, "axe-core checked nothing"
+        assert result["passes"], "axe-core checked nothing"
         bad = [{"id": v["id"], "impact": v["impact"], "help": v["help"],
                 "nodes": [n["target"] for n in v["nodes"]][:5]}
                for v in result["violations"] if v["impact"] in ("serious", "critical")]
