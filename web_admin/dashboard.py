@@ -29,7 +29,7 @@ def health() -> list[tuple[str, str]]:
         out.append(("bad", _("The DNS filter is not running: nothing is filtered. Start it with “hearth dns”.")))
     else:
         ups = st.get("upstreams") or {}
-        sick = [u for u, score in ups.items() if score >= 0.5]
+        sick = [u for u, h in ups.items() if _upstream_sick(h)]
         if sick and len(sick) == len(ups):
             out.append(("bad", _("No upstream DNS server answers: the internet looks down.")))
         elif sick:
@@ -59,6 +59,13 @@ def health() -> list[tuple[str, str]]:
     elif synced is False:
         out.append(("bad", _("The clock is not synchronised: schedules may start at the wrong time.")))
     return out
+
+
+def _upstream_sick(h) -> bool:
+    """The daemon's word for an upstream ("ok", "failing", "down"); a bare score from an older daemon."""
+    if isinstance(h, dict):
+        return h.get("state") == "down"
+    return isinstance(h, (int, float)) and h >= 0.5
 
 
 def list_health(cfg) -> list[tuple[str, str]]:
