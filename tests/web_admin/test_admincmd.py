@@ -111,3 +111,25 @@ def test_https_listener_with_a_self_signed_certificate(config_path, tmp_path):
         assert "Secure" in cookie and "HttpOnly" in cookie
     finally:
         server.stop()
+
+
+def test_health_from_a_running_daemon(tmp_path):
+    """The dashboard's health lines from a real DNS daemon's stats (its answer's shape is the daemon's)."""
+    from tests.support.hearth_proc import HearthServer
+    from tests.support.stub_upstream import StubUpstream
+    from web_admin import create_app
+    from web_admin.dashboard import health
+    with StubUpstream({}) as up:
+        h = HearthServer(tmp_path, {"dns": {"upstreams": [up.address]}, "admin": {"listen": "127.0.0.1:8111"},
+                                    "devices": [], "profiles": {}}).start()
+        try:
+            app = create_app(str(h.config_path), {"ARP_PATH": str(h.arp_path)})
+            with app.test_request_context():
+                lines = dict((text, state) for state, text in health())
+        finally:
+            h.stop()
+        with app.test_request_context():
+            stopped = [text for state, text in health() if state == "bad"]
+    assert lines.get("Upstream DNS servers answer.") == "ok"
+    assert any("log keeps up" in t for t in lines)
+    assert any("not running" in t for t in stopped)
