@@ -93,9 +93,15 @@ case "${1:-}" in
     exec "$VENV/bin/hearth" serve --config "$HERE/hearth.yaml"
     ;;
 --test)
-    # Only what the tests use: ip (network-namespace test), openssl (the DNS-over-TLS test's certificate).
-    apt_install iproute2 openssl
-    make_venv "[test]"
+    # Only what the tests use: ip (network-namespace test), openssl (the DNS-over-TLS test's certificate),
+    # chromium (Debian's, driven by playwright: no browser download) and npm for the admin's browser tests.
+    apt_install iproute2 openssl chromium
+    command -v npm >/dev/null || apt_install npm     # a NodeSource node brings its own npm
+    make_venv "[test,admin]"
+    # axe-core, injected into the admin's pages by the browser tests (git-ignored, installed once).
+    AXE="$HERE/tests/web_admin/.node"
+    [ -f "$AXE/node_modules/axe-core/axe.min.js" ] || npm install -s --no-audit --no-fund --prefix "$AXE" axe-core@4 >/dev/null \
+        || die "could not install axe-core from npm (the admin's accessibility tests need it)"
     shift
     say "running the tests"
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
