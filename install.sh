@@ -49,7 +49,7 @@ make_venv() {   # $1: pip extras ("" or "[test]")
     fi
 }
 
-starter_config() {  # $1: path, $2: data_dir, $3: listen
+starter_config() {  # $1: path, $2: data_dir, $3: DNS listen, $4: the admin's listen
     [ -f "$1" ] && return 0
     say "writing a starter config to $1 (edit it: devices, profiles, schedules)"
     mkdir -p "$(dirname "$1")"
@@ -75,6 +75,8 @@ profiles: {}
 #      - {name: bedtime, days: sun-thu, from: "21:00", to: "07:00", block: everything}
 default_profile:
   block: [random-chat, adult]
+admin:
+  listen: "$4"                 # the web admin: open it in a browser; the first visit sets the password
 lists:
   sources:
     # Hearth's own adult list is small (it names the big sites); this public list (HaGeZi's NSFW list, GPL-3.0,
@@ -86,7 +88,7 @@ EOF
 case "${1:-}" in
 --local)
     make_venv ""
-    starter_config "$HERE/hearth.yaml" "./var" '["127.0.0.1:5353"]'
+    starter_config "$HERE/hearth.yaml" "./var" '["127.0.0.1:5353"]' "127.0.0.1:8080"
     "$VENV/bin/hearth" check-config --config "$HERE/hearth.yaml"
     say "Hearth answers DNS on 127.0.0.1:5353 — try: dig @127.0.0.1 -p 5353 www.omegle.com (Ctrl-C stops)"
     say "in another terminal: export HEARTH_CONFIG=$HERE/hearth.yaml PATH=\"$VENV/bin:\$PATH\"; hearth status"
@@ -97,7 +99,7 @@ case "${1:-}" in
     # chromium (Debian's, driven by playwright: no browser download) and npm for the admin's browser tests.
     apt_install iproute2 openssl chromium
     command -v npm >/dev/null || apt_install npm     # a NodeSource node brings its own npm
-    make_venv "[test,admin]"
+    make_venv "[test]"
     # axe-core, injected into the admin's pages by the browser tests (git-ignored, installed once).
     AXE="$HERE/tests/web_admin/.node"
     [ -f "$AXE/node_modules/axe-core/axe.min.js" ] || npm install -s --no-audit --no-fund --prefix "$AXE" axe-core@4 >/dev/null \
@@ -114,10 +116,11 @@ case "${1:-}" in
     ;;
 --system)
     [ "$(id -u)" = 0 ] || die "run --system as root (sudo ./install.sh --system)"
-    apt_install python3-venv iproute2
+    apt_install python3-venv iproute2 openssl
     id hearth >/dev/null 2>&1 || useradd --system --home /var/lib/hearth --shell /usr/sbin/nologin hearth
     install -d -o hearth -g hearth -m 0750 /var/lib/hearth
-    install -d -m 0755 /etc/hearth /opt/hearth
+    install -d -m 0755 /opt/hearth
+    install -d -o hearth -g hearth -m 0750 /etc/hearth
     rsync -a --delete --exclude .venv --exclude .git --exclude var "$HERE/" /opt/hearth/src/ 2>/dev/null \
         || { rm -rf /opt/hearth/src; cp -a "$HERE" /opt/hearth/src; rm -rf /opt/hearth/src/.venv /opt/hearth/src/.git; }
     VENV=/opt/hearth/venv
@@ -127,16 +130,19 @@ case "${1:-}" in
     "$PY" -m venv "$VENV"
     # Editable: the curated lists stay in /opt/hearth/src/blocklists, where the package looks for them.
     "$VENV/bin/pip" install -q --disable-pip-version-check -e /opt/hearth/src
-    starter_config /etc/hearth/hearth.yaml /var/lib/hearth '["0.0.0.0:53", "[::]:53"]'
-    chgrp hearth /etc/hearth/hearth.yaml && chmod 0640 /etc/hearth/hearth.yaml
+    starter_config /etc/hearth/hearth.yaml /var/lib/hearth '["0.0.0.0:53", "[::]:53"]' "0.0.0.0:80"
+    # The admin runs as hearth and saves the config (atomically, beside it): the folder and file are its own.
+    chown hearth:hearth /etc/hearth /etc/hearth/hearth.yaml && chmod 0750 /etc/hearth && chmod 0640 /etc/hearth/hearth.yaml
     ln -sf "$VENV/bin/hearth" /usr/local/bin/hearth      # `hearth pause emma` from any shell
-    sed -e "s|@HEARTH@|$VENV/bin/hearth|g" systemd/hearth-dns.service > /etc/systemd/system/hearth-dns.service
+    for unit in hearth-dns hearth-admin; do
+        sed -e "s|@HEARTH@|$VENV/bin/hearth|g" "systemd/$unit.service" > "/etc/systemd/system/$unit.service"
+    done
     su -s /bin/sh hearth -c "HEARTH_CONFIG=/etc/hearth/hearth.yaml $VENV/bin/hearth check-config" \
         || die "the installed Hearth cannot read its config as the hearth user"
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload
-        systemctl enable --now hearth-dns.service
-        say "Hearth is running. Point your router's DNS at this machine's address."
+        systemctl enable --now hearth-dns.service hearth-admin.service
+        say "Hearth is running. Point your router's DNS at this machine's address, and open http://$(hostname -I 2>/dev/null | cut -d' ' -f1)/ to set the admin password."
     else
         say "installed; this machine does not run systemd: start it with: su -s /bin/sh hearth -c '$VENV/bin/hearth dns'"
     fi

@@ -132,7 +132,26 @@ def cmd_dns(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    # Everything the config enables; today that is the DNS daemon (the proxy and the admin join it later).
+    """Everything the config enables, in the foreground: the web admin (admin.listen) beside the DNS daemon."""
+    import threading
+    cfg = _load(args)
+    if cfg.admin is not None and (cfg.admin.listen or cfg.admin.https_listen):
+        from appliance import admincmd
+        path = configmod.resolve_path(args.config)
+        try:
+            if cfg.admin.listen:
+                server = admincmd.make_server(path, str(cfg.admin.listen))
+                threading.Thread(target=server.run, name="hearth-admin", daemon=True).start()
+                print(f"Hearth admin on http://{cfg.admin.listen}/ (a first visit sets the password)", flush=True)
+            if cfg.admin.https_listen:
+                secure = admincmd.make_https_server(path, str(cfg.admin.https_listen), cfg.data_dir)
+                threading.Thread(target=secure.safe_start, name="hearth-admin-https", daemon=True).start()
+                print(f"Hearth admin on https://{cfg.admin.https_listen}/ (certificate SHA-256 "
+                      f"{admincmd.ensure_certificate(cfg.data_dir)[2]})", flush=True)
+        except OSError as e:
+            print(f"hearth serve: the admin cannot listen on {cfg.admin.listen or cfg.admin.https_listen}: "
+                  f"{e.strerror or e}", file=sys.stderr)
+            return 1
     return cmd_dns(args)
 
 

@@ -176,7 +176,7 @@ def test_the_starter_config_of_install_sh_is_valid(tmp_path):
     script = (Path(__file__).parent.parent / "install.sh").read_text()
     body = script.split("cat > \"$1\" <<EOF\n", 1)[1].split("\nEOF\n", 1)[0]
     body = body.replace("$(cat /etc/timezone 2>/dev/null || echo UTC)", "UTC").replace("$1", "x") \
-        .replace("$2", "./var").replace("$3", '["127.0.0.1:5353"]')
+        .replace("$2", "./var").replace("$3", '["127.0.0.1:5353"]').replace("$4", "127.0.0.1:8080")
     c = load_text(tmp_path, body)
     assert c.default_profile.block == ("random-chat", "adult")
     yaml.safe_load(body)
