@@ -102,7 +102,8 @@ _SMS_FR = {
     "portab": "portable", "stv": "si tu veux", "grv": "grave", "vrmt": "vraiment", "vrm": "vraiment",
     "mtn": "maintenant", "mnt": "maintenant", "tmtc": "toi meme tu sais", "askip": "a ce qu il parait",
     "tamer": "ta mere", "ntm": "nique ta mere", "fdp": "fils de pute", "tg": "ta gueule",
-    "vtf": "va te faire foutre", "vtff": "va te faire foutre", "pd": "pede", "snp": "snapchat",
+    "vtf": "va te faire foutre", "vtff": "va te faire foutre", "pd": "pede", "snp": "snapchat", "qqn": "quelqu un", "qqun": "quelqu un",
+    "qlq": "quelque", "qq": "quelques", "wsh": "wesh",
     # an elided letter written alone in a rule or a message ("j ai") is the word it stands for
     "j": "je", "m": "me", "d": "de", "qu": "que",
 }
