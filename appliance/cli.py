@@ -358,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", nargs="?", help="with update: only this list")
     sp.add_argument("--accept-shrink", action="store_true",
                     help="with update: accept a list that shrank by more than half (you checked it is right)")
+    from appliance.textscan import command as scan
+    scan.add_arguments(add("scan", scan.run, "say what is worrying in a message (the proxy's risky-text detector)"))
     return p
 
 

@@ -98,7 +98,7 @@ _SMS_FR = {
     "mm": "meme", "oci": "aussi", "ossi": "aussi", "auj": "aujourd hui", "ajd": "aujourd hui",
     "2m1": "demain", "dem1": "demain", "a2m1": "a demain", "bi1": "bien", "b1": "bien", "rdv": "rendez vous",
     "keske": "qu est ce que", "kesk": "qu est ce que", "cad": "c est a dire", "cest": "c est", "ct": "c etait",
-    "yaura": "il y aura", "tas": "t as", "c": "c est", "telefone": "telephone",
+    "yaura": "il y aura", "tas": "t as", "telefone": "telephone",
     "portab": "portable", "stv": "si tu veux", "grv": "grave", "vrmt": "vraiment", "vrm": "vraiment",
     "mtn": "maintenant", "mnt": "maintenant", "tmtc": "toi meme tu sais", "askip": "a ce qu il parait",
     "tamer": "ta mere", "ntm": "nique ta mere", "fdp": "fils de pute", "tg": "ta gueule",
@@ -226,6 +226,10 @@ def normalize(text: str) -> Normalized:
     words: list[str] = []
     spans: list[tuple[int, int]] = []
     for raw, start, end in _joined(text):
+        core = raw.strip("!*|+")            # "Hey!!": the span is "Hey"
+        if core and core != raw and text[start:end] == raw:
+            start += raw.index(core[0])
+            end = start + len(core)
         for w in _one_word(_fold(raw)):
             words.append(w)
             spans.append((start, end))
