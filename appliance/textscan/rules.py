@@ -29,11 +29,14 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
-from .normalize import words as _norm_words
+from .normalize import words
+
+_norm_words = lru_cache(maxsize=None)(words)      # the same few thousand words recur across rules
 
 __all__ = ["CATEGORIES", "Rule", "RuleSet", "RulesError", "load_file", "load_dir", "compile_pattern"]
 
@@ -45,6 +48,9 @@ _RULE_KEYS = ("id", "category", "description", "match", "near", "unless", "windo
 _FILE_KEYS = ("language", "terms", "contexts", "rules")
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)     # libyaml when present: the files are long
 
 
 class RulesError(Exception):
@@ -83,8 +89,10 @@ class RuleSet:
 _PTOKEN = re.compile(r"\.\.\.|[()|?]|\{[^}]*\}|[^\s()|?{}]+")
 
 
-def compile_pattern(text: str, terms: dict[str, str], _depth: int = 0) -> str:
-    """A pattern to a regular expression over the normalised message; raises PatternError in plain words."""
+def compile_pattern(text: str, terms: dict[str, str], _depth: int = 0, _done: dict | None = None) -> str:
+    """A pattern to a regular expression over the normalised message; raises PatternError in plain words.
+
+    ``_done`` keeps the terms already compiled for one file, so a term used by forty rules compiles once."""
     if not isinstance(text, str) or not text.strip():
         raise PatternError("a pattern must be some words in quotes")
     toks = _PTOKEN.findall(text)
@@ -120,7 +128,12 @@ def compile_pattern(text: str, terms: dict[str, str], _depth: int = 0) -> str:
                                        + (f' (did you mean {{{hint[0]}}}?)' if hint else ""))
                 if _depth > 5:
                     raise PatternError(f'"{text}": terms refer to each other in a loop')
-                piece = "(?:" + compile_pattern(terms[name], terms, _depth + 1) + ")"
+                if _done is not None and name in _done:
+                    piece = _done[name]
+                else:
+                    piece = "(?:" + compile_pattern(terms[name], terms, _depth + 1, _done) + ")"
+                    if _done is not None:
+                        _done[name] = piece
             else:
                 prefix = t.endswith("*") and len(t) > 1
                 ws = _norm_words(t[:-1] if prefix else t)
@@ -152,7 +165,7 @@ def _did_you_mean(word, choices) -> str:
     return f' (did you mean "{hint[0]}"?)' if hint else ""
 
 
-def _pattern_list(value, where: str, terms: dict, errors: list[str]) -> list[str]:
+def _pattern_list(value, where: str, terms: dict, errors: list[str], done: dict) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
@@ -161,7 +174,7 @@ def _pattern_list(value, where: str, terms: dict, errors: list[str]) -> list[str
     out = []
     for i, p in enumerate(value):
         try:
-            out.append(compile_pattern(p, terms))
+            out.append(compile_pattern(p, terms, _done=done))
         except PatternError as e:
             errors.append(f"{where}[{i}]: {e}")
     return out
@@ -193,9 +206,10 @@ def _parse(data, name: str, errors: list[str]) -> RuleSet | None:
                 errors.append(f"{name}: {section}.{k}: must be a pattern in quotes")
             else:
                 terms[k] = v
+    done: dict[str, str] = {}
     for k in terms:                                     # each one compiles on its own, reported once
         try:
-            compile_pattern(terms[k], terms)
+            done[k] = "(?:" + compile_pattern(terms[k], terms, _done=done) + ")"
         except PatternError as e:
             errors.append(f"{name}: {k}: {e}")
     rules_raw = data.get("rules")
@@ -235,9 +249,9 @@ def _parse(data, name: str, errors: list[str]) -> RuleSet | None:
             errors.append(f"{where}: match is missing (the phrases the rule looks for)")
             match = []
         else:
-            match = _pattern_list(r["match"], f"{where}: match", terms, errors)
-        near = _pattern_list(r["near"], f"{where}: near", terms, errors) if "near" in r else []
-        unless = _pattern_list(r["unless"], f"{where}: unless", terms, errors) if "unless" in r else []
+            match = _pattern_list(r["match"], f"{where}: match", terms, errors, done)
+        near = _pattern_list(r["near"], f"{where}: near", terms, errors, done) if "near" in r else []
+        unless = _pattern_list(r["unless"], f"{where}: unless", terms, errors, done) if "unless" in r else []
         if len(errors) == before:
             rules.append(Rule(f"{lang}.{rid}", cat, desc.strip(), _alternation(match),
                               _alternation(near) if near else None,
@@ -249,7 +263,7 @@ def load_file(path: str | Path) -> RuleSet:
     """One rule file; RulesError lists every problem in it."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except OSError as e:
         raise RulesError([f"{path.name}: cannot be read: {e.strerror or e}"]) from None
     except UnicodeDecodeError:
