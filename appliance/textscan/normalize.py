@@ -62,7 +62,7 @@ _SMS_EN = {
     "any1": "anyone", "some1": "someone", "no1": "no one", "ne1": "anyone", "every1": "everyone",
     "pls": "please", "plz": "please", "plez": "please", "pleez": "please", "thx": "thanks", "thnx": "thanks",
     "bc": "because", "cuz": "because", "coz": "because", "cos": "because", "bcuz": "because", "bcoz": "because",
-    "wanna": "want to", "gonna": "going to", "gotta": "got to", "gimme": "give me", "lemme": "let me",
+    "wanna": "want to", "tryna": "trying to", "gonna": "going to", "gotta": "got to", "gimme": "give me", "lemme": "let me",
     "dunno": "do not know", "idk": "i do not know", "ima": "i am going to", "imma": "i am going to",
     "im": "i am", "ive": "i have", "ill": "i will", "youll": "you will", "youve": "you have",
     "dont": "do not", "dnt": "do not", "doesnt": "does not", "didnt": "did not", "cant": "can not", "cannot": "can not",
