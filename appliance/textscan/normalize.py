@@ -50,7 +50,7 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 
 # French elisions: the letter before the apostrophe is a word of its own. "n" (ne) is dropped at step 7.
 _ELISIONS = {"j": "je", "m": "me", "t": "t", "s": "s", "l": "l", "d": "de", "c": "c", "n": "n",
-             "qu": "que", "jusqu": "jusque", "lorsqu": "lorsque", "puisqu": "puisque"}
+             "qu": "que", "jusqu": "jusque", "lorsqu": "lorsque", "puisqu": "puisque", "quelqu": "quelqu"}
 
 # SMS spellings and contractions. Keys are looked up after repeats are cut to two letters ("pleeease" ->
 # "pleease"); values are plain words. Only spellings that are not also an ordinary word of either language.
@@ -113,7 +113,7 @@ _SPACED_SHORT = {"kys", "kms", "sex", "die", "cut", "gun", "fag", "pd", "tue", "
 
 _WORD = re.compile(r"[\w@$€|*!+]+(?:['’`ʼ][\w@$€|*!+]+)*")
 _SEPARATED = re.compile(r"(?<![\w])(?:[^\W\d_][.\-_*·•]){2,}[^\W\d_](?![\w])")   # k.y.s  s-e-x  k_i_l_l
-_EDGE_DIGITS = re.compile(r"^(\d+)([a-z]+)$|^([a-z]+)(\d+)$")                # 13ans, 12yo, age13
+_EDGE_DIGITS = re.compile(r"^(\d{2,})([a-z]+)$|^([a-z]+)(\d{2,})$")          # 13ans, 12yo, age13; not tu3
 _APOS = re.compile(r"['’`ʼ]")
 _REPEAT3 = re.compile(r"([^\W\d_])\1{2,}")
 _REPEAT2 = re.compile(r"([^\W\d_])\1+")
