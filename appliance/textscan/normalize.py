@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Normalized", "normalize", "words", "squeeze"]
 
@@ -128,6 +129,11 @@ def squeeze(word: str) -> str:
 _SMS_SQUEEZED = {k: v for k, v in SMS.items() if squeeze(k) == k}
 
 
+@lru_cache(maxsize=1 << 16)       # most words of a message were seen before: spell each once
+def _canon(raw: str) -> tuple[str, ...]:
+    return tuple(_one_word(_fold(raw)))
+
+
 def _fold(word: str) -> str:
     word = word.lower().translate(_HOMOGLYPHS)
     if not word.isascii():
@@ -230,7 +236,7 @@ def normalize(text: str) -> Normalized:
         if core and core != raw and text[start:end] == raw:
             start += raw.index(core[0])
             end = start + len(core)
-        for w in _one_word(_fold(raw)):
+        for w in _canon(raw):
             words.append(w)
             spans.append((start, end))
     return Normalized(tuple(words), tuple(spans))

@@ -70,7 +70,9 @@ class Rule:
     id: str                     # "en.secret-from-parents": language, then the id in its file
     category: str
     description: str            # for parents
-    match: re.Pattern
+    match: re.Pattern           # searched anywhere (a word boundary before it)
+    anchored: re.Pattern        # the same, tried at a given word
+    firsts: frozenset[str] | None   # the words a match can start with; None: any word
     near: re.Pattern | None
     unless: re.Pattern | None
     window: int
@@ -89,18 +91,44 @@ class RuleSet:
 _PTOKEN = re.compile(r"\.\.\.|[()|?]|\{[^}]*\}|[^\s()|?{}]+")
 
 
-def compile_pattern(text: str, terms: dict[str, str], _depth: int = 0, _done: dict | None = None) -> str:
-    """A pattern to a regular expression over the normalised message; raises PatternError in plain words.
+class _Piece:
+    """A compiled bit of pattern: its regex, the words it can start with (None: any word), and whether it can
+    match nothing. The first words let the scanner try a rule only where one of them occurs."""
 
-    ``_done`` keeps the terms already compiled for one file, so a term used by forty rules compiles once."""
+    __slots__ = ("rx", "firsts", "nullable")
+
+    def __init__(self, rx: str, firsts: frozenset[str] | None, nullable: bool):
+        self.rx, self.firsts, self.nullable = rx, firsts, nullable
+
+
+def _union(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    return None if a is None or b is None else a | b
+
+
+def _sequence(pieces: list[_Piece]) -> _Piece:
+    firsts: frozenset[str] | None = frozenset()
+    for p in pieces:
+        firsts = _union(firsts, p.firsts)
+        if not p.nullable:
+            return _Piece("".join(x.rx for x in pieces), firsts, False)
+    return _Piece("".join(x.rx for x in pieces), firsts, True)
+
+
+def compile_pattern(text: str, terms: dict[str, str]) -> str:
+    """A pattern to a regular expression over the normalised message; raises PatternError in plain words."""
+    return _compile(text, terms, 0, {}).rx
+
+
+def _compile(text: str, terms: dict[str, str], depth: int, done: dict[str, _Piece]) -> _Piece:
+    """``done`` keeps the terms already compiled for one file, so a term used by forty rules compiles once."""
     if not isinstance(text, str) or not text.strip():
         raise PatternError("a pattern must be some words in quotes")
     toks = _PTOKEN.findall(text)
     pos = 0
 
-    def seq() -> str:
+    def seq() -> _Piece:
         nonlocal pos
-        out: list[str] = []
+        out: list[_Piece] = []
         while pos < len(toks) and toks[pos] not in (")", "|"):
             t = toks[pos]
             pos += 1
@@ -112,50 +140,52 @@ def compile_pattern(text: str, terms: dict[str, str], _depth: int = 0, _done: di
                 if pos >= len(toks) or toks[pos] != ")":
                     raise PatternError(f'"{text}": a "(" is never closed')
                 pos += 1
-                piece = "(?:" + "|".join(alts) + ")"
+                firsts: frozenset[str] | None = frozenset()
+                for a in alts:
+                    firsts = _union(firsts, a.firsts)
+                piece = _Piece("(?:" + "|".join(a.rx for a in alts) + ")", firsts, any(a.nullable for a in alts))
             elif t == "?":
                 if not out:
                     raise PatternError(f'"{text}": "?" must follow a word or a group')
-                out[-1] = "(?:" + out[-1] + ")?"
+                out[-1] = _Piece("(?:" + out[-1].rx + ")?", out[-1].firsts, True)
                 continue
             elif t == "...":
-                piece = r"(?:\S+ ){0,3}"
+                piece = _Piece(r"(?:\S+ ){0,3}", None, True)
             elif t.startswith("{"):
                 name = t[1:-1].strip()
                 if name not in terms:
                     hint = difflib.get_close_matches(name, list(terms), n=1)
                     raise PatternError(f'"{text}": unknown term {{{name}}}'
                                        + (f' (did you mean {{{hint[0]}}}?)' if hint else ""))
-                if _depth > 5:
+                if depth > 5:
                     raise PatternError(f'"{text}": terms refer to each other in a loop')
-                if _done is not None and name in _done:
-                    piece = _done[name]
-                else:
-                    piece = "(?:" + compile_pattern(terms[name], terms, _depth + 1, _done) + ")"
-                    if _done is not None:
-                        _done[name] = piece
+                if name not in done:
+                    inner = _compile(terms[name], terms, depth + 1, done)
+                    done[name] = _Piece("(?:" + inner.rx + ")", inner.firsts, inner.nullable)
+                piece = done[name]
             else:
                 prefix = t.endswith("*") and len(t) > 1
                 ws = _norm_words(t[:-1] if prefix else t)
                 if not ws:
                     continue                                  # a word the normaliser drops ("ne")
-                piece = "".join(re.escape(w) + " " for w in ws)
+                rx = "".join(re.escape(w) + " " for w in ws)
                 if prefix:
-                    piece = piece[:-1] + r"\S* "
+                    rx = rx[:-1] + r"\S* "
+                piece = _Piece(rx, None if prefix and len(ws) == 1 else frozenset([ws[0]]), False)
             out.append(piece)
-        return "".join(out)
+        return _sequence(out)
 
     body = seq()
     if pos < len(toks):
         raise PatternError(f'"{text}": a ")" closes nothing' if toks[pos] == ")"
                            else f'"{text}": "|" only goes inside parentheses')
-    if not body:
+    if not body.rx:
         raise PatternError(f'"{text}": the pattern has no words')
     return body
 
 
-def _alternation(patterns: list[str]) -> re.Pattern:
-    return re.compile("(?<= )(?:" + "|".join(f"(?:{p})" for p in patterns) + ")")
+def _alternation(patterns: list[_Piece]) -> re.Pattern:
+    return re.compile("(?<= )(?:" + "|".join(f"(?:{p.rx})" for p in patterns) + ")")
 
 
 # --- files -------------------------------------------------------------------------------------------------------
@@ -165,7 +195,7 @@ def _did_you_mean(word, choices) -> str:
     return f' (did you mean "{hint[0]}"?)' if hint else ""
 
 
-def _pattern_list(value, where: str, terms: dict, errors: list[str], done: dict) -> list[str]:
+def _pattern_list(value, where: str, terms: dict, errors: list[str], done: dict) -> list[_Piece]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
@@ -174,7 +204,7 @@ def _pattern_list(value, where: str, terms: dict, errors: list[str], done: dict)
     out = []
     for i, p in enumerate(value):
         try:
-            out.append(compile_pattern(p, terms, _done=done))
+            out.append(_compile(p, terms, 0, done))
         except PatternError as e:
             errors.append(f"{where}[{i}]: {e}")
     return out
@@ -206,10 +236,12 @@ def _parse(data, name: str, errors: list[str]) -> RuleSet | None:
                 errors.append(f"{name}: {section}.{k}: must be a pattern in quotes")
             else:
                 terms[k] = v
-    done: dict[str, str] = {}
+    done: dict[str, _Piece] = {}
     for k in terms:                                     # each one compiles on its own, reported once
         try:
-            done[k] = "(?:" + compile_pattern(terms[k], terms, _done=done) + ")"
+            if k not in done:
+                inner = _compile(terms[k], terms, 0, done)
+                done[k] = _Piece("(?:" + inner.rx + ")", inner.firsts, inner.nullable)
         except PatternError as e:
             errors.append(f"{name}: {k}: {e}")
     rules_raw = data.get("rules")
@@ -253,7 +285,11 @@ def _parse(data, name: str, errors: list[str]) -> RuleSet | None:
         near = _pattern_list(r["near"], f"{where}: near", terms, errors, done) if "near" in r else []
         unless = _pattern_list(r["unless"], f"{where}: unless", terms, errors, done) if "unless" in r else []
         if len(errors) == before:
+            firsts: frozenset[str] | None = frozenset()
+            for m in match:
+                firsts = None if m.nullable else _union(firsts, m.firsts)
             rules.append(Rule(f"{lang}.{rid}", cat, desc.strip(), _alternation(match),
+                              re.compile("(?:" + "|".join(f"(?:{m.rx})" for m in match) + ")"), firsts,
                               _alternation(near) if near else None,
                               _alternation(unless) if unless else None, window))
     return RuleSet(lang, tuple(rules))

@@ -94,12 +94,24 @@ class Scanner:
             sets = (self.rulesets[lang],)
         else:
             raise ValueError(f'no rules for language "{lang}" (there are: {", ".join(sorted(self.rulesets))})')
+        at: dict[str, list[int]] = {}               # word -> where it starts in `joined`
+        for w, st in zip(norm.words, starts):
+            at.setdefault(w, []).append(st)
+        present = frozenset(at)
         found: list[tuple[int, Hit]] = []
         for rs in sets:
             for rule in rs.rules:
-                for m in rule.match.finditer(joined):
-                    if m.end() == m.start():
-                        continue                    # a pattern of optional words only matched nothing
+                if rule.firsts is None:
+                    candidates = rule.match.finditer(joined)
+                else:                               # try the rule only where one of its first words is
+                    common = rule.firsts.intersection(present)   # walks the smaller of the two sets
+                    if not common:
+                        continue
+                    where = sorted(p for w in common for p in at[w])
+                    candidates = (rule.anchored.match(joined, p) for p in where)
+                for m in candidates:
+                    if m is None or m.end() == m.start():
+                        continue                    # no match there, or only optional words matched
                     first = bisect.bisect_right(starts, m.start()) - 1
                     last = bisect.bisect_right(starts, m.end() - 2) - 1
                     lo = starts[max(first - rule.window, 0)] - 1
