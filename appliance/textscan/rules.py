@@ -19,7 +19,8 @@ A file holds one language::
 Patterns are words, written the way people write them; each word goes through the same normalisation as the
 messages (normalize.py), so "don't" in a rule meets "dont", "do not" and "d0nt" in a message. Syntax:
 ``a b`` a then b · ``(a|b c)`` either · ``(...)?`` or ``word?`` optional · ``word*`` any word starting so ·
-``...`` up to three words of anything · ``{name}`` a term.
+``...`` up to three words of anything · ``{name}`` a term · ``^`` / ``$`` the start / end of the message
+(``"^ die $"``: the whole message is "die").
 
 Every problem is reported at once, each naming its file and rule: ``en.yaml: rules[4] (secret-from-parents):
 unknown category "groming" (did you mean "grooming"?)``.
@@ -88,7 +89,7 @@ class RuleSet:
 # A message becomes " w1 w2 w3 " (canonical words, a space before and after each), so every word of a pattern
 # compiles to "word " and a pattern starts after a space: it can only match whole words.
 
-_PTOKEN = re.compile(r"\.\.\.|[()|?]|\{[^}]*\}|[^\s()|?{}]+")
+_PTOKEN = re.compile(r"\.\.\.|[()|?^$]|\{[^}]*\}|[^\s()|?{}^$]+")
 
 
 class _Piece:
@@ -149,6 +150,10 @@ def _compile(text: str, terms: dict[str, str], depth: int, done: dict[str, _Piec
                     raise PatternError(f'"{text}": "?" must follow a word or a group')
                 out[-1] = _Piece("(?:" + out[-1].rx + ")?", out[-1].firsts, True)
                 continue
+            elif t == "^":                                    # the message starts here
+                piece = _Piece("(?<=^ )", frozenset(), True)
+            elif t == "$":                                    # the message ends here
+                piece = _Piece("(?=$)", frozenset(), True)
             elif t == "...":
                 piece = _Piece(r"(?:\S+ ){0,3}", None, True)
             elif t.startswith("{"):
