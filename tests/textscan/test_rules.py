@@ -132,6 +132,9 @@ def test_an_empty_directory_is_an_error(tmp_path):
     ("i ... sad", "i am very sad", True),
     ("i ... sad", "i am really very very sad", False),  # "..." is up to three words
     ("{x} now", "come now", True),
+    ("^ die $", "die!!", True),                        # the whole message
+    ("^ die $", "i could die", False),
+    ("^ die $", "die of laughter", False),
 ])
 def test_pattern_syntax(pattern, text, matches):
     import re
