@@ -120,9 +120,22 @@ _REPEAT3 = re.compile(r"([^\W\d_])\1{2,}")
 _REPEAT2 = re.compile(r"([^\W\d_])\1+")
 
 
+# Words whose double letter is all that tells them from another common word of either language ("off" / "of",
+# "feel" / "fell", "ass" / "as", "butt" / "but", "poisson" / "poison", "salle" / "sale"): they keep it, so
+# "proud of myself" never reads "off myself". "offfff" still reaches "off".
+_KEEP_DOUBLE = frozenset("""
+    off feel fell see seen too good been meet shoot loose choose miss soon moon bee wee less pass mass hopping
+    dinner latter add odd tee sell tell butt ass pee poop weed grass mess press
+    comme homme donne bonne salle poisson coussin
+""".split())
+
+
 def squeeze(word: str) -> str:
-    """Every run of a repeated letter becomes one: the canonical spelling of a word."""
-    return _REPEAT2.sub(r"\1", word)
+    """Every run of a repeated letter becomes one (the canonical spelling), except in the few words above."""
+    if word in _KEEP_DOUBLE:
+        return word
+    two = _REPEAT3.sub(r"\1\1", word)
+    return two if two in _KEEP_DOUBLE else _REPEAT2.sub(r"\1", word)
 
 
 # Lookup after squeezing only for keys that have no double letter (else "ill" would squeeze to French "il").

@@ -16,6 +16,8 @@ from appliance.textscan.normalize import normalize, squeeze, words
     ("soooo prettyyyy", "so prety"),
     ("pleeeease", "please"),
     ("killlll", "kil"),
+    ("proud of myself", "proud of myself"),          # not "off myself"
+    ("take care of yourself", "take care of yourself"),
     # spacing: letters written apart
     ("k y s", "kil yourself"),
     ("K.Y.S now", "kil yourself now"),
@@ -23,9 +25,9 @@ from appliance.textscan.normalize import normalize, squeeze, words
     ("s u i c i d e toi", "suicide toi"),
     ("u r a loser", "you are a loser"),                # three letters that are words stay words
     # SMS spellings, English
-    ("dont tell ur mom", "do not tel your mom"),
+    ("dont tell ur mom", "do not tell your mom"),
     ("i'll kill u", "i wil kil you"),
-    ("wanna see my pics?", "want to se my pictures"),
+    ("wanna see my pics?", "want to see my pictures"),
     ("ppl r mean rn", "people are mean right now"),
     # SMS spellings, French
     ("jsuis dsl", "je suis desole"),
@@ -59,7 +61,7 @@ def test_normalised_words(text, expected):
 def test_spans_point_back_at_the_original_text():
     text = "Hey!! dont tell ur MOM"
     n = normalize(text)
-    assert n.words == ("hey", "do", "not", "tel", "your", "mom")
+    assert n.words == ("hey", "do", "not", "tell", "your", "mom")
     assert [text[s:e] for s, e in n.spans] == ["Hey", "dont", "dont", "tell", "ur", "MOM"]
 
 
@@ -70,6 +72,11 @@ def test_spaced_letters_keep_one_span():
     assert text[slice(*n.spans[1])] == "k i l l"
 
 
-@pytest.mark.parametrize("word, expected", [("kill", "kil"), ("meet", "met"), ("2000", "2000"), ("aaa", "a")])
+@pytest.mark.parametrize("word, expected", [
+    ("kill", "kil"), ("2000", "2000"), ("aaa", "a"),
+    # words that a squeeze would turn into another common word keep their double letter
+    ("off", "off"), ("offfff", "off"), ("of", "of"), ("feel", "feel"), ("fell", "fell"), ("ass", "ass"),
+    ("butt", "butt"), ("poisson", "poisson"), ("salle", "salle"), ("meet", "meet"), ("met", "met"),
+])
 def test_squeeze_only_letters(word, expected):
     assert squeeze(word) == expected

@@ -31,6 +31,7 @@ WORRYING = [
     ("en", "self-harm", "I wanna dieeee, nothing matters"),
     ("en", "self-harm", "i started cutting myself again"),
     ("en", "self-harm", "everyone would be better off without me"),
+    ("en", "self-harm", "i feel like cutting myself"),
     ("fr", "self-harm", "je veux mourir, plus rien n'a de sens"),
     ("fr", "self-harm", "je vais me suicider"),
     ("fr", "self-harm", "je me scarifie tous les soirs"),
@@ -98,6 +99,9 @@ HARMLESS = [
     ("fr", "on se retrouve au CDI avec le groupe"),
     ("fr", "il a tiré au but"),
     ("fr", "ma mère va me tuer si je rentre tard"),
+    ("en", "i'm so proud of myself"),                # "of myself" is not "off myself"
+    ("en", "take care of yourself"),
+    ("fr", "j'ai mis mon pull, lol"),
 ]
 
 
