@@ -71,7 +71,7 @@ class Rule:
     id: str                     # "en.secret-from-parents": language, then the id in its file
     category: str
     description: str            # for parents
-    match: re.Pattern           # searched anywhere (a word boundary before it)
+    match: re.Pattern | None    # searched anywhere: only for a rule that can start with any word
     anchored: re.Pattern        # the same, tried at a given word
     firsts: frozenset[str] | None   # the words a match can start with; None: any word
     near: re.Pattern | None
@@ -293,7 +293,8 @@ def _parse(data, name: str, errors: list[str]) -> RuleSet | None:
             firsts: frozenset[str] | None = frozenset()
             for m in match:
                 firsts = None if m.nullable else _union(firsts, m.firsts)
-            rules.append(Rule(f"{lang}.{rid}", cat, desc.strip(), _alternation(match),
+            rules.append(Rule(f"{lang}.{rid}", cat, desc.strip(),
+                              _alternation(match) if firsts is None else None,     # only then searched
                               re.compile("(?:" + "|".join(f"(?:{m.rx})" for m in match) + ")"), firsts,
                               _alternation(near) if near else None,
                               _alternation(unless) if unless else None, window))

@@ -166,3 +166,20 @@ def test_rules_are_compiled_once_and_no_scan_reads_the_disk(tmp_path):
     hits = sc.scan("never tell mom")
     assert [h.rule for h in hits] == ["en.secret"]
     assert isinstance(sc, Scanner)
+
+
+def test_a_rule_that_can_start_with_any_word_is_searched_everywhere(tmp_path):
+    # "kill*" and "..." give no first word to look for: the scanner falls back to searching the whole message
+    write(tmp_path, """
+language: en
+rules:
+  - id: any-start
+    category: bullying
+    description: Tells someone to kill themselves
+    match: ["kill* yourself", "... gone forever"]
+""")
+    sc = Scanner(load_dir(tmp_path))
+    assert sc.rulesets["en"].rules[0].firsts is None
+    assert [h.rule for h in sc.scan("ok killing yourself now")] == ["en.any-start"]
+    assert [h.rule for h in sc.scan("you will be gone forever")] == ["en.any-start"]
+    assert sc.scan("skill yourself up") == ()
