@@ -389,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     admincmd.add_passwd(add("passwd", admincmd.run_passwd, "set a new admin password (from the Pi's shell)"))
     admincmd.add_token(add("token", admincmd.run_token, "create, revoke or list the admin API's tokens"))
     admincmd.add_admin(add("admin", admincmd.run_admin, "serve the web admin in the foreground (what systemd runs)"))
+    from appliance.textscan import command as scan
+    scan.add_arguments(add("scan", scan.run, "say what is worrying in a message (the proxy's risky-text detector)"))
     return p
 
 
