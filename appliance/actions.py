@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from .clock import SYSTEM, Clock
 from .config import DEFAULT_PROFILE, Config, Profile
 from .lists.catalog import load_catalog
-from .model import Action, Client, Decision
+from .model import Client, Decision, Reason
 from .policy import overrides as policy_overrides
 from .policy.decide import compile_profile, decide
 from .policy.engine import Rules, build_rules
@@ -25,6 +25,7 @@ from .policy.schedules import Schedule
 from .policy.when import parse_duration, parse_instant, parse_until
 from .state import db
 from .state.overrides import Override, OverrideStore
+from .wording import describe
 
 __all__ = ["UserError", "ActionResult", "Explanation", "Actions"]
 
@@ -281,48 +282,47 @@ class Actions:
         else:
             client = directory.identify(ip or "0.0.0.0", mac.lower() if mac else None)
         rules = self._rules or build_rules(cfg)
-        d = decide(compile_profile(cfg.profiles[client.profile]), host, code, when, self.overrides_now(), rules)
-        text = words(d, cfg, when)
+        profile = cfg.profiles[client.profile]
+        overrides = self.overrides_now()
+        d = decide(compile_profile(profile), host, code, when, overrides, rules)
+        text = describe(d, until=until(d, profile, overrides, when), titles=_titles(cfg))
+        if d.reason is Reason.ESSENTIAL and (overrides.of(profile.name).paused(when.timestamp()) is not None
+                                             or compile_profile(profile).schedule.active(when)):
+            # say why a pause or a bedtime does not apply here (issue 11: essentials beat them silently)
+            text += "; essentials keep devices working, so a pause or a bedtime does not block them"
         source = next((h.source for h in rules.index.lookup(host) if h.list == d.list and h.rule == d.rule), None)
         if source not in (None, "curated", "config"):      # a parent's own list: name it, to trace a false positive
             text += f", from the list {source}"
         return Explanation(host, type_name(code), when, client, d, text)
 
 
-def words(d: Decision, config: Config, at: datetime) -> str:
-    """A decision as a parent reads it (one sentence)."""
-    verdict = {Action.ALLOW: "allowed", Action.BLOCK: "blocked", Action.REWRITE: "rewritten"}[d.action]
-    who = f"{d.profile}'s" if d.profile != DEFAULT_PROFILE else "unassigned devices'"
-    r = d.reason.value
-    if r == "SCHEDULE" and d.list is None:
-        return f"{verdict}: {who} window {d.schedule} blocks everything"
-    if r == "SCHEDULE":
-        return f"{verdict}: {who} window {d.schedule} blocks {_list_words(d.list)} (rule {d.rule})"
-    if r == "ALLOW_LIST":
-        where = f"window {d.schedule}'s allow list" if d.schedule else "allow list"
-        return f"{verdict}: on {who} {where} ({d.rule})"
-    texts = {
-        "NONE": "nothing blocks it",
-        "CANARY": "Firefox's DNS-over-HTTPS check, answered so Firefox uses Hearth",
-        "ESSENTIAL": f"an essential service that keeps devices working ({d.rule}): it is never blocked, not by a "
-                     "pause, a bedtime or a deny list",
-        "PAUSED": f"{who} internet is paused",
-        "OVERRIDE": f"a parent allowed {d.list} for a while ({d.rule})",
-        "DENY_LIST": f"on {who} deny list ({d.rule})",
-        "APP": f"{_list_words(d.list)} is blocked for {d.profile} (rule {d.rule})",
-        "CATEGORY": f"{_list_words(d.list)} is blocked for {d.profile} (rule {d.rule})",
-        "BYPASS": f"a way around the filter (DNS over HTTPS, VPN, proxy, private relay) ({d.rule})",
-        "SAFE_SEARCH": f"sent to {d.list}'s safe search ({d.target})",
-        "CNAME": f"it points to {d.target}, which is blocked ({_list_words(d.list)})",
-        "RATE_LIMIT": f"the device asked too much ({d.rule})",
-    }
-    return f"{verdict}: {texts.get(r, r.lower())}"
+def until(d: Decision, profile: Profile, overrides: Overrides, at: datetime) -> datetime | None:
+    """When what decided ``d`` stops applying: a pause's end, a window occurrence's end, a timed allow's end."""
+    po = overrides.of(profile.name)
+    ts = at.timestamp()
+    end: float | None = None
+    if d.reason is Reason.PAUSED:
+        end = po.paused(ts)
+    elif d.reason is Reason.OVERRIDE:
+        end = next((a.end for a in po.live_allows(ts) if a.target == d.list), None)
+    elif d.schedule:
+        try:
+            occ = occurrence_of(profile, d.schedule, at)[1]
+        except ValueError:
+            return None
+        shift = po.shifts.get((d.schedule, occ.day.toordinal()))
+        end = shift.apply(occ.start.timestamp(), occ.end.timestamp())[1] if shift else occ.end.timestamp()
+    return datetime.fromtimestamp(end, at.tzinfo) if end is not None else None
 
 
-def _list_words(lst: str | None) -> str:
-    if not lst:
-        return "it"
-    return f"the app {lst[4:]}" if lst.startswith("app:") else f"the category {lst}"
+def _titles(config: Config) -> dict[str, str]:
+    """Apps and categories as the catalog names them ("app:tiktok" -> "TikTok")."""
+    try:
+        cat = load_catalog(config.blocklists_dir)
+    except Exception:       # the catalog's own errors are check-config's business
+        return {}
+    return {**{f"app:{a.name}": a.title for a in cat.apps.values()},
+            **{c.name: c.title for c in cat.categories.values()}}
 
 
 def _host_of(text: str) -> str:

@@ -35,6 +35,8 @@ _EN = {
     Reason.SAFE_SEARCH: "rewritten to safe search ({list})",
     Reason.CNAME: "blocked: the answer leads to {target}, which is blocked ({thing})",
     Reason.RATE_LIMIT: "refused: this device asked too many questions too fast ({rule})",
+    Reason.SCHOOL: "allowed: a school platform ({rule})",
+    Reason.UNFILTERED: "allowed: {p} devices are not filtered",
 }
 _FR = {
     Reason.NONE: "autorisé : rien ne le bloque",
@@ -55,6 +57,8 @@ _FR = {
     Reason.SAFE_SEARCH: "redirigé vers la recherche sécurisée ({list})",
     Reason.CNAME: "bloqué : la réponse mène à {target}, qui est bloqué ({thing})",
     Reason.RATE_LIMIT: "refusé : cet appareil a posé trop de questions trop vite ({rule})",
+    Reason.SCHOOL: "autorisé : une plateforme scolaire ({rule})",
+    Reason.UNFILTERED: "autorisé : les appareils {p} ne sont pas filtrés",
 }
 _WORDS = {
     "en": {"app": "app {}", "category": "category {}", "list": "list {}", "until": " until {}"},

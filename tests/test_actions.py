@@ -123,7 +123,7 @@ def test_explain_at_a_clock_time_means_today(cfg):
     a = Actions(cfg, clock=clock_at("2026-12-01 12:00"))
     ex = a.explain("example.com", profile="emma", at="21:30")
     assert ex.at == datetime(2026, 12, 1, 21, 30, tzinfo=PARIS)
-    assert ex.words == "blocked: emma's window bedtime blocks everything"
+    assert ex.words == "blocked: Emma's bedtime window *bedtime* blocks everything until 07:00"
 
 
 def test_explain_reads_without_writing(cfg):
@@ -197,4 +197,4 @@ def test_explain_says_an_essential_beats_a_pause(cfg):
     a.pause("emma", "1h")
     ex = a.explain("connectivitycheck.gstatic.com", profile="emma")
     assert ex.decision.reason.value == "ESSENTIAL"
-    assert "never blocked, not by a pause, a bedtime or a deny list" in ex.words
+    assert ex.words.endswith("essentials keep devices working, so a pause or a bedtime does not block them")

@@ -37,6 +37,7 @@ from typing import Callable, Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from appliance.config import DEFAULT_PROFILE, AlertsConfig
+from appliance import wording
 from appliance.model import Action, Client, Decision, Reason
 from appliance.state import db
 
@@ -126,70 +127,21 @@ def child_name(profile: str | None) -> str:
 
 
 def describe(d: Decision, lang: str = "en", titles: Callable[[str, str], str] | None = None) -> str:
-    """The decision in a parent's words. appliance.wording's when it is there, so `hearth explain`, the log and
-    the alerts say the same; this fallback otherwise."""
+    """The decision in a parent's words: appliance.wording's, so `hearth explain`, the log and the alerts say
+    the same thing."""
     try:
-        from appliance.wording import describe as shared
-    except ImportError:
-        shared = None
-    if shared is not None:
-        try:
-            return shared(d, lang=lang, titles=titles.mapping(lang) if isinstance(titles, Titles) else None)
-        except Exception:     # a wording bug must not lose an alert
-            log.exception("wording failed; using the alerts' own words")
-    return _describe(d, lang, titles or (lambda name, _lang: name))
+        return wording.describe(d, lang=lang, titles=titles.mapping(lang) if isinstance(titles, Titles) else None)
+    except Exception:     # a wording bug must not lose an alert
+        log.exception("wording failed")
+        return f"{d.action.value} ({d.reason.value})"
 
 
 _W = {
-    "en": {
-        "category": "blocked: {rule} is on the {list} list, which {child}'s rules block",
-        "app": "blocked: {list} is blocked for {child}",
-        "window_list": "blocked: {list} is blocked during {child}'s {schedule} window",
-        "window": "blocked: {child}'s {schedule} window blocks everything",
-        "bypass": "blocked: {rule} is a way around the filter (a private DNS, VPN or proxy)",
-        "paused": "blocked: {child}'s internet is paused",
-        "deny": "blocked: {rule} is on {child}'s deny list",
-        "cname": "blocked: {rule} leads to {target}, on the {list} list",
-        "other": "blocked ({reason})",
-        "device": "a new device joined the network: {who}. It gets the default rules until you assign it to a "
-                  "child.",
-    },
-    "fr": {
-        "category": "bloqué : {rule} est dans la liste {list}, que les règles de {child} bloquent",
-        "app": "bloqué : {list} est bloqué pour {child}",
-        "window_list": "bloqué : {list} est bloqué pendant la plage {schedule} de {child}",
-        "window": "bloqué : la plage {schedule} de {child} bloque tout",
-        "bypass": "bloqué : {rule} permet de contourner le filtre (DNS privé, VPN ou proxy)",
-        "paused": "bloqué : l'internet de {child} est en pause",
-        "deny": "bloqué : {rule} est dans la liste interdite de {child}",
-        "cname": "bloqué : {rule} mène à {target}, dans la liste {list}",
-        "other": "bloqué ({reason})",
-        "device": "un nouvel appareil s'est connecté au réseau : {who}. Il suit les règles par défaut tant que "
-                  "vous ne l'attribuez pas à un enfant.",
-    },
+    "en": {"device": "a new device joined the network: {who}. It gets the default rules until you assign it to a "
+                     "child."},
+    "fr": {"device": "un nouvel appareil s'est connecté au réseau : {who}. Il suit les règles par défaut tant que "
+                     "vous ne l'attribuez pas à un enfant."},
 }
-
-
-def _describe(d: Decision, lang: str, titles: Callable[[str, str], str]) -> str:
-    w = _W.get(lang, _W["en"])
-    args = {"rule": d.rule or "", "child": child_name(d.profile), "schedule": d.schedule or "",
-            "target": d.target or "", "list": titles(d.list, lang) if d.list else "", "reason": d.reason.value}
-    r = d.reason
-    if r is Reason.CATEGORY:
-        return w["category"].format(**args)
-    if r is Reason.APP:
-        return w["app"].format(**args)
-    if r is Reason.SCHEDULE:
-        return w["window_list" if d.list else "window"].format(**args)
-    if r is Reason.BYPASS:
-        return w["bypass"].format(**args)
-    if r is Reason.PAUSED:
-        return w["paused"].format(**args)
-    if r is Reason.DENY_LIST:
-        return w["deny"].format(**args)
-    if r is Reason.CNAME:
-        return w["cname"].format(**args)
-    return w["other"].format(**args)
 
 
 class Titles:
