@@ -279,6 +279,9 @@ def cmd_status(args) -> int:
                 f"{st['stale']:,} answered from an expired copy while upstreams were down" if st["stale"] else ""]
     if any(problems):
         print("  " + "; ".join(p for p in problems if p))
+    today = _today_totals(args)
+    if today:
+        print(today)
     print(f"block lists: {st['index_entries']:,} names; in memory: {st['hot_entries']:,} answers, "
           f"{st['cache_entries']:,} upstream records")
     print(f"query log: {st['log_written']:,} rows written, {st['log_dropped']:,} lost")
@@ -298,6 +301,32 @@ def cmd_status(args) -> int:
     if last and not last.get("ok"):
         print("last reload refused (the daemon runs the config it had): " + "; ".join(last.get("errors", [])))
     return 0
+
+
+def _today_totals(args) -> str | None:
+    """Today since midnight, from the query log: what a parent means by "blocks today"."""
+    from appliance.state import db
+    from appliance.state.reports import Reports
+    try:
+        cfg = configmod.load(configmod.resolve_path(args.config))
+    except ConfigError:
+        return None
+    now = datetime.now(cfg.tz)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        reports = Reports(db.db_path(cfg.data_dir))
+        try:
+            totals = reports.totals(midnight, now)
+        finally:
+            reports.close()
+    except Exception:           # an unreadable log must not hide the rest of the status
+        return None
+    if not totals:
+        return "today: nothing logged yet"
+    blocks = sum(t.blocks for t in totals.values())
+    queries = sum(t.queries for t in totals.values())
+    kids = ", ".join(f"{p} {t.blocks:,}" for p, t in sorted(totals.items()) if p != configmod.DEFAULT_PROFILE)
+    return f"today: {queries:,} questions, {blocks:,} blocked" + (f" (blocked per child: {kids})" if kids else "")
 
 
 def cmd_lists(args) -> int:

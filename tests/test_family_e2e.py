@@ -223,12 +223,15 @@ def test_status_and_reload_through_the_control_socket(start):
     h = start(family())
     ask(h, "example.com")
     ask(h, "example.com")
+    ask(h, "www.omegle.com")                              # emma's profile blocks random-chat
+    h.flush_log()
     r = hearth_cli(h, "status")
     assert r.returncode == 0, r.stderr
-    assert "2 questions" in r.stdout and "1 answered from memory" in r.stdout.replace(",", "")
+    assert "today: 3 questions, 1 blocked (blocked per child: emma 1" in r.stdout, r.stdout
+    assert "3 questions" in r.stdout and "1 answered from memory" in r.stdout.replace(",", "")
     assert "upstream 127.0.0.1" in r.stdout and ": answering" in r.stdout
     st = json.loads(hearth_cli(h, "status", "--json").stdout)
-    assert st["hot"] == 1 and st["full_chain"] == 1 and st["upstreams"][next(iter(st["upstreams"]))]["state"] == "ok"
+    assert st["hot"] == 1 and st["full_chain"] == 2 and st["upstreams"][next(iter(st["upstreams"]))]["state"] == "ok"
     assert {"blocked", "refused", "servfail", "stale", "log_written", "log_dropped"} <= set(st)
     assert hearth_cli(h, "reload").stdout.startswith("reloaded")
     h.config_path.write_text(h.config_path.read_text().replace("random-chat", "random-chatt"))

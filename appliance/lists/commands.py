@@ -19,6 +19,7 @@ def status_lines(config: Config) -> list[str]:
     """A table of every list: the parent's sources with their update status, then the curated categories."""
     status = read_status(config)
     rows: list[tuple[str, ...]] = [("LIST", "CATEGORY", "ENTRIES", "LAST SUCCESS", "LAST ERROR")]
+    protect: dict[str, int] = {}          # names guarding each category, every list of it added up
     for src in config.lists.sources:
         if src.url:
             st = status.get(src.name)
@@ -31,8 +32,11 @@ def status_lines(config: Config) -> list[str]:
             if notes:
                 error = "; ".join(([] if error == "-" else [error]) + notes)
             rows.append((src.name, src.category, f"{st.entries:,}", _when(config, st.last_success), error))
+            protect[src.category] = protect.get(src.category, 0) + st.entries
         else:
-            rows.append((src.name, src.category, *_file_row(config, source_path(config, src), parent=True)))
+            row = _file_row(config, source_path(config, src), parent=True)
+            rows.append((src.name, src.category, *row))
+            protect[src.category] = protect.get(src.category, 0) + _count(row[0])
     extra: list[str] = []
     try:
         catalog = load_catalog(config.blocklists_dir)
@@ -42,9 +46,12 @@ def status_lines(config: Config) -> list[str]:
         for name in catalog.categories:
             entries, _, error = _file_row(config, category_domains_path(config.blocklists_dir, name))
             apps = sum(len(a.domains) for a in catalog.apps.values() if a.category == name)
+            protect[name] = protect.get(name, 0) + _count(entries) + apps
             if apps and entries != "-":
                 entries = f"{entries} +{apps:,} app"
             rows.append((f"{name} (curated)", name, entries, "shipped", error))
+        extra.append("entries protecting each category (a name may sit in several lists): " + ", ".join(
+            f"{name} {protect.get(name, 0):,}" for name in sorted(protect)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
     return [line.rstrip() for line in lines] + extra
@@ -78,6 +85,10 @@ def run_update(config: Config, out: TextIO = sys.stdout, *, only: str | None = N
     finally:
         quiet.setLevel(level)
     return 1 if any(r.error for r in results) else 0
+
+
+def _count(entries: str) -> int:
+    return int(entries.replace(",", "")) if entries[:1].isdigit() else 0
 
 
 def _file_row(config: Config, path: Path, parent: bool = False) -> tuple[str, str, str]:

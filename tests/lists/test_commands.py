@@ -57,7 +57,9 @@ def test_status_table(make_config, host, tmp_path):
     assert "2" in by_name["random-chat"] and "(curated)" in by_name["random-chat"]
     # columns line up: every row's category starts in the same column
     col = lines[0].index("CATEGORY")
-    assert all(line[col - 2:col] == "  " and line[col] != " " for line in lines)
+    table, summary = lines[:-1], lines[-1]          # the table, then the entries per category (issue 11)
+    assert all(line[col - 2:col] == "  " and line[col] != " " for line in table)
+    assert summary.startswith("entries protecting each category") and "adult 1,234" in summary
 
 
 def test_update_one_list_and_accept_a_real_shrink(make_config, host):
@@ -74,3 +76,11 @@ def test_update_one_list_and_accept_a_real_shrink(make_config, host):
     assert run_update(config, out, only="big", accept_shrink=True) == 0
     assert out.getvalue().splitlines() == ["[1/1] big: 100 entries (changed)"]
     assert run_update(config, io.StringIO(), only="nope") == 2
+
+
+def test_status_says_how_many_entries_protect_each_category(make_config, tmp_path):
+    from appliance.lists.commands import status_lines
+    config = make_config(ListSource("mine", "adult", path=str(write(tmp_path / "mine.txt", "a.com\nb.com\n"))))
+    last = status_lines(config)[-1]
+    assert last.startswith("entries protecting each category")
+    assert "adult " in last and "random-chat " in last
