@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from appliance import config as configmod
 from appliance import control
@@ -316,7 +316,7 @@ def _today_totals(args) -> str | None:
     try:
         reports = Reports(db.db_path(cfg.data_dir))
         try:
-            totals = reports.totals(midnight, now)
+            totals = reports.totals(midnight, midnight + timedelta(days=1))     # whole quarter hours
         finally:
             reports.close()
     except Exception:           # an unreadable log must not hide the rest of the status
