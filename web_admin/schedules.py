@@ -82,7 +82,8 @@ def read_form(form) -> tuple[list[dict], list[Window], dict[str, str]]:
         everything = form.get(p + "what", "everything") == "everything"
         block = [c for c in cat.categories if form.get(f"{p}cat-{c}") == "on"]
         apps = [a for a in form.get(p + "apps", "").split(",") if a in cat.apps]   # kept as they were
-        allow = [x for x in re.split(r"[\s,]+", form.get(p + "allow", "").lower()) if x]
+        allow = [x for x in re.split(r"[\s,]+", form.get(p + "allow", "").lower()) if x and x != "school"]
+        school = form.get(p + "school") == "on" and everything      # the school group gets through this window
         problems = []
         if not days:
             problems.append(_("tick at least one day"))
@@ -97,17 +98,17 @@ def read_form(form) -> tuple[list[dict], list[Window], dict[str, str]]:
             errors[f"w{i}"] = "; ".join(problems)
             continue
         data.append(edits.window_data(name, days, start, end, everything=everything, block=block + apps,
-                                      allow=allow if everything else ()))
+                                      allow=((["school"] if school else []) + allow) if everything else ()))
         windows.append(Window(name=name, days=frozenset(days), start=time(int(ms[1]), int(ms[2])),
                               end=time(int(me[1]), int(me[2])), everything=everything, block=tuple(block),
-                              block_apps=tuple(apps), allow=tuple(allow)))
+                              block_apps=tuple(apps), allow=tuple(allow), allow_school=school))
     return data, windows, errors
 
 
 def _rows_for(profile) -> list[dict]:
     return [{"name": w.name, "days": set(w.days), "from": f"{w.start:%H:%M}", "to": f"{w.end:%H:%M}",
              "everything": w.everything, "block": set(w.block), "apps": ",".join(w.block_apps),
-             "allow": "\n".join(w.allow)}
+             "allow": "\n".join(w.allow), "school": w.allow_school}
             for w in profile.schedules]
 
 
@@ -122,7 +123,8 @@ def _rows_from(form) -> list[dict]:
                      "from": form.get(p + "from", ""), "to": form.get(p + "to", ""),
                      "everything": form.get(p + "what", "everything") == "everything",
                      "block": {c for c in cat.categories if form.get(f"{p}cat-{c}")},
-                     "apps": form.get(p + "apps", ""), "allow": form.get(p + "allow", ""), "index": i})
+                     "apps": form.get(p + "apps", ""), "allow": form.get(p + "allow", ""),
+                     "school": form.get(p + "school") == "on", "index": i})
     return rows
 
 

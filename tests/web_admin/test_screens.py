@@ -220,6 +220,15 @@ def test_schedule_editor_saves_and_shows_errors(parent, config_path):
     assert config_path.read_text() == before
 
 
+def test_a_homework_window_can_let_school_platforms_through(parent, config_path):
+    form = {"w0-name": "study", "w0-from": "16:00", "w0-to": "19:00", "w0-what": "everything", "w0-school": "on",
+            **{f"w0-day-{d}": "on" for d in range(5)}, "w0-allow": "khanacademy.org"}
+    assert parent.post("/schedules/emma", form, page="/schedules/emma").status_code == 302
+    w = configmod.load(config_path).profiles["emma"].schedules[0]
+    assert w.allow_school and w.allow == ("khanacademy.org",)
+    assert 'id="w0-school" name="w0-school" checked' in parent.client.get("/schedules/emma").get_data(as_text=True)
+
+
 def test_schedule_live_preview_saves_nothing(parent, config_path, app):
     from datetime import datetime
     from zoneinfo import ZoneInfo
