@@ -23,22 +23,29 @@ class Sink(Protocol):
 
 
 class Stream:
-    """Fans each event out to every sink, in order."""
+    """Fans each event out to every sink, in order. The sinks' bound methods are gathered once (the hot path
+    calls ``repeat`` for every repeated query)."""
 
     def __init__(self, sinks: Iterable[Sink] = ()):
-        self.sinks: tuple[Sink, ...] = tuple(sinks)
+        self.sinks: tuple[Sink, ...] = ()
+        self._puts = self._repeats = self._seens = ()
+        for s in sinks:
+            self.add(s)
 
     def add(self, sink: Sink) -> None:
         self.sinks += (sink,)
+        self._puts = tuple(s.put for s in self.sinks)
+        self._repeats = tuple(s.repeat for s in self.sinks)
+        self._seens = tuple(s.seen for s in self.sinks)
 
     def put(self, entry) -> None:
-        for s in self.sinks:
-            s.put(entry)
+        for f in self._puts:
+            f(entry)
 
     def repeat(self, second: int, client: Client, hot) -> None:
-        for s in self.sinks:
-            s.repeat(second, client, hot)
+        for f in self._repeats:
+            f(second, client, hot)
 
     def seen(self, client: Client, now: float) -> None:
-        for s in self.sinks:
-            s.seen(client, now)
+        for f in self._seens:
+            f(client, now)

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from appliance.config import DnsConfig
-from appliance.dns.codec import NOERROR, NXDOMAIN, Answer
+from appliance.dns.codec import NOERROR, NXDOMAIN, Answer, hot_key
 from appliance.model import Action, Client, Decision
 
 
@@ -104,6 +104,25 @@ class HotCache:
 
     def get(self, key: tuple) -> HotEntry | None:
         return self._d.get(key)
+
+    def lookup(self, who, tcp: bool, data: bytes) -> HotEntry | None:
+        """The entry for a query: first by its raw bytes after the ID (the same client repeating itself costs one
+        dict lookup), then by what its answer depends on (codec.hot_key: a fresh cookie or padding)."""
+        d = self._d
+        e = d.get((who, tcp, data[2:]))
+        if e is None:
+            k = hot_key(data)
+            if k is not None:
+                e = d.get((who, tcp, k))
+        return e
+
+    def remember(self, who, tcp: bool, wire: bytes, entry: HotEntry) -> None:
+        """Keep ``entry`` for the query ``wire`` under its hot key, and under its raw bytes for the fast lookup."""
+        k = hot_key(wire)
+        if k is None:                  # an unusual shape (compression, several records): not worth keeping
+            return
+        self.put((who, tcp, k), entry)
+        self.put((who, tcp, wire[2:]), entry)
 
     def put(self, key: tuple, entry: HotEntry) -> None:
         if self.size <= 0 or key[2] is None:

@@ -123,7 +123,7 @@ class Resolver:
         if c.forwarder:
             # A router's queries carry the device in their options (client subnet, MAC), and so in the bytes:
             # the same bytes from the same router are the same device. Its entry remembers who that was.
-            e = self.hot.get((ip, tcp, codec.hot_key(data)))
+            e = self.hot.lookup(ip, tcp, data)
             if e is None or e.expires <= now or len(data) < 12:
                 return None
             self.stats["hot"] += 1
@@ -136,7 +136,7 @@ class Resolver:
                 self.stats["rate_limited"] += 1
                 return codec.error_from_wire(data, REFUSED)
             return None        # the full chain refuses and logs it once
-        e = self.hot.get((client.profile, tcp, codec.hot_key(data)))
+        e = self.hot.lookup(client.profile, tcp, data)
         if e is None or e.expires <= now or len(data) < 12:
             return None
         self.stats["hot"] += 1
@@ -330,15 +330,12 @@ class Resolver:
         else:
             offsets = codec.wire_ttl_offsets(wire)
             life = min(life, codec.wire_min_ttl(wire, offsets)) if offsets else min(life, 5.0)
-        question = codec.hot_key(q.wire)
-        if question is None:       # an unusual shape (compression, several records): not worth keeping
-            return
         if router is not None:     # keyed by router, not profile; re-identified as often as a source
-            key = (router, tcp, question)
+            who = router
             life = min(life, CLIENT_TTL)
         else:
-            key = (client.profile, tcp, question)
+            who = client.profile
         if life < 1:
             return
-        self.hot.put(key, HotEntry(wire, offsets, mono, mono + life, q.qname, q.qtype, wire[3] & 0x0F, d,
-                                   client=client))
+        self.hot.remember(who, tcp, q.wire, HotEntry(wire, offsets, mono, mono + life, q.qname, q.qtype,
+                                                     wire[3] & 0x0F, d, client=client))
