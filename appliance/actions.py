@@ -124,6 +124,15 @@ class Actions:
             out.append(f"{w.name} {what} until {self._fmt(end)}")
         return out
 
+    @staticmethod
+    def _occurrence(p: Profile, window: str, now: datetime):
+        """(the window, its occurrence in force or next, whether it is in force now); UserError if none."""
+        try:
+            w, occ = occurrence_of(p, window, now)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        return w, occ, in_force(occ, now)
+
     # --- actions ------------------------------------------------------------------------------------------------
 
     def pause(self, profile: str, duration: str | timedelta | None = None,
@@ -183,11 +192,7 @@ class Actions:
         except ValueError as e:
             raise UserError(str(e)) from None
         now = self._now()
-        try:
-            w, occ = occurrence_of(p, window, now)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        started = in_force(occ, now)
+        w, occ, started = self._occurrence(p, window, now)
         o = self._write(lambda s: policy_overrides.later(s, p, window, length, now))
         start = occ.start.timestamp() + o.delay.total_seconds()
         if started:
@@ -203,11 +208,7 @@ class Actions:
     def end(self, profile: str, window: str) -> ActionResult:
         p = self.profile(profile)
         now = self._now()
-        try:
-            w, occ = occurrence_of(p, window, now)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        started = in_force(occ, now)
+        w, occ, started = self._occurrence(p, window, now)
         o = self._write(lambda s: policy_overrides.end(s, p, window, now))
         if started:
             msg = f"{w.name} is over for today (it had run until {self._fmt(occ.end)})"
