@@ -30,6 +30,8 @@ class Reason(str, Enum):
     RATE_LIMIT = "RATE_LIMIT"    # the client passed its query budget: REFUSED (logged once a window)
     SCHOOL = "SCHOOL"            # the school group: beats blocked categories and apps, not a window that blocks all
     UNFILTERED = "UNFILTERED"    # a profile with filtering off (the parents' own devices): allowed, still logged
+    BUDGET = "BUDGET"            # a time budget spent for today: its apps and categories blocked until midnight
+    QUARANTINE = "QUARANTINE"    # a device nobody has assigned, with unknown_devices: quarantine: essentials only
 
 
 @dataclass(frozen=True, slots=True)

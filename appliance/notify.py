@@ -257,6 +257,15 @@ def _domain(text: str | None) -> str:
     return re.split(r"[/?#\s]", text, maxsplit=1)[0][:80]
 
 
+def queue(conn: sqlite3.Connection, key: str, kind: str, title: str, body: str, now: float) -> int:
+    """Queue one message for the channels, once per ``key`` (a second call with the same key does nothing); the
+    notifier's next tick sends it. For the parts of Hearth that tell parents of something themselves (budgets).
+    Runs in the caller's transaction, if it has one."""
+    cur = conn.execute("INSERT OR IGNORE INTO notifications (key, kind, created, title, body, next_try, sent)"
+                       " VALUES (?,?,?,?,?,?,?)", (key, kind, now, title, body, now, None if body else now))
+    return 1 if cur.rowcount and body else 0
+
+
 # --- the notifier ----------------------------------------------------------------------------------------------
 
 class Notifier:
@@ -326,9 +335,7 @@ class Notifier:
         return made
 
     def _queue(self, conn, key: str, kind: str, title: str, body: str, now: float) -> int:
-        cur = conn.execute("INSERT OR IGNORE INTO notifications (key, kind, created, title, body, next_try, sent)"
-                           " VALUES (?,?,?,?,?,?,?)", (key, kind, now, title, body, now, None if body else now))
-        return 1 if cur.rowcount and body else 0
+        return queue(conn, key, kind, title, body, now)
 
     def _at(self, ts: float) -> str:
         return datetime.fromtimestamp(ts, self.tz).strftime("%H:%M")

@@ -37,6 +37,9 @@ _EN = {
     Reason.RATE_LIMIT: "refused: this device asked too many questions too fast ({rule})",
     Reason.SCHOOL: "allowed: a school platform ({rule})",
     Reason.UNFILTERED: "allowed: {p} devices are not filtered",
+    Reason.BUDGET: "blocked: {p} time budget *{w}* is used up for today ({thing}); it starts again at midnight",
+    Reason.QUARANTINE: "blocked: a new device nobody has assigned yet; it gets only the essentials until a parent "
+                       "assigns it to a child",
 }
 _FR = {
     Reason.NONE: "autorisé : rien ne le bloque",
@@ -59,6 +62,9 @@ _FR = {
     Reason.RATE_LIMIT: "refusé : cet appareil a posé trop de questions trop vite ({rule})",
     Reason.SCHOOL: "autorisé : une plateforme scolaire ({rule})",
     Reason.UNFILTERED: "autorisé : les appareils {p} ne sont pas filtrés",
+    Reason.BUDGET: "bloqué : le temps *{w}* {p} est épuisé pour aujourd'hui ({thing}) ; il repart à minuit",
+    Reason.QUARANTINE: "bloqué : un nouvel appareil que personne n'a encore attribué ; il n'a que l'essentiel tant "
+                       "qu'un parent ne l'attribue pas à un enfant",
 }
 _WORDS = {
     "en": {"app": "app {}", "category": "category {}", "list": "list {}", "until": " until {}"},

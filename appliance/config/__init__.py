@@ -14,11 +14,12 @@ from .dump import running_copy, to_data, write_running_copy
 from .errors import ConfigError
 from .load import CatalogNames, catalog_names, load, load_text, parse, read_yaml, resolve_path
 from .schema import (DAYS, DEFAULT_CONFIG_PATH, DEFAULT_PROFILE, PRIVATE_NETWORKS, SCHEMA_VERSION,
-                     SHIPPED_BLOCKLISTS, AdminConfig, AlertsConfig, Config, Device, DnsConfig, Endpoint, IpNetwork,
-                     ListsConfig, ListSource, MetricsConfig, Profile, QueryLogConfig, RateLimit, Upstream, Window)
+                     SHIPPED_BLOCKLISTS, AdminConfig, AlertsConfig, Budget, Config, Device, DnsConfig, Endpoint, IpNetwork,
+                     ListsConfig, ListSource, MetricsConfig, Profile, QueryLogConfig, RateLimit, UnknownDevices, Upstream,
+                     Window)
 
 __all__ = ["to_data", "running_copy", "write_running_copy", "ConfigError", "CatalogNames", "catalog_names", "load", "load_text", "parse", "read_yaml",
            "resolve_path", "DAYS", "DEFAULT_CONFIG_PATH", "DEFAULT_PROFILE", "PRIVATE_NETWORKS", "SCHEMA_VERSION",
-           "SHIPPED_BLOCKLISTS", "AdminConfig", "AlertsConfig", "Config", "Device", "DnsConfig", "Endpoint",
+           "SHIPPED_BLOCKLISTS", "AdminConfig", "AlertsConfig", "Budget", "Config", "Device", "DnsConfig", "Endpoint",
            "IpNetwork", "ListsConfig", "ListSource", "MetricsConfig", "Profile", "QueryLogConfig", "RateLimit",
-           "Upstream", "Window"]
+           "UnknownDevices", "Upstream", "Window"]

@@ -10,8 +10,8 @@ from dataclasses import fields, is_dataclass
 from datetime import time
 from pathlib import Path
 
-from .schema import (CHILD_DEFAULTS, DAYS, DEFAULT_PROFILE, SCHEMA_VERSION, AdminConfig, Config, Endpoint,
-                     Profile, Upstream, Window)
+from .schema import (CHILD_DEFAULTS, DAYS, DEFAULT_PROFILE, SCHEMA_VERSION, AdminConfig, Budget, Config,
+                     Endpoint, Profile, Upstream, Window)
 
 
 RUNNING_COPY = "running-config.yaml"
@@ -93,7 +93,23 @@ def _profile(p: Profile, child: bool) -> dict:
         v = getattr(p, f.name)
         if v == getattr(base, f.name):
             continue
-        out[f.name] = [_window(w) for w in v] if f.name == "schedules" else _plain(v)
+        if f.name == "schedules":
+            out[f.name] = [_window(w) for w in v]
+        elif f.name == "budgets":
+            out[f.name] = [_budget(b) for b in v]
+        else:
+            out[f.name] = _plain(v)
+    return out
+
+
+def _budget(b: Budget) -> dict:
+    out: dict = {"name": b.name}
+    if b.apps:
+        out["apps"] = list(b.apps)
+    if b.block:
+        out["block"] = list(b.block)
+    out["minutes"] = b.minutes
+    out["days"] = ",".join(DAYS[d] for d in sorted(b.days))
     return out
 
 

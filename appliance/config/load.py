@@ -21,8 +21,8 @@ from .errors import ConfigError, shown, unknown
 from .migrate import migrate
 from .reader import Reader
 from .schema import (CHILD_DEFAULTS, DAYS, DEFAULT_CONFIG_PATH, DEFAULT_PROFILE, SHIPPED_BLOCKLISTS, YOUTUBE_CHOICES,
-                     AdminConfig, AlertsConfig, Config, Device, DnsConfig, Endpoint, ListsConfig, ListSource,
-                     MetricsConfig, Profile, QueryLogConfig, RateLimit, Upstream, Window)
+                     AdminConfig, AlertsConfig, Budget, Config, Device, DnsConfig, Endpoint, ListsConfig, ListSource,
+                     MetricsConfig, Profile, QueryLogConfig, RateLimit, UnknownDevices, Upstream, Window)
 
 RESERVED_CATEGORIES = ("never-block", "school")   # built-in groups a parent's list must not turn itself into
 MAX_NODES = 20_000          # YAML nodes after aliases are expanded: a real config has a few hundred
@@ -179,7 +179,7 @@ class _Sections(Reader):
     def config(self, data, source) -> Config:
         d = self.mapping(data, "", {"timezone", "data_dir", "blocklists_dir", "dns", "devices", "profiles",
                                     "default_profile", "essentials", "school", "lists", "query_log", "admin",
-                                    "alerts", "metrics", "schema_version"})
+                                    "alerts", "metrics", "unknown_devices", "schema_version"})
         tz = self.timezone(d.get("timezone", "UTC"))
         data_dir = self.path_value(d.get("data_dir"), "data_dir", Path("/var/lib/hearth"))
         bl_dir = self.path_value(d.get("blocklists_dir"), "blocklists_dir", SHIPPED_BLOCKLISTS)
@@ -198,6 +198,9 @@ class _Sections(Reader):
             alerts=self.alerts(d.get("alerts"), "alerts", categories, apps),
             metrics=MetricsConfig(self.listen(self.mapping(d.get("metrics"), "metrics", {"listen"}).get("listen"),
                                               "metrics.listen", 9153)),
+            unknown_devices=UnknownDevices(**self.settings(
+                UnknownDevices, self.mapping(d.get("unknown_devices"), "unknown_devices", _keys(UnknownDevices)),
+                "unknown_devices")),
             source=source)
 
     def timezone(self, tz) -> str:
@@ -319,7 +322,7 @@ class _Sections(Reader):
 
     def profile(self, name, v, p, devices, categories, apps, child: bool) -> Profile:
         keys = {"devices", "block", "block_apps", "allow", "deny", "safe_search", "youtube", "bypass", "schedules",
-                "log_allowed", "filtering"}
+                "log_allowed", "filtering", "budgets"}
         d = self.mapping(v, p, keys)
         filtering = self.boolean(d.get("filtering"), f"{p}.filtering", True)
         if not filtering:
@@ -328,7 +331,8 @@ class _Sections(Reader):
                          "a child's); make a profile for the parents' devices with filtering: off")
                 filtering = True
             else:
-                for k in ("block", "block_apps", "schedules", "safe_search", "youtube", "bypass", "allow", "deny"):
+                for k in ("block", "block_apps", "schedules", "safe_search", "youtube", "bypass", "allow", "deny",
+                          "budgets"):
                     if d.get(k):
                         self.err(f"{p}.{k}", "this profile has filtering: off, so it blocks nothing: remove "
                                  f"{k} or turn filtering on")
@@ -347,6 +351,13 @@ class _Sections(Reader):
         names = [w.name for w in sched if w]
         for n in {n for n in names if names.count(n) > 1}:
             self.err(f"{p}.schedules", f"two windows are named {n!r}: names must differ so overrides can name one")
+        if d.get("budgets") and not child:
+            self.err(f"{p}.budgets", "time budgets are a child's: give them in the child's profile")
+        budgets = tuple(b for i, x in enumerate(self.seq(d.get("budgets"), f"{p}.budgets"))
+                        if (b := self.budget(x, f"{p}.budgets[{i}]", categories, apps))) if child else ()
+        bnames = [b.name for b in budgets]
+        for n in {n for n in bnames if bnames.count(n) > 1}:
+            self.err(f"{p}.budgets", f"two budgets are named {n!r}: names must differ so a grant can name one")
         dflt = CHILD_DEFAULTS if child and filtering else {}    # the parents' own devices: no child defaults
         return Profile(
             name=name, devices=tuple(devs),
@@ -360,8 +371,33 @@ class _Sections(Reader):
             schedules=tuple(w for w in sched if w),
             log_allowed=self.boolean(d.get("log_allowed"), f"{p}.log_allowed", None) if "log_allowed" in d
             else None,
-            filtering=filtering,
+            filtering=filtering, budgets=budgets,
         )
+
+    def budget(self, v, p, categories, apps) -> Budget | None:
+        d = self.mapping(v, p, {"name", "apps", "block", "minutes", "days"})
+        name = self.name(d.get("name"), f"{p}.name")
+        minutes = d.get("minutes")
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
+            self.err(f"{p}.minutes", f"expected the minutes a day, a whole number from 1 to 1440, got "
+                     f"{shown(minutes)}")
+            minutes = None
+        days = self.days(d["days"], f"{p}.days") if "days" in d else frozenset(range(7))
+        b = d.get("block")
+        if b == "everything":
+            self.err(f"{p}.block", "a budget counts apps or categories, not everything: name them (a pause or a "
+                     "window blocks everything)")
+            b = None
+        # block: may name apps as well as categories, as a window's block: does
+        named = self.names_in(b, f"{p}.block", categories | apps, "category or app")
+        app_names = self.names_in(d.get("apps"), f"{p}.apps", apps, "app") + tuple(
+            x for x in named if x not in categories)
+        cats = tuple(x for x in named if x in categories)
+        if not app_names and not cats and "apps" not in d and "block" not in d:
+            self.err(p, "say what the budget counts: apps: [youtube, tiktok] or block: [games]")
+        if name is None or minutes is None or not days or not (app_names or cats):
+            return None
+        return Budget(name=name, minutes=minutes, days=days, apps=tuple(dict.fromkeys(app_names)), block=cats)
 
     def names_in(self, v, path, known: set[str], what: str) -> tuple[str, ...]:
         out = []

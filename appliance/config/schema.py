@@ -109,6 +109,20 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """Minutes a day of some apps or categories, on some days of the week; spent, they are blocked until midnight.
+
+    Use is counted in minutes in which the child's devices asked for the apps' foreground hosts (the catalog's
+    ``foreground:``), so push and background refresh do not eat it."""
+
+    name: str
+    minutes: int
+    days: frozenset[int] = frozenset(range(7))     # 0 = Monday ... 6 = Sunday: the days the budget applies
+    apps: tuple[str, ...] = ()                     # apps from the catalog
+    block: tuple[str, ...] = ()                    # categories
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     name: str
     devices: tuple[str, ...] = ()
@@ -122,6 +136,7 @@ class Profile:
     schedules: tuple[Window, ...] = ()
     log_allowed: bool | None = None         # None: follow query_log.log_allowed
     filtering: bool = True                  # off: the parents' own devices, nothing blocked, still logged
+    budgets: tuple[Budget, ...] = ()        # time budgets, names unique within the profile
 
     @property
     def child(self) -> bool:
@@ -183,6 +198,15 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UnknownDevices:
+    """What a device nobody has assigned to a child gets."""
+
+    profile: str = setting("default", choices=("default", "quarantine"),
+                           help="default: the default profile; quarantine: only the essentials until a parent "
+                                "assigns it, so a new phone is no way round the rules")
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsConfig:
     listen: Endpoint | None = None      # a Prometheus endpoint; off by default
 
@@ -202,6 +226,7 @@ class Config:
     admin: AdminConfig | None = None        # None: the file has no admin section
     alerts: AlertsConfig = AlertsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    unknown_devices: UnknownDevices = UnknownDevices()
     source: str | None = None               # the file it came from
 
     @property

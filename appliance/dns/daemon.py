@@ -23,7 +23,7 @@ from appliance.dns.upstream import Upstreams
 from appliance.lists import sources
 from appliance.policy.clients import NeighbourTable
 from appliance.policy.engine import Engine, build_rules
-from appliance.state import alerts, db, migrate
+from appliance.state import alerts, budgets, db, migrate
 from appliance.state.overrides import OverrideStore
 from appliance.state.querylog import QueryLog
 from appliance.stream import Stream
@@ -143,6 +143,15 @@ class Daemon:
         self.degraded = None
         return store
 
+    @staticmethod
+    def _open_budgets(dbfile) -> budgets.BudgetStore | None:
+        """The budget tables, or None when the file refuses: DNS runs on, no budget is then blocked."""
+        try:
+            return budgets.BudgetStore(dbfile)
+        except (sqlite3.Error, OSError, migrate.SchemaError) as e:
+            log.error("cannot open the time budgets in %s (%s): no budget blocks until it opens", dbfile, e)
+            return None
+
     async def _watch_overrides(self) -> None:
         last_refresh = time.monotonic()
         last_try = time.monotonic()
@@ -204,19 +213,22 @@ class Daemon:
         self.querylog.configure(config)
         self.stream.add(self.querylog)
         t0 = time.monotonic()
+        self.budget_store = self._open_budgets(dbfile)
         self.engine = await self._loop.run_in_executor(
-            None, lambda: Engine.build(config, overrides=self.overrides, child=True))
+            None, lambda: Engine.build(config, overrides=self.overrides, budgets=self.budget_store, child=True))
         log.info("lists ready: %d entries in %.2f s", len(self.engine.snapshot.rules.index), time.monotonic() - t0)
         self._keep_running_copy(config)
         self.alerts = alerts.follow(alerts.AlertSink(config, dbfile), self.engine)    # the second sink
         self.stream.add(self.alerts)
+        self.budgets = budgets.follow(budgets.BudgetSink(config, dbfile), self.engine)     # the third sink
+        self.stream.add(self.budgets)
         self.notifier = notify.follow(notify.Notifier(config, dbfile), self.engine)
         self.resolver = Resolver(self.engine, Upstreams(config.dns), self.stream, self.neighbours)
         self.metrics = metrics.serve(config, self.stats, sink=self.alerts, notifier=self.notifier)
         opened = await listener.start(self.resolver, config.dns.listen)
         ctl = await control.serve(config.data_dir, self._control)
         tasks = [asyncio.create_task(self.querylog.run()), asyncio.create_task(self._watch_overrides()),
-                 asyncio.create_task(self.alerts.run())]
+                 asyncio.create_task(self.alerts.run()), asyncio.create_task(self.budgets.run())]
         self._start_jobs(config)
         for sig, action in ((signal.SIGHUP, lambda: self._spawn(self.reload())),
                             (signal.SIGTERM, self._stop.set), (signal.SIGINT, self._stop.set)):
@@ -242,6 +254,10 @@ class Daemon:
             self.querylog.close()
             await self.alerts.flush()
             self.alerts.close()
+            await self.budgets.flush()
+            self.budgets.close()
+            if self.budget_store is not None:
+                self.budget_store.close()
             self.notifier.close()
             if self.metrics is not None:
                 self.metrics.stop()
@@ -271,6 +287,8 @@ class Daemon:
         self.scheduler.add_job(self._prune_overrides, "interval", hours=1,
                                id="prune-overrides", name="prune expired overrides", coalesce=True, max_instances=1)
         notify.schedule(self.scheduler, self.notifier, self.alerts)     # sends each minute, prunes nightly
+        self.scheduler.add_job(self.budgets.prune, "cron", hour=3, minute=50, id="prune-budgets",
+                               name="prune old budget minutes", coalesce=True, max_instances=1)
         self.scheduler.start()
 
 

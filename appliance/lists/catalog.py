@@ -54,6 +54,10 @@ class App:
     # Hosts outside the app's own domains that it cannot work without (its API on shared infrastructure, images,
     # fonts): never blocked because of the app, but let through with it while a parent allows the app for a while.
     needs: tuple[str, ...] = ()
+    # Hosts (each under one of ``domains``, suffix-matched) whose queries mean someone is using the app now: the
+    # feed, the video or game servers. Push, telemetry and background refresh are left out: a time budget counts
+    # minutes with a query for one of these (appliance/state/budgets.py), so they must not count a phone in a pocket.
+    foreground: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +133,32 @@ def _app(path: Path, categories: Mapping[str, Category], errors: list[str]) -> A
                 domains.append(name_)
     roles = _roles(path, doc.get("roles"), domains, errors)
     needs = _needs(path, doc.get("needs"), domains, errors)
+    foreground = _foreground(path, doc.get("foreground"), domains, errors)
     text = _texts(path, doc, errors, required=("title", "description"), optional=("notes",))
     if text is None or len(errors) > before:
         return None
     return App(path.stem, text["title"], category, text["description"], tuple(dict.fromkeys(domains)),
-               text["notes"], roles, needs)
+               text["notes"], roles, needs, foreground)
+
+
+def _foreground(path: Path, raw: Any, domains: list[str], errors: list[str]) -> tuple[str, ...]:
+    """The optional ``foreground:`` list: hosts under the app's own domains (a budget must never count a name the
+    app does not own: a shared CDN would charge every app on it)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        errors.append(f"{path}: foreground: a list of the hosts that mean the app is in use")
+        return ()
+    out = []
+    for i, h in enumerate(raw):
+        host = to_ascii(h) if isinstance(h, str) else None
+        if host is None or "." not in host:
+            errors.append(f"{path}: foreground[{i}]: {h!r} is not a host name")
+        elif not any(host == d or host.endswith("." + d) for d in domains):
+            errors.append(f"{path}: foreground[{i}]: {host} is not under any of the app's domains")
+        else:
+            out.append(host)
+    return tuple(dict.fromkeys(out))
 
 
 def _needs(path: Path, raw: Any, domains: list[str], errors: list[str]) -> tuple[str, ...]:

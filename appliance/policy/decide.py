@@ -5,12 +5,19 @@ The chain, first match wins (each link names itself in the Decision):
   a) canary        use-application-dns.net and names under it: NXDOMAIN for everyone, so Firefox keeps its DoH off
      (a profile with ``filtering: off``, the parents' own devices, stops here: allowed, UNFILTERED)
   b) essentials    the never-block list: device health (connectivity checks, time, updates, certificates)
+  b') quarantine   with ``unknown_devices: {profile: quarantine}``, a device nobody has assigned (the default
+                   profile) gets nothing more: blocked, QUARANTINE, until a parent assigns it
   c) overrides     a pause blocks; a timed allow of an app, category or domain allows
   d) deny list     the child's own, suffix-matched
   e) everything    a ``block: everything`` window in force blocks all but its own ``allow`` list (which may name
                    ``school``: the school group)
   f) allow list    the child's own; beats apps and categories, not an ``everything`` window
   f') school       the school group (school.txt and the config's ``school:``): beats apps and categories
+  f'') budgets     a time budget spent today blocks its apps and categories until midnight: BUDGET, with the
+                   budget's name in ``schedule`` and the app or category in ``list``. After the allow list and the
+                   school group (what a parent lets through at all hours is not rationed), before the profile's
+                   apps and categories (which it only names when nothing is spent). A budget does not apply on a
+                   day outside its ``days``, and a spent set read on another day blocks nothing.
   g) apps and categories, the profile's and those of the windows in force; "bypass" answers NXDOMAIN
   h) safe search   engine hosts rewritten to their safe host
   i) nothing matched: allowed
@@ -28,8 +35,10 @@ Reasons for window-made verdicts, so ``hearth explain`` can name the window:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from types import MappingProxyType
+from typing import Mapping
 
 from ..config import Profile
 from ..lists.index import DomainIndex, Hit
@@ -40,7 +49,7 @@ from .safesearch import YOUTUBE_LEVELS, SafeSearch
 from .schedules import Schedule, schedule_for
 
 __all__ = ["Rules", "decide", "next_change", "compile_profile", "CompiledProfile", "CANARY", "NEVER_BLOCK",
-           "BYPASS"]
+           "BYPASS", "SpentBudgets", "NO_BUDGETS"]
 
 CANARY = "use-application-dns.net"
 _CANARY_SUB = "." + CANARY
@@ -56,6 +65,23 @@ class Rules:
 
     index: DomainIndex
     safesearch: SafeSearch
+
+
+@dataclass(frozen=True)
+class SpentBudgets:
+    """The budgets spent on ``day`` (the local date they were read for), by profile. Swapped whole like the
+    overrides; a query on another day sees nothing spent, so midnight lifts a budget without waiting for a swap."""
+
+    day: date | None = None
+    by_profile: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def of(self, profile: str, today: date) -> tuple[str, ...]:
+        if today != self.day:
+            return ()
+        return self.by_profile.get(profile, ())
+
+
+NO_BUDGETS = SpentBudgets()
 
 
 # --- per-profile precomputation ---------------------------------------------------------------------------------
@@ -81,6 +107,8 @@ class CompiledProfile:
     safe_search: bool
     rewrites: bool                          # any safe-search setting on: skip the lookup otherwise
     filtering: bool                         # off: the parents' devices, allowed after the canary
+    quarantine: bool = False                # unknown devices get the essentials only
+    budgets: Mapping[str, frozenset[str]] = field(default_factory=dict)   # budget -> list names it blocks
 
 
 def _app(name: str) -> str:
@@ -95,15 +123,17 @@ def _blocked(categories, apps) -> frozenset[str]:
     return frozenset(categories) | frozenset(_app(a) for a in apps)
 
 
-def compile_profile(profile: Profile) -> CompiledProfile:
-    """What decide() needs of a profile, precomputed. The engine compiles each profile once per snapshot."""
+def compile_profile(profile: Profile, *, quarantine: bool = False) -> CompiledProfile:
+    """What decide() needs of a profile, precomputed. The engine compiles each profile once per snapshot.
+    ``quarantine``: this is the default profile and the config quarantines unknown devices."""
     blocked = _blocked(profile.block, profile.block_apps) | ({BYPASS} if profile.bypass else frozenset())
     windows = {w.name: _CompiledWindow(w.name, w.everything, _domains(w.allow), _blocked(w.block, w.block_apps),
                                        w.allow_school)
                for w in profile.schedules}
     return CompiledProfile(profile.name, blocked, _domains(profile.allow), _domains(profile.deny),
                            schedule_for(profile), windows, profile.youtube, profile.safe_search,
-                           profile.safe_search or profile.youtube in YOUTUBE_LEVELS, profile.filtering)
+                           profile.safe_search or profile.youtube in YOUTUBE_LEVELS, profile.filtering,
+                           quarantine, {b.name: _blocked(b.block, b.apps) for b in profile.budgets})
 
 
 def _compiled(profile: Profile | CompiledProfile) -> CompiledProfile:
@@ -130,7 +160,7 @@ _NO_OVERRIDES = ProfileOverrides()
 # --- the chain ----------------------------------------------------------------------------------------------------
 
 def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: datetime, overrides: Overrides | None,
-           rules: Rules) -> Decision:
+           rules: Rules, budgets: SpentBudgets | None = None) -> Decision:
     """The verdict for ``qname`` asked by a device of ``profile`` at ``now`` (aware, in the configured zone)."""
     c = _compiled(profile)
     pname = c.name
@@ -154,6 +184,10 @@ def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: date
             school = h.rule
         elif h.list == BYPASS:
             relay = True
+
+    # b') quarantine
+    if c.quarantine:
+        return Decision(_BLOCK, Reason.QUARANTINE, pname, nxdomain=relay)
 
     # c) live overrides
     po = overrides.by_profile.get(pname, _NO_OVERRIDES) if overrides is not None else _NO_OVERRIDES
@@ -202,6 +236,16 @@ def decide(profile: Profile | CompiledProfile, qname: str, qtype: int, now: date
     # f') the school group
     if school is not None:
         return _allow(c, rules, name, Reason.SCHOOL, SCHOOL, school)
+
+    # f'') spent budgets
+    if hits and c.budgets and budgets is not None:
+        spent = budgets.of(pname, now.date())
+        if spent:
+            blocked = _budget_hit(c, spent, hits)
+            if blocked is not None:
+                h, budget = blocked
+                return Decision(_BLOCK, Reason.BUDGET, pname, list=h.list, rule=h.rule, schedule=budget,
+                                nxdomain=relay)
 
     # g) apps and categories
     if hits:
@@ -265,13 +309,36 @@ def _blocked_hit(c: CompiledProfile, windows: list[_CompiledWindow],
     return best
 
 
-def next_change(profile: Profile | CompiledProfile, now: datetime, overrides: Overrides | None) -> datetime | None:
-    """When a decision for this profile may next differ: the next window boundary (shifts included) or override
-    start/expiry. A cached decision must not outlive it; None if nothing is scheduled to change."""
+def _budget_hit(c: CompiledProfile, spent: tuple[str, ...], hits: tuple[Hit, ...]) -> tuple[Hit, str] | None:
+    """The hit a spent budget blocks, and that budget (the first spent one, in file order); the most specific
+    rule wins, then an app over its category."""
+    best = None
+    best_key = None
+    for h in hits:
+        for name in spent:
+            if h.list in c.budgets.get(name, ()):
+                key = (-len(h.rule), not h.list.startswith("app:"))
+                if best_key is None or key < best_key:
+                    best, best_key = (h, name), key
+                break
+    return best
+
+
+def next_midnight(now: datetime) -> datetime:
+    """The next local midnight after ``now`` (aware): where a spent budget lifts."""
+    return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=now.tzinfo)
+
+
+def next_change(profile: Profile | CompiledProfile, now: datetime, overrides: Overrides | None,
+                budgets: SpentBudgets | None = None) -> datetime | None:
+    """When a decision for this profile may next differ: the next window boundary (shifts included), override
+    start/expiry, or midnight when a budget is spent. A cached decision must not outlive it; None if nothing is
+    scheduled to change. (A budget becoming spent swaps the snapshot, which clears caches.)"""
     c = _compiled(profile)
     po = overrides.of(c.name) if overrides is not None else _NO_OVERRIDES
-    a = c.schedule.next_boundary(now, po.shifts)
-    b = overrides.next_expiry(c.name, now) if overrides is not None else None
-    if a is None or b is None:
-        return a or b
-    return a if a.timestamp() <= b.timestamp() else b   # not min(): same-zone datetimes compare by wall clock
+    times = [c.schedule.next_boundary(now, po.shifts),
+             overrides.next_expiry(c.name, now) if overrides is not None else None,
+             next_midnight(now) if budgets is not None and budgets.of(c.name, now.date()) else None]
+    times = [t for t in times if t is not None]
+    # not min() on datetimes: same-zone datetimes compare by wall clock
+    return min(times, key=lambda t: t.timestamp()) if times else None

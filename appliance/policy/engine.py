@@ -24,12 +24,13 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
-from ..config import Config, Window
+from ..config import DEFAULT_PROFILE, Config, Window
 from ..lists import store as list_store
 from ..model import Client, Decision
+from ..state.budgets import BudgetStore
 from ..state.overrides import OverrideStore
 from .clients import Directory
-from .decide import CompiledProfile, Rules, compile_profile, decide, next_change
+from .decide import NO_BUDGETS, CompiledProfile, Rules, SpentBudgets, compile_profile, decide, next_change
 from .overrides import NO_OVERRIDES, Overrides, snapshot as overrides_snapshot
 from .safesearch import SafeSearch
 
@@ -55,12 +56,13 @@ class Snapshot:
     overrides: Overrides
     profiles: Mapping[str, CompiledProfile]     # every profile of the config, compiled once
     tz: ZoneInfo
+    budgets: SpentBudgets = NO_BUDGETS          # the time budgets spent today
 
     def decide(self, profile: str, qname: str, qtype: int, now: datetime) -> Decision:
-        return decide(self.profiles[profile], qname, qtype, now, self.overrides, self.rules)
+        return decide(self.profiles[profile], qname, qtype, now, self.overrides, self.rules, self.budgets)
 
     def next_change(self, profile: str, now: datetime) -> datetime | None:
-        return next_change(self.profiles[profile], now, self.overrides)
+        return next_change(self.profiles[profile], now, self.overrides, self.budgets)
 
     def active_windows(self, profile: str, now: datetime) -> tuple[Window, ...]:
         return self.profiles[profile].schedule.active(now, self.overrides.shifts(profile))
@@ -72,30 +74,35 @@ class Snapshot:
         return datetime.now(self.tz)
 
 
-def compile_snapshot(generation: int, config: Config, rules: Rules, overrides: Overrides) -> Snapshot:
+def compile_snapshot(generation: int, config: Config, rules: Rules, overrides: Overrides,
+                     budgets: SpentBudgets = NO_BUDGETS) -> Snapshot:
+    quarantine = config.unknown_devices.profile == "quarantine"
     return Snapshot(generation, config, Directory.from_config(config), rules, overrides,
-                    MappingProxyType({name: compile_profile(p) for name, p in config.profiles.items()}),
-                    config.tz)
+                    MappingProxyType({name: compile_profile(p, quarantine=quarantine and name == DEFAULT_PROFILE)
+                                      for name, p in config.profiles.items()}),
+                    config.tz, budgets)
 
 
 class Engine:
     """Holds the current snapshot and swaps in new ones; thread-safe."""
 
     def __init__(self, config: Config, rules: Rules, *, overrides: OverrideStore | None = None,
-                 clock: Callable[[ZoneInfo], datetime] = datetime.now):
+                 budgets: BudgetStore | None = None, clock: Callable[[ZoneInfo], datetime] = datetime.now):
         self.store = overrides
+        self.budget_store = budgets
+        self._budget_stamp: int | None = None
         self._clock = clock
         self._generations = itertools.count(1)
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Snapshot], None]] = []
         snap = overrides_snapshot(overrides, clock(config.tz)) if overrides is not None else NO_OVERRIDES
-        self.snapshot = compile_snapshot(next(self._generations), config, rules, snap)
+        self.snapshot = compile_snapshot(next(self._generations), config, rules, snap, self._read_budgets(config))
 
     @classmethod
-    def build(cls, config: Config, *, overrides: OverrideStore | None = None, child: bool = False,
-              clock: Callable[[ZoneInfo], datetime] = datetime.now) -> "Engine":
+    def build(cls, config: Config, *, overrides: OverrideStore | None = None, budgets: BudgetStore | None = None,
+              child: bool = False, clock: Callable[[ZoneInfo], datetime] = datetime.now) -> "Engine":
         """An engine for ``config``: compiles (or loads the cached) list index. Blocking: call it off the loop."""
-        return cls(config, build_rules(config, child=child), overrides=overrides, clock=clock)
+        return cls(config, build_rules(config, child=child), overrides=overrides, budgets=budgets, clock=clock)
 
     def on_swap(self, listener: Callable[[Snapshot], None]) -> None:
         """``listener(snapshot)`` is called after each swap, in the thread that swapped."""
@@ -114,19 +121,43 @@ class Engine:
         Raises whatever building the lists raises, leaving the running snapshot in place."""
         rules = rules if rules is not None else build_rules(config, child=child)
         overrides = self._read_overrides(config) if self.store is not None else self.snapshot.overrides
-        return self._swap(lambda g: compile_snapshot(g, config, rules, overrides))
+        budgets = self._read_budgets(config)     # a reload may add, change or remove a budget
+        return self._swap(lambda g: compile_snapshot(g, config, rules, overrides, budgets))
 
     def refresh_overrides(self, *, force: bool = False) -> bool:
-        """Swap in the overrides table if it changed (one PRAGMA when it did not); True if a new snapshot."""
+        """Swap in the overrides table if it changed (one PRAGMA when it did not); True if a new snapshot.
+        The file changing may also be a grant or a budget spent: the budgets are refreshed then too."""
         if self.store is None or not (force or self.store.changed()):
-            return False
+            return self.refresh_budgets(force=force) if self.store is None else False
+        swapped = self.refresh_budgets(force=force)
         old = self.snapshot
         fresh = self._read_overrides(old.config)
         # data_version also moves when the query log commits: compare, do not assume.
         if fresh == old.overrides:
-            return False
+            return swapped
         self._swap(lambda g: replace(self.snapshot, generation=g, overrides=fresh))
+        return True
+
+    def refresh_budgets(self, *, force: bool = False) -> bool:
+        """Swap in the budgets spent today if they changed: read when the store's stamp moved (a grant, a budget
+        crossing 100%), or when forced (the minute poll: a new day, a grant made before a restart)."""
+        if self.budget_store is None:
+            return False
+        config = self.snapshot.config
+        if not force and self.budget_store.stamp() == self._budget_stamp:
+            return False
+        fresh = self._read_budgets(config)
+        if fresh == self.snapshot.budgets:
+            return False
+        self._swap(lambda g: replace(self.snapshot, generation=g, budgets=fresh))
         return True
 
     def _read_overrides(self, config: Config) -> Overrides:
         return overrides_snapshot(self.store, self._clock(config.tz))
+
+    def _read_budgets(self, config: Config) -> SpentBudgets:
+        if self.budget_store is None or not any(p.budgets for p in config.profiles.values()):
+            return NO_BUDGETS
+        self._budget_stamp = self.budget_store.stamp()
+        today = self._clock(config.tz).date()
+        return SpentBudgets(today, MappingProxyType(self.budget_store.spent(config, today)))

@@ -153,8 +153,41 @@ class Migration:
     sql: str | Callable[[sqlite3.Connection], None]     # a script, or a function given the connection
 
 
+# Time budgets (appliance/state/budgets.py): the minutes a child used, the grants, the notes sent, a change stamp.
+V2 = """
+CREATE TABLE IF NOT EXISTS budget_minutes (
+    profile TEXT NOT NULL,
+    budget TEXT NOT NULL,
+    day TEXT NOT NULL,             -- the local day (ISO date) in the config's time zone
+    minute INTEGER NOT NULL,       -- unix time // 60: one row per minute used, whatever the queries in it
+    PRIMARY KEY (profile, budget, day, minute)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS budget_grants (
+    id INTEGER PRIMARY KEY,
+    profile TEXT NOT NULL,
+    budget TEXT NOT NULL,
+    day TEXT NOT NULL,
+    minutes INTEGER NOT NULL,      -- added to that day's allowance
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS budget_grants_day ON budget_grants(profile, budget, day);
+CREATE TABLE IF NOT EXISTS budget_notes (
+    profile TEXT NOT NULL,
+    budget TEXT NOT NULL,
+    day TEXT NOT NULL,
+    level INTEGER NOT NULL,        -- 80 or 100 (percent): the parents were told once
+    at REAL NOT NULL,
+    PRIMARY KEY (profile, budget, day, level)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS budget_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    stamp INTEGER NOT NULL         -- moves when what is spent may have changed: the daemon re-reads it then
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "query log: names and upstreams apart, a source per client, rows in written order, rollup", V1),
+    Migration(2, "time budgets: minutes used, grants, notes sent", V2),
 )
 LATEST = MIGRATIONS[-1].version
 
