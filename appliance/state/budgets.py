@@ -224,12 +224,20 @@ class BudgetStore:
         with self._lock, self._conn:
             self._bump()
 
-    def first_note(self, profile: str, budget: str, day: date, level: int, now: float) -> bool:
-        """Record that the parents were told of ``level``% for this budget and day; False if they already were."""
+    def note_once(self, profile: str, budget: str, day: date, level: int, now: float,
+                  message: Callable[[], tuple[str, str] | None]) -> bool:
+        """Record that the parents hear of ``level``% for this budget and day, and queue ``message()`` (a title
+        and a body, or None: nowhere to send) in the same transaction; False if they already heard."""
+        from appliance import notify
         with self._lock, self._conn:
             cur = self._conn.execute("INSERT OR IGNORE INTO budget_notes (profile, budget, day, level, at)"
                                      " VALUES (?,?,?,?,?)", (profile, budget, day.isoformat(), level, now))
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            m = message()
+            if m is not None:
+                notify.queue(self._conn, f"budget:{profile}:{budget}:{day.isoformat()}:{level}", "budget", *m, now)
+            return True
 
     def prune(self, today: date, keep_days: int = KEEP_DAYS) -> None:
         cutoff = date.fromordinal(today.toordinal() - keep_days).isoformat()
@@ -291,6 +299,7 @@ class BudgetSink:
         self.tz = config.tz
         self.lookup = lookup
         self._counting = counting       # None: built by the next batch (it reads the catalog: not on the loop)
+        self._titles = None
         self._profiles = frozenset(p.name for p in config.profiles.values() if p.budgets)
 
     @property
@@ -399,23 +408,20 @@ class BudgetSink:
                 if was < mark <= u.used:
                     if level == 100:
                         crossed = True
-                    if store.first_note(p, b, day, level, now):
-                        self._tell(level, u, budget, now)
+                    store.note_once(p, b, day, level, now, lambda: self._message(level, u, budget))
         if crossed:
             store.bump()
 
-    def _tell(self, level: int, u: Usage, budget: Budget, now: float) -> None:
-        from appliance import notify
+    def _message(self, level: int, u: Usage, budget: Budget) -> tuple[str, str] | None:
         from appliance.state.alerts import Titles, settings
         s = settings(self.config)
         if not s.notify:
-            return      # nowhere to send; `hearth budgets` and the admin still show it
-        titles = Titles(self.config.blocklists_dir)
-        what = ", ".join([titles("app:" + a, s.language) for a in budget.apps] +
-                         [titles(c, s.language) for c in budget.block])
-        title, body = note_text(level, u, what, s.language)
-        notify.queue(self.store.conn, f"budget:{u.profile}:{u.budget}:{u.day.isoformat()}:{level}", "budget",
-                     title, body, now)
+            return None     # nowhere to send; `hearth budgets` and the admin still show it
+        if self._titles is None:
+            self._titles = Titles(self.config.blocklists_dir)
+        what = ", ".join([self._titles("app:" + a, s.language) for a in budget.apps] +
+                         [self._titles(c, s.language) for c in budget.block])
+        return note_text(level, u, what, s.language)
 
     def prune(self) -> None:
         try:
