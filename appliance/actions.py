@@ -217,6 +217,55 @@ class Actions:
                    f"{self._fmt(occ.start)}–{self._fmt(occ.end)}")
         return ActionResult(msg, o)
 
+    def grant(self, profile: str, budget: str, minutes: int | str | timedelta) -> ActionResult:
+        """More minutes of a time budget for today only ("+30m"): lifts a spent budget at once (the daemon sees
+        the grant within a second)."""
+        from .state.budgets import BudgetStore, applies
+        p = self.profile(profile)
+        b = next((x for x in p.budgets if x.name == budget), None)
+        if b is None:
+            names = ", ".join(x.name for x in p.budgets) or "none yet"
+            raise UserError(f"{p.name} has no time budget called {budget!r} (budgets: {names})")
+        extra = _minutes(minutes)
+        now = self._now()
+        today = now.date()
+        if not applies(b, today):
+            raise UserError(f"nothing was changed: {p.name}'s {b.name} budget does not count on "
+                            f"{now.strftime('%A')}s, so nothing of it is blocked today")
+        try:
+            with BudgetStore(db.db_path(self.config.data_dir)) as store:
+                store.grant(p.name, b.name, today, extra, now.timestamp())
+                u = next(x for x in store.usage(self.config, today) if x.profile == p.name and x.budget == b.name)
+        except (sqlite3.Error, OSError) as e:
+            raise UserError(f"nothing was changed: Hearth cannot write its data in {self.config.data_dir} "
+                            f"({_plain_error(e)})") from None
+        return ActionResult(f"{p.name}: {extra} more minutes of {b.name} today; {u.used} of {u.allowed} minutes "
+                            f"used, {u.left} left (until midnight)")
+
+    def budgets(self, profile: str | None = None) -> list:
+        """Each child's budgets today: used, allowed, left (``Usage`` values), read-only."""
+        from .state.budgets import BudgetStore, Usage, applies
+        kids = [self.profile(profile)] if profile else self.config.children()
+        today = self._now().date()
+        path = db.db_path(self.config.data_dir)
+        out = []
+        store = None
+        try:
+            if path.exists():
+                store = BudgetStore(path, readonly=True)
+            for p in kids:
+                for b in p.budgets:
+                    try:
+                        used = store.used(p.name, b.name, today) if store else 0
+                        granted = store.granted(p.name, b.name, today) if store else 0
+                    except sqlite3.Error:       # no table yet (the daemon has not run this version)
+                        used = granted = 0
+                    out.append(Usage(p.name, b.name, today, applies(b, today), used, b.minutes, granted))
+        finally:
+            if store is not None:
+                store.close()
+        return out
+
     def cancel(self, override_id: int) -> ActionResult:
         o = self._write(lambda s: s.cancel(int(override_id), self._now()))
         if o is None:
@@ -333,6 +382,23 @@ def _host_of(text: str) -> str:
         host = urlsplit(t if "://" in t else "http://" + t).hostname or ""
         return host.rstrip(".").lower()
     return t.rstrip(".").lower()
+
+
+def _minutes(value: int | str | timedelta) -> int:
+    """"+30m", "30m", "1h", 30 -> whole minutes (1 to 1440)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    else:
+        text = value if isinstance(value, timedelta) else str(value).strip().lstrip("+")
+        if isinstance(text, str) and text.isdigit():
+            text += "m"
+        try:
+            n = int(parse_duration(text).total_seconds() // 60)
+        except ValueError as e:
+            raise UserError(f"{e} (e.g. +30m)") from None
+    if not 1 <= n <= 24 * 60:
+        raise UserError(f"give between 1 minute and 24 hours, e.g. +30m (got {value})")
+    return n
 
 
 def _plain_error(e: Exception) -> str:

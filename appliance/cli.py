@@ -414,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance import alertcmd     # light: its commands import what they need when they run
     alertcmd.add_alerts_arguments(add("alerts", alertcmd.run_alerts, alertcmd.ALERTS_HELP))
     alertcmd.add_notify_arguments(add("notify", alertcmd.run_notify, alertcmd.NOTIFY_HELP))
+    from appliance import budgetcmd    # light: the store loads when a command runs
+    budgetcmd.add_grant_arguments(add("budget", budgetcmd.run_grant, budgetcmd.GRANT_HELP))
+    budgetcmd.add_list_arguments(add("budgets", budgetcmd.run_list, budgetcmd.LIST_HELP))
     from appliance import admincmd     # light: Flask, waitress and argon2 load when a command runs
     admincmd.add_passwd(add("passwd", admincmd.run_passwd, "set a new admin password (from the Pi's shell)"))
     admincmd.add_token(add("token", admincmd.run_token, "create, revoke or list the admin API's tokens"))
