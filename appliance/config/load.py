@@ -397,7 +397,7 @@ class _Sections(Reader):
             self.err(p, "say what the budget counts: apps: [youtube, tiktok] or block: [games]")
         if name is None or minutes is None or not days or not (app_names or cats):
             return None
-        return Budget(name=name, minutes=minutes, days=days, apps=tuple(dict.fromkeys(app_names)), block=cats)
+        return Budget(name=name, minutes=int(minutes), days=days, apps=tuple(dict.fromkeys(app_names)), block=cats)
 
     def names_in(self, v, path, known: set[str], what: str) -> tuple[str, ...]:
         out = []
