@@ -242,6 +242,19 @@ class Actions:
         return ActionResult(f"{p.name}: {extra} more minutes of {b.name} today; {u.used} of {u.allowed} minutes "
                             f"used, {u.left} left (until midnight)")
 
+    def _spent(self, when: datetime):
+        """The budgets spent on ``when``'s day, as the daemon's snapshot holds them (read-only; none if unread)."""
+        from .policy.decide import NO_BUDGETS, SpentBudgets
+        from .state.budgets import BudgetStore
+        path = db.db_path(self.config.data_dir)
+        if not path.exists() or not any(p.budgets for p in self.config.profiles.values()):
+            return NO_BUDGETS
+        try:
+            with BudgetStore(path, readonly=True) as store:
+                return SpentBudgets(when.date(), store.spent(self.config, when.date()))
+        except sqlite3.Error:
+            return NO_BUDGETS
+
     def budgets(self, profile: str | None = None) -> list:
         """Each child's budgets today: used, allowed, left (``Usage`` values), read-only."""
         from .state.budgets import BudgetStore, Usage, applies
@@ -334,7 +347,9 @@ class Actions:
         rules = self._rules or build_rules(cfg)
         profile = cfg.profiles[client.profile]
         overrides = self.overrides_now()
-        d = decide(compile_profile(profile), host, code, when, overrides, rules)
+        quarantine = cfg.unknown_devices.profile == "quarantine" and client.profile == DEFAULT_PROFILE
+        d = decide(compile_profile(profile, quarantine=quarantine), host, code, when, overrides, rules,
+                   self._spent(when))
         text = describe(d, until=until(d, profile, overrides, when), titles=_titles(cfg))
         if d.reason is Reason.ESSENTIAL and (overrides.of(profile.name).paused(when.timestamp()) is not None
                                              or compile_profile(profile).schedule.active(when)):
@@ -355,6 +370,8 @@ def until(d: Decision, profile: Profile, overrides: Overrides, at: datetime) -> 
         end = po.paused(ts)
     elif d.reason is Reason.OVERRIDE:
         end = next((a.end for a in po.live_allows(ts) if a.target == d.list), None)
+    elif d.reason is Reason.BUDGET:
+        return None         # its schedule is the budget's name; the words say "until midnight" themselves
     elif d.schedule:
         try:
             occ = occurrence_of(profile, d.schedule, at)[1]

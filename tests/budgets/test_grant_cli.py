@@ -89,3 +89,17 @@ def test_the_commands(tree, tmp_path):
     assert r.returncode == 0 and "0 of 90 min used, 90 left (+30 granted)" in r.stdout, r.stdout + r.stderr
     r = hearth("budget", "emma", "vidoes", "+30m", "--config", str(cfg))
     assert r.returncode == 2 and "no time budget called 'vidoes'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_explain_says_a_spent_budget_and_a_quarantine(tree, tmp_path):
+    a, config = actions(tree, tmp_path)
+    sink = BudgetSink(config, db.db_path(config.data_dir))
+    replay(sink, [(at("2026-12-01 15:00:00") + 60 * i, "emma-phone", "tubecdn.example") for i in range(60)])
+    sink.close()
+    e = a.explain("www.tube.example", profile="emma")
+    assert e.decision.reason.value == "BUDGET"
+    assert e.words == "blocked: Emma's time budget *videos* is used up for today (app Tube); it starts again at midnight"
+    from dataclasses import replace
+    from appliance.config import UnknownDevices
+    q = Actions(replace(config, unknown_devices=UnknownDevices("quarantine")), clock=a.clock)
+    assert q.explain("example.org", ip="192.168.1.99").decision.reason.value == "QUARANTINE"
