@@ -138,9 +138,13 @@ def describe(d: Decision, lang: str = "en", titles: Callable[[str, str], str] | 
 
 _W = {
     "en": {"device": "a new device joined the network: {who}. It gets the default rules until you assign it to a "
-                     "child."},
+                     "child.",
+           "quarantined": "a new device joined the network: {who}. It can reach only essential services until you "
+                          "assign it to a child or to the parents."},
     "fr": {"device": "un nouvel appareil s'est connecté au réseau : {who}. Il suit les règles par défaut tant que "
-                     "vous ne l'attribuez pas à un enfant."},
+                     "vous ne l'attribuez pas à un enfant.",
+           "quarantined": "un nouvel appareil s'est connecté au réseau : {who}. Il n'accède qu'aux services "
+                          "essentiels tant que vous ne l'attribuez pas à un enfant ou aux parents."},
 }
 
 
@@ -592,7 +596,8 @@ class AlertSink:
         if cur.rowcount == 0:
             return      # known before (an earlier run, or this run's memory was cleared)
         who = f"{client.address} ({client.mac})" if client.mac else client.address
-        words = _W.get(self.settings.language, _W["en"])["device"].format(who=who)
+        held = getattr(getattr(self.config, "unknown_devices", None), "profile", "default") == "quarantine"
+        words = _W.get(self.settings.language, _W["en"])["quarantined" if held else "device"].format(who=who)
         conn.execute(
             "INSERT INTO alerts (kind, child, device, address, mac, domain, list, reason, count, first, last,"
             " severity, words) VALUES ('device', NULL, ?, ?, ?, NULL, NULL, ?, 1, ?, ?, 'normal', ?)",

@@ -339,3 +339,13 @@ def test_prune_drops_alerts_past_the_log_retention(make_config, db_path):
     clock.advance(60 * 86400)
     sink.prune()
     assert sink.conn.execute("SELECT count(*) FROM alert_tally").fetchone()[0] == 0
+
+
+def test_a_new_device_under_quarantine_is_said_to_be_held(make_config, db_path):
+    cfg = make_config(unknown_devices={"profile": "quarantine"})
+    clock = Clock("2026-12-01 15:00:00")
+    sink = sink_for(cfg, db_path, clock)
+    sink.seen(Client("192.168.1.77", "de:ad:be:ef:00:02", None, "default"), clock())
+    sink.flush_now()
+    [a] = Alerts(db_path).list()
+    assert "only essential services until you assign it" in a.words
