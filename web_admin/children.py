@@ -78,8 +78,12 @@ def _render_edit(profile, form=None, errors=None, status=200):
     apps_by_category: dict[str, list] = {}
     for app in cat.apps.values():
         apps_by_category.setdefault(app.category, []).append(app)
+    try:
+        budgets = context.actions().budgets(profile.name) if profile.budgets else []
+    except Exception:       # an unreadable log must not hide the child's page
+        budgets = []
     return render_template("child.html", p=profile, catalog=cat, apps_by_category=apps_by_category,
-                           form=form, errors=errors or {}, overrides=overrides, youtube=YOUTUBE,
+                           form=form, errors=errors or {}, overrides=overrides, youtube=YOUTUBE, budgets=budgets,
                            now_lines=context.actions().now(profile.name), tz=context.config().tz,
                            title=profile.name.capitalize()), status
 
@@ -205,6 +209,11 @@ def later(name):
 @bp.post("/<name>/end")
 def end(name):
     return _act(name, lambda a: a.end(name, request.form.get("window", "")))
+
+
+@bp.post("/<name>/grant")
+def grant(name):
+    return _act(name, lambda a: a.grant(name, request.form.get("budget", ""), request.form.get("minutes") or "30"))
 
 
 @bp.post("/<name>/cancel/<int:override_id>")

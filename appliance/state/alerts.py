@@ -444,12 +444,21 @@ class AlertSink:
                 obs(entries, repeats)
             except Exception:
                 log.exception("an alert observer failed")
-        try:
-            self._process(entries, repeats, devices)
-        except Exception:
-            self.failed_batches += 1
-            self.dropped += len(entries) + sum(r[0] for r in repeats)
-            log.exception("raising alerts failed; %d entries lost", len(entries))
+        for attempt in (1, 2):
+            try:
+                self._process(entries, repeats, devices)    # one transaction: a failed try leaves nothing
+                return
+            except sqlite3.OperationalError as e:
+                if attempt == 1 and "locked" in str(e):     # busy past the timeout: once more, a second later
+                    time.sleep(1.0)
+                    continue
+                error = e
+            except Exception as e:
+                error = e
+            break
+        self.failed_batches += 1
+        self.dropped += len(entries) + sum(r[0] for r in repeats)
+        log.error("raising alerts failed; %d entries lost: %s", len(entries), error)
 
     @property
     def conn(self) -> sqlite3.Connection:

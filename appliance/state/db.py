@@ -56,6 +56,10 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        # Several writers share the file (the log, the alerts, the budgets, the CLI, the admin). A transaction that
+        # begins deferred and reads first cannot wait for the lock when it then writes: SQLite refuses it at once
+        # ("database is locked"). Taking the write lock at BEGIN lets busy_timeout wait for it instead.
+        conn.isolation_level = "IMMEDIATE"
     conn.execute("PRAGMA busy_timeout=5000")
     conn.row_factory = sqlite3.Row
     return conn

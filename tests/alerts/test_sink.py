@@ -349,3 +349,20 @@ def test_a_new_device_under_quarantine_is_said_to_be_held(make_config, db_path):
     sink.flush_now()
     [a] = Alerts(db_path).list()
     assert "only essential services until you assign it" in a.words
+
+
+def test_another_writer_holding_the_file_delays_an_alert_and_never_loses_it(make_config, db_path):
+    """Seen in the benchmark under load: another writer held the file past the busy timeout and the alert batch
+    was lost ("database is locked"). A batch now tries once more a second later."""
+    import threading
+    clock = Clock("2026-12-01 16:00:00")
+    sink = sink_for(make_config(), db_path, clock)
+    sink.flush_now()                                       # the tables exist
+    sink.conn.execute("PRAGMA busy_timeout=300")           # the first try gives up before the other writer is done
+    other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")                       # another writer mid-transaction for 0.8 s
+    threading.Timer(0.8, lambda: other.execute("COMMIT")).start()
+    d = blocked("emma", "random-chat", "omegle.com")
+    feed(sink, entry(clock(), EMMA, "www.omegle.com", d))
+    assert [a.domain for a in Alerts(db_path, tz=TZ).list()] == ["omegle.com"]
+    assert sink.dropped == 0

@@ -438,3 +438,17 @@ def test_lists_update_now_downloads_in_the_background(parent, config_path, tmp_p
             raise AssertionError("the list was not downloaded: " + html[html.find("mine"):][:600])
     finally:
         httpd.shutdown()
+
+
+def test_a_childs_time_budgets_and_the_grant_button(parent, config_path):
+    from appliance.config import save as savemod
+
+    def videos_hour(doc):
+        doc["profiles"]["emma"]["budgets"] = [{"name": "videos", "apps": ["youtube"], "minutes": 60}]
+    savemod.save(config_path, videos_hour, notify_daemon=False)
+    html = parent.client.get("/children/emma").get_data(as_text=True)
+    assert "videos: 0 of 60 minutes used, 60 left" in html
+    r = parent.post("/children/emma/grant", {"budget": "videos", "minutes": "30"}, page="/children/emma")
+    assert r.status_code == 302
+    html = parent.client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "30 more minutes of videos today" in html and "videos: 0 of 90 minutes used, 90 left" in html
