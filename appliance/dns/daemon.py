@@ -115,10 +115,13 @@ class Daemon:
         """Bring hearth.db to the schema this code writes; a refusal (full disk, a newer Hearth's file) is left
         to the stores to report, and DNS starts anyway."""
         try:
+            new = not dbfile.exists()
             conn = db.connect(dbfile)
             try:
                 before = migrate.upgrade(conn)
-                if before != migrate.LATEST:
+                if new:
+                    log.info("database %s created (schema %d)", dbfile, migrate.LATEST)
+                elif before != migrate.LATEST:
                     log.info("database %s upgraded from schema %d to %d", dbfile, before, migrate.LATEST)
             finally:
                 conn.close()
