@@ -1,7 +1,6 @@
 """Counting minutes of use from replayed query traces, over a fixed clock: what counts, what does not, days."""
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import date
 from types import SimpleNamespace
