@@ -200,6 +200,8 @@ class Daemon:
                                        "latency_ms": round(h.latency * 1000, 1)}
                               for u, h in r.upstreams.health.items()},
                 "generation": r.state.generation, "last_reload": self.last_reload, "degraded": self.degraded,
+                "upstream_errors": {str(u): h.errors for u, h in r.upstreams.health.items()},
+                "log_queue": self.querylog.depth,
                 "alerts_raised": self.alerts.raised, "alerts_dropped": self.alerts.dropped,
                 "budget_minutes": self.budgets.counted, "budget_dropped": self.budgets.dropped}
 

@@ -52,12 +52,14 @@ class Health:
     failures: float = 0.0
     latency: float = 0.05
     last_failure: float = 0.0
+    errors: int = 0             # failed exchanges since start, for the metrics
 
     def ok(self, seconds: float) -> None:
         self.failures *= 0.8
         self.latency = 0.8 * self.latency + 0.2 * seconds
 
     def failed(self) -> None:
+        self.errors += 1
         self.failures = 0.8 * self._faded(time.monotonic()) + 0.2
         self.last_failure = time.monotonic()
 

@@ -392,7 +392,7 @@ def test_status_says_down_for_an_upstream_that_stopped_answering(hearth, upstrea
         assert ask(h, f"n{i}.example.com", timeout=3).rcode() == dns.rcode.SERVFAIL   # never NXDOMAIN
     st = h.call(lambda: h.daemon._control({"command": "stats"}))
     assert [u["state"] for u in st["upstreams"].values()] == ["down"]
-    assert st["servfail"] == 4
+    assert st["servfail"] == 4 and list(st["upstream_errors"].values()) == [4]
 
 
 def test_clients_that_send_cookies_share_the_hot_path(hearth):
