@@ -452,3 +452,17 @@ def test_a_childs_time_budgets_and_the_grant_button(parent, config_path):
     assert r.status_code == 302
     html = parent.client.get(r.headers["Location"]).get_data(as_text=True)
     assert "30 more minutes of videos today" in html and "videos: 0 of 90 minutes used, 90 left" in html
+
+
+def test_a_new_device_alert_reads_as_one_never_as_none(parent, config_path):
+    from appliance.model import Client
+    from appliance.state import db
+    from appliance.state.alerts import AlertSink
+    cfg = configmod.load(config_path)
+    sink = AlertSink(cfg, db.db_path(cfg.data_dir))
+    sink.seen(Client("127.0.0.77", "de:ad:be:ef:00:77", None, "default"), 1_764_590_400.0)
+    sink.flush_now()
+    sink.close()
+    html = parent.client.get("/alerts/").get_data(as_text=True)
+    assert "A new device" in html and "de:ad:be:ef:00:77" in html
+    assert ">None<" not in html and "None ·" not in html
