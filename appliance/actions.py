@@ -50,13 +50,49 @@ class Explanation:
     words: str
 
 
-class Actions:
-    """Parent actions against one config. Cheap to make; opens the database only while an action runs."""
+# What the actions say, in the parent's language ({p}: the child, {t}/{s}/{e}: times, {w}: a window, ...).
+_SAY = {
+    "paused": ("{p}'s internet is paused until {t}", "L'internet de {p} est en pause jusqu'à {t}"),
+    "replaces": (" (this replaces the pause that ran until {t})", " (cela remplace la pause qui durait jusqu'à {t})"),
+    "resumed": ("{p}: internet resumed", "{p} : internet rétabli"),
+    "not_paused": ("{p} was not paused", "{p} n'était pas en pause"),
+    "still": ("; still in force: ", " ; toujours en vigueur : "),
+    "everyday": (" (the everyday rules apply)", " (les règles habituelles s'appliquent)"),
+    "win_all": ("{w} blocks everything until {t}", "{w} bloque tout jusqu'à {t}"),
+    "win_some": ("{w} blocks {what} until {t}", "{w} bloque {what} jusqu'à {t}"),
+    "allowed": ("{name} is allowed for {p} until {t}, then blocked again by itself",
+                "{name} est autorisé pour {p} jusqu'à {t}, puis de nouveau bloqué tout seul"),
+    "through": (" (it gets through {w}, which blocks the rest)", " (il passe malgré {w}, qui bloque le reste)"),
+    "lifted": ("{w} is lifted now and comes back at {t} (until {e})",
+               "{w} est levé maintenant et revient à {t} (jusqu'à {e})"),
+    "later": ("{w} of {day} now starts at {t} instead of {s}", "{w} du {day} commence maintenant à {t} au lieu de {s}"),
+    "gone": ("{w} of {day} will not come back: {t} is after its end",
+             "{w} du {day} ne reviendra pas : {t} est après sa fin"),
+    "ended": ("{w} is over for today (it had run until {t})", "{w} est fini pour aujourd'hui (il devait durer "
+              "jusqu'à {t})"),
+    "skipped": ("{w} was not in force, so its next time is skipped: {s}–{e}",
+                "{w} n'était pas en cours : sa prochaine fois est sautée : {s}–{e}"),
+    "now_paused": ("paused until {t}", "en pause jusqu'à {t}"),
+    "now_allowed": ("{target} allowed until {t}", "{target} autorisé jusqu'à {t}"),
+    "now_moved": ("{w} moved {n} minutes later", "{w} décalé de {n} minutes"),
+    "now_nothing": ("nothing special: the everyday rules apply", "rien de spécial : les règles habituelles "
+                    "s'appliquent"),
+    "tomorrow": ("tomorrow {t}", "demain {t}"),
+}
 
-    def __init__(self, config: Config, *, clock: Clock = SYSTEM, rules: Rules | None = None):
+
+class Actions:
+    """Parent actions against one config. Cheap to make; opens the database only while an action runs.
+    ``lang`` ("en" or "fr") is the language of the messages (the admin passes the page's)."""
+
+    def __init__(self, config: Config, *, clock: Clock = SYSTEM, rules: Rules | None = None, lang: str = "en"):
         self.config = config
         self.clock = clock
         self._rules = rules
+        self._fr = lang == "fr"
+
+    def _say(self, key: str, **kw) -> str:
+        return _SAY[key][self._fr].format(**kw)
 
     # --- helpers ------------------------------------------------------------------------------------------------
 
@@ -107,22 +143,29 @@ class Actions:
         if local.date() == today:
             return local.strftime("%H:%M")
         if local.date() == today + timedelta(days=1):
-            return local.strftime("tomorrow %H:%M")
-        return local.strftime("%a %d %b %H:%M")
+            return self._say("tomorrow", t=local.strftime("%H:%M"))
+        return local.strftime("%d/%m %H:%M" if self._fr else "%a %d %b %H:%M")
+
+    def _day(self, d) -> str:
+        return d.strftime("%d/%m" if self._fr else "%a %d %b")
+
+    def _in_force(self, profile: Profile, overrides: Overrides | None = None) -> list[tuple]:
+        """(window, its end as epoch seconds) for each window in force for ``profile`` now."""
+        now = self._now()
+        ov = overrides if overrides is not None else self.overrides_now()
+        out = []
+        for w in Schedule(profile.schedules).active(now, ov.shifts(profile.name)):
+            occ = occurrence_of(profile, w.name, now)[1]
+            shift = ov.shifts(profile.name).get((w.name, occ.day.toordinal()))
+            out.append((w, shift.apply(occ.start.timestamp(), occ.end.timestamp())[1] if shift
+                        else occ.end.timestamp()))
+        return out
 
     def _still(self, profile: Profile, overrides: Overrides | None = None) -> list[str]:
         """The windows in force for ``profile`` now, in words."""
-        now = self._now()
-        ov = overrides if overrides is not None else self.overrides_now()
-        sched = Schedule(profile.schedules)
-        out = []
-        for w in sched.active(now, ov.shifts(profile.name)):
-            occ = occurrence_of(profile, w.name, now)[1]
-            shift = ov.shifts(profile.name).get((w.name, occ.day.toordinal()))
-            end = shift.apply(occ.start.timestamp(), occ.end.timestamp())[1] if shift else occ.end.timestamp()
-            what = "blocks everything" if w.everything else "blocks " + ", ".join(w.block + w.block_apps)
-            out.append(f"{w.name} {what} until {self._fmt(end)}")
-        return out
+        return [self._say("win_all", w=w.name, t=self._fmt(end)) if w.everything else
+                self._say("win_some", w=w.name, what=", ".join(w.block + w.block_apps), t=self._fmt(end))
+                for w, end in self._in_force(profile, overrides)]
 
     @staticmethod
     def _occurrence(p: Profile, window: str, now: datetime):
@@ -147,20 +190,20 @@ class Actions:
             raise UserError(str(e)) from None
         before = self.overrides_now().of(p.name).paused(now.timestamp())
         o = self._write(lambda s: s.add_pause(p.name, now, duration=length, until=end))
-        msg = f"{p.name}'s internet is paused until {self._fmt(o.expires)}"
+        msg = self._say("paused", p=p.name, t=self._fmt(o.expires))
         if before is not None and abs(before - o.expires.timestamp()) > 1:
-            msg += f" (this replaces the pause that ran until {self._fmt(before)})"
+            msg += self._say("replaces", t=self._fmt(before))
         return ActionResult(msg, o)
 
     def resume(self, profile: str) -> ActionResult:
         p = self.profile(profile)
         n = self._write(lambda s: s.resume(p.name, self._now()))
         still = self._still(p)
-        msg = f"{p.name}: internet resumed" if n else f"{p.name} was not paused"
+        msg = self._say("resumed" if n else "not_paused", p=p.name)
         if still:
-            msg += "; still in force: " + "; ".join(still)
+            msg += self._say("still") + "; ".join(still)
         elif n:
-            msg += " (the everyday rules apply)"
+            msg += self._say("everyday")
         return ActionResult(msg)
 
     def allow(self, profile: str, target: str, duration: str | timedelta) -> ActionResult:
@@ -179,10 +222,10 @@ class Actions:
                 raise UserError(f"{target!r} is not an app, a category or a domain (apps: {apps}, …; categories: "
                                 f"{', '.join(sorted(categories))})")
         o = self._write(lambda s: s.add_allow(p.name, name, length, self._now()))
-        msg = f"{name} is allowed for {p.name} until {self._fmt(o.expires)}, then blocked again by itself"
-        everything = [w for w in self._still(p) if "blocks everything" in w]
+        msg = self._say("allowed", name=name, p=p.name, t=self._fmt(o.expires))
+        everything = [w for w, _end in self._in_force(p) if w.everything]
         if everything:
-            msg += f" (it gets through {everything[0].split(' ', 1)[0]}, which blocks the rest)"
+            msg += self._say("through", w=everything[0].name)
         return ActionResult(msg, o)
 
     def later(self, profile: str, window: str, delay: str | timedelta) -> ActionResult:
@@ -198,11 +241,11 @@ class Actions:
         if started:
             # The rule (policy/overrides.py): once a window has started, "later" lifts it now and brings it
             # back `delay` from now, until its usual end.
-            msg = (f"{w.name} is lifted now and comes back at {self._fmt(start)} (until {self._fmt(occ.end)})")
+            msg = self._say("lifted", w=w.name, t=self._fmt(start), e=self._fmt(occ.end))
         else:
-            msg = f"{w.name} of {occ.day:%a %d %b} now starts at {self._fmt(start)} instead of {self._fmt(occ.start)}"
+            msg = self._say("later", w=w.name, day=self._day(occ.day), t=self._fmt(start), s=self._fmt(occ.start))
         if start >= occ.end.timestamp():
-            msg = f"{w.name} of {occ.day:%a %d %b} will not come back: {self._fmt(start)} is after its end"
+            msg = self._say("gone", w=w.name, day=self._day(occ.day), t=self._fmt(start))
         return ActionResult(msg, o)
 
     def end(self, profile: str, window: str) -> ActionResult:
@@ -211,10 +254,9 @@ class Actions:
         w, occ, started = self._occurrence(p, window, now)
         o = self._write(lambda s: policy_overrides.end(s, p, window, now))
         if started:
-            msg = f"{w.name} is over for today (it had run until {self._fmt(occ.end)})"
+            msg = self._say("ended", w=w.name, t=self._fmt(occ.end))
         else:
-            msg = (f"{w.name} was not in force, so its next time is skipped: "
-                   f"{self._fmt(occ.start)}–{self._fmt(occ.end)}")
+            msg = self._say("skipped", w=w.name, s=self._fmt(occ.start), e=self._fmt(occ.end))
         return ActionResult(msg, o)
 
     def grant(self, profile: str, budget: str, minutes: int | str | timedelta) -> ActionResult:
@@ -304,15 +346,15 @@ class Actions:
         out = []
         paused = po.paused(now.timestamp())
         if paused is not None:
-            out.append(f"paused until {self._fmt(paused)}")
+            out.append(self._say("now_paused", t=self._fmt(paused)))
         out += self._still(p, ov)
         for a in po.live_allows(now.timestamp()):
-            out.append(f"{a.target} allowed until {self._fmt(a.end)}")
+            out.append(self._say("now_allowed", target=a.target, t=self._fmt(a.end)))
         for (wname, ordinal), shift in po.shifts.items():
             if shift.delay and shift.ended_at is None:
-                out.append(f"{wname} moved {int(shift.delay // 60)} minutes later")
+                out.append(self._say("now_moved", w=wname, n=int(shift.delay // 60)))
         if not out:
-            out.append("nothing special: the everyday rules apply")
+            out.append(self._say("now_nothing"))
         return out
 
     # --- explain ------------------------------------------------------------------------------------------------

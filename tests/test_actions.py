@@ -198,3 +198,13 @@ def test_explain_says_an_essential_beats_a_pause(cfg):
     ex = a.explain("connectivitycheck.gstatic.com", profile="emma")
     assert ex.decision.reason.value == "ESSENTIAL"
     assert ex.words.endswith("essentials keep devices working, so a pause or a bedtime does not block them")
+
+
+def test_the_confirmations_in_french(cfg):
+    a = Actions(cfg, clock=clock_at("2026-12-01 19:00"), lang="fr")
+    assert a.pause("emma", "2h").message == "L'internet de emma est en pause jusqu'à 21:00"
+    assert a.now("emma") == ["en pause jusqu'à 21:00"]
+    b = Actions(cfg, clock=clock_at("2026-12-01 21:30"), lang="fr")
+    b.pause("emma", "1h")
+    assert b.resume("emma").message == ("emma : internet rétabli ; toujours en vigueur : bedtime bloque tout jusqu'à "
+                                        "demain 07:00")

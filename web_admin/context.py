@@ -129,7 +129,9 @@ def alerts_store():
 def actions():
     if "actions" not in g:
         from appliance.actions import Actions
-        g.actions = Actions(config())
+
+        from .i18n import lang
+        g.actions = Actions(config(), lang=lang())
     return g.actions
 
 
