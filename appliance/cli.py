@@ -125,8 +125,13 @@ def cmd_dns(args) -> int:
     try:
         run(configmod.resolve_path(args.config))
     except OSError as e:   # most often: port 53 taken (systemd-resolved, dnsmasq) or no right to bind it
+        from appliance import ports
         listen = ", ".join(str(ep) for ep in cfg.dns.listen)
         print(f"hearth dns: cannot start listening on {listen}: {e.strerror or e}", file=sys.stderr)
+        for port in sorted({ep.port for ep in cfg.dns.listen}):
+            who = ports.holder(port)
+            if who is not None:
+                print(f"  port {port} is held by {who.name} (process {who.pid}): {who.advice}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,6 +1,7 @@
 """The `hearth` command's own behaviour: clear failures, not tracebacks."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -23,6 +24,8 @@ def test_dns_says_plainly_when_its_port_is_taken(tmp_path):
     assert r.returncode == 1
     assert f"cannot start listening on 127.0.0.1:{port}: Address already in use" in r.stderr
     assert "Traceback" not in r.stderr
+    # who holds it, and what to do: here the holder is this test's own Python
+    assert f"port {port} is held by python" in r.stderr and f"(process {os.getpid()})" in r.stderr
 
 
 def test_dns_refuses_a_bad_config_before_starting(tmp_path):
@@ -71,3 +74,10 @@ def test_the_daemon_logs_times_in_the_configs_zone():
         assert handler.formatter.format(record).startswith("2025-12-02 02:00:00")
     finally:
         root.removeHandler(handler)
+
+
+def test_the_advice_for_the_usual_holders_of_port_53():
+    from appliance.ports import Holder
+    assert "DNSStubListener=no" in Holder(1, "systemd-resolve").advice
+    assert "disable --now pihole-FTL" in Holder(1, "pihole-FTL").advice
+    assert "dns.listen" in Holder(7, "something").advice
