@@ -281,6 +281,7 @@ class Notifier:
         self.sent = 0
         self.expired = 0
         self._conn: sqlite3.Connection | None = None
+        self._using = threading.RLock()    # the scheduler's thread ticks; shutdown closes from the loop's
         self.reload(config)
 
     def reload(self, config) -> None:
@@ -303,8 +304,9 @@ class Notifier:
     def tick(self) -> None:
         """Plan, then send what is due. Never raises (a scheduler job)."""
         try:
-            self.plan()
-            self.send_due()
+            with self._using:
+                self.plan()
+                self.send_due()
         except Exception:
             log.exception("notifications: a tick failed; trying again next minute")
 
@@ -488,16 +490,17 @@ class Notifier:
     def prune(self, keep_days: float = 30) -> None:
         """Nightly: delivered and dropped messages older than ``keep_days`` go."""
         try:
-            with self.conn:
+            with self._using, self.conn:
                 self.conn.execute("DELETE FROM notifications WHERE (sent IS NOT NULL OR expired IS NOT NULL)"
                                   " AND created < ?", (self.clock() - keep_days * 86400,))
         except sqlite3.Error:
             log.exception("pruning old notifications failed; trying again tomorrow")
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._using:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def follow(notifier: Notifier, engine) -> Notifier:

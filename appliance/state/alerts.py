@@ -28,6 +28,7 @@ import collections
 import json
 import logging
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -343,6 +344,9 @@ class AlertSink:
         self._devices: collections.deque = collections.deque()
         self._known: set[str] = set()
         self._conn: sqlite3.Connection | None = None
+        # One batch at a time on the connection: at shutdown the periodic flush may still be running in a worker
+        # thread when the last flush starts, and two threads on one sqlite3 connection crash the process.
+        self._writing = threading.Lock()
         self._lookup_memo: dict[str, tuple] = {}
         self.reload(config, lookup)
         try:
@@ -439,6 +443,10 @@ class AlertSink:
 
     def process(self, entries, repeats: list, devices) -> None:
         """Raise one batch into the store (a worker thread). Never raises: a bad batch is logged and counted."""
+        with self._writing:
+            self._process_batch(entries, repeats, devices)
+
+    def _process_batch(self, entries, repeats: list, devices) -> None:
         for obs in self.observers:
             try:
                 obs(entries, repeats)
@@ -614,6 +622,10 @@ class AlertSink:
         self.raised += 1
 
     def prune(self, keep_days: float | None = None) -> None:
+        with self._writing:
+            self._prune(keep_days)
+
+    def _prune(self, keep_days: float | None = None) -> None:
         """Nightly: alerts go when the query log would have lost their entries (query_log.keep_days), the daily
         tallies after TALLY_KEEP_DAYS."""
         now = self.clock()
@@ -628,9 +640,10 @@ class AlertSink:
             log.exception("pruning old alerts failed; trying again tomorrow")
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._writing:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def follow(sink: AlertSink, engine) -> AlertSink:
