@@ -405,3 +405,28 @@ def test_clients_that_send_cookies_share_the_hot_path(hearth):
         assert addrs(r) == ["93.184.216.34"]
         assert not any(o.otype == 10 for o in r.options)
     assert h.daemon.resolver.stats["hot"] == 4
+
+
+def test_a_reload_re_identifies_clients_at_once(hearth):
+    """A device moved to another profile by a reload gets that profile's answer on its next query, not after
+    the 30 s an identification is otherwise reused."""
+    h = hearth({"devices": [{"name": "tab", "ip": "127.0.0.1"}],
+                "profiles": {"kid": {"devices": ["tab"], "block": ["dating"]}}})
+    assert addrs(ask(h, "tinder.com")) == ["0.0.0.0"]
+    cfg = h.config
+    cfg["profiles"] = {"kid": {"devices": [], "block": ["dating"]}}     # the tablet leaves the child's profile
+    h.write_config(cfg)
+    assert h.reload()["ok"]
+    assert addrs(ask(h, "tinder.com")) != ["0.0.0.0"]                    # the default profile allows dating
+
+
+def test_a_reload_that_only_changes_tls_ca_file_rebuilds_the_upstreams(hearth, tmp_path):
+    h = hearth()
+    before = h.daemon.resolver.upstreams
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    cfg = h.config
+    cfg["dns"] = {**cfg["dns"], "tls_ca_file": str(ca)}
+    h.write_config(cfg)
+    assert h.reload()["ok"]
+    assert h.daemon.resolver.upstreams is not before
