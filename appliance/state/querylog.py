@@ -503,19 +503,26 @@ def _clean(conn: sqlite3.Connection, table: str, unused: str, chunk: int, pause:
     top = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0
     total = 0
     for lo in range(0, top, chunk):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            n = conn.execute(f"DELETE FROM {table} WHERE id > ? AND id <= ? AND {unused}", (lo, lo + chunk)).rowcount
-            if n:
-                conn.execute("UPDATE log_meta SET value = value + 1 WHERE key = 'cleanup'")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        n = _delete_chunk(conn, f"DELETE FROM {table} WHERE id > ? AND id <= ? AND {unused}", (lo, lo + chunk))
         total += n
         if n:
             time.sleep(pause)
     return total
+
+
+def _delete_chunk(conn: sqlite3.Connection, sql: str, params: tuple) -> int:
+    """One chunk of a cleanup in its own write transaction; the rows deleted. A deletion bumps the cleanup epoch
+    so the writer forgets ids it may have memoised."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        n = conn.execute(sql, params).rowcount
+        if n:
+            conn.execute("UPDATE log_meta SET value = value + 1 WHERE key = 'cleanup'")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return n
 
 
 def _clean_names(conn: sqlite3.Connection, chunk: int, pause: float) -> int:
@@ -527,18 +534,9 @@ def _clean_names(conn: sqlite3.Connection, chunk: int, pause: float) -> int:
     unused = [r[0] for r in conn.execute("SELECT id FROM names") if r[0] not in used]
     total = 0
     for i in range(0, len(unused), chunk):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            n = conn.execute("DELETE FROM names WHERE id IN (SELECT value FROM json_each(?)) AND id NOT IN "
-                             "(SELECT name_id FROM queries NOT INDEXED WHERE id > ?)",
-                             (json.dumps(unused[i:i + chunk]), top)).rowcount
-            if n:
-                conn.execute("UPDATE log_meta SET value = value + 1 WHERE key = 'cleanup'")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        total += n
+        total += _delete_chunk(conn, "DELETE FROM names WHERE id IN (SELECT value FROM json_each(?)) AND id NOT IN "
+                               "(SELECT name_id FROM queries NOT INDEXED WHERE id > ?)",
+                               (json.dumps(unused[i:i + chunk]), top))
         time.sleep(pause)
     return total
 
