@@ -90,7 +90,8 @@ CREATE INDEX IF NOT EXISTS overrides_expires ON overrides (expires);
 #   led by the block, new rows land in the last few pages. A domain search scans the index's small entries in
 #   windows of blocks, newest first (measured: 2.7 µs less CPU a row written under load).
 # - Times are integers (milliseconds, microseconds): 6 and 3 bytes where a REAL takes 8.
-# - ``rollup``: queries per quarter hour per decision, kept by the writer with the rows, so the day summaries,
+# - ``rollup``: queries per quarter hour per decision (the writer files a tally under one decision of each
+#   profile, action and list: see querylog), kept by the writer with the rows, so the day summaries,
 #   the activity chart and the totals read a few hundred rows instead of a day's tens of thousands.
 # - ``log_meta.cleanup``: bumped by every deletion of names, clients or decisions, so a writer that remembers
 #   ids from before knows to forget them (see querylog). Upstreams are a handful and never deleted.

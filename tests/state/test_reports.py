@@ -227,6 +227,32 @@ def test_day_summary_counts_repeats_and_a_dst_day_has_25_hours_in_24_slots(tmp_p
         assert r.day_summary("nobody", day, PARIS).queries == 0
 
 
+def test_the_rollup_keeps_one_row_per_list_not_per_rule_and_the_summary_still_adds_up(tmp_path):
+    """A blocked category matches by many rules; its counts share a rollup row per quarter hour, across batches
+    and across a restart of the writer (which may file the tally under another of its decisions)."""
+    db = tmp_path / "hearth.db"
+    day = date(2026, 3, 2)
+    start = datetime(2026, 3, 2, tzinfo=UTC).timestamp() + 3600
+    rules = [decision("emma", "block", "CATEGORY", list="random-chat", rule=f"chat{i}.example") for i in range(40)]
+    tiktok = [decision("emma", "block", "APP", list="app:tiktok", rule=r) for r in ("tiktok.com", "tiktokv.com")]
+    for batch in range(3):
+        log = QueryLog(db)          # a new writer each time: nothing remembered
+        es = [entry(start + batch * 60 + i, qname=f"www.chat{i}.example", d=list(reversed(rules))[i] if batch else
+                    rules[i], count=2) for i in range(40)]
+        es += [entry(start + batch * 60 + 50, qname="www.tiktok.com", d=tiktok[batch % 2]),
+               entry(start + batch * 60 + 51, qname="www.example.com", d=decision("emma"))]
+        write(db, es, log)
+        log.close()
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM rollup").fetchone()[0] == 3      # random-chat, tiktok, allowed
+    con.close()
+    with Reports(db) as r:
+        s = r.day_summary("emma", day, UTC)
+        assert (s.queries, s.blocks) == (3 * (80 + 2), 3 * 81)
+        assert s.top_categories == (("random-chat", 240),) and s.top_apps == (("tiktok", 3),)
+        assert s.by_hour[1] == s.queries and s.blocks_by_hour[1] == s.blocks
+
+
 def test_devices_seen_say_whether_a_parent_assigned_them(tmp_path):
     db = tmp_path / "hearth.db"
     log = QueryLog(db)
