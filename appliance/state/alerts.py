@@ -348,6 +348,7 @@ class AlertSink:
         # thread when the last flush starts, and two threads on one sqlite3 connection crash the process.
         self._writing = threading.Lock()
         self._lookup_memo: dict[str, tuple] = {}
+        self._drain: Callable[[], None] = lambda: None      # the stream's, once bound
         self.reload(config, lookup)
         try:
             self.conn      # now, before DNS starts: the devices the log already knows are read before it adds more
@@ -387,19 +388,23 @@ class AlertSink:
             return
         self._q.append(entry)
 
-    def repeat(self, second: int, client: Client, hot_entry) -> None:
-        """Count a hot-cache repeat (``hot_entry`` has qname, qtype, decision, rcode); never blocks."""
+    def repeat(self, second: int, client: Client, hot_entry, n: int = 1) -> None:
+        """Count ``n`` hot-cache repeats (``hot_entry`` has qname, qtype, decision, rcode); never blocks."""
         if not self._all and (hot_entry.decision.action is not _BLOCK
                               or hot_entry.decision.profile == DEFAULT_PROFILE):
             return
         r = self._repeats.get((id(client), id(hot_entry)))
         if r is not None:
-            r[0] += 1
-            r[2] = second
+            r[0] += n
+            r[1], r[2] = min(r[1], second), max(r[2], second)
         elif len(self._repeats) >= self.maxsize:
-            self.dropped += 1
+            self.dropped += n
         else:      # the references keep both ids unique until the batch takes them
-            self._repeats[(id(client), id(hot_entry))] = [1, second, second, client, hot_entry]
+            self._repeats[(id(client), id(hot_entry))] = [n, second, second, client, hot_entry]
+
+    def bind(self, drain: Callable[[], None]) -> None:
+        """The stream's ``drain``: called before each batch so its counted repeats are in it."""
+        self._drain = drain
 
     def seen(self, client: Client, now: float) -> None:
         """A device identified; an unknown one seen for the first time is queued for a new-device alert."""
@@ -422,6 +427,7 @@ class AlertSink:
 
     def take(self) -> tuple[collections.deque, list, collections.deque]:
         """What is queued (call it on the thread that calls put, i.e. the event loop): swapped, not copied."""
+        self._drain()
         entries, self._q = self._q, collections.deque()
         repeats, self._repeats = self._repeats, {}
         devices, self._devices = self._devices, collections.deque()

@@ -288,6 +288,7 @@ class BudgetSink:
         self.failed_batches = 0
         self.counted = 0                     # minutes written since start
         self._pending: set[tuple[int, str, str]] = set()
+        self._drain: Callable[[], None] = lambda: None      # the stream's, once bound
         self._store: BudgetStore | None = None
         self.reload(config, lookup, counting)
 
@@ -336,7 +337,7 @@ class BudgetSink:
         if d.profile in self._profiles and d.action is not _BLOCK:
             self._add(entry.ts, d.profile, entry.qname)
 
-    def repeat(self, second: int, client, hot) -> None:
+    def repeat(self, second: int, client, hot, n: int = 1) -> None:
         d = hot.decision
         if d.profile in self._profiles and d.action is not _BLOCK:
             self._add(second, d.profile, hot.qname)
@@ -346,7 +347,12 @@ class BudgetSink:
 
     # -- batches ------------------------------------------------------------------------------------------------
 
+    def bind(self, drain) -> None:
+        """The stream's ``drain``: called before each batch so its counted repeats are in it."""
+        self._drain = drain
+
     def take(self) -> set:
+        self._drain()
         pending, self._pending = self._pending, set()
         return pending
 

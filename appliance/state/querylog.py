@@ -122,6 +122,7 @@ class QueryLog:
         self._log_allowed_default = True
         self._filtering = False             # some profile does not log allowed answers
         self._conn: sqlite3.Connection | None = None
+        self._drain = _nothing              # the stream's, once bound
         self._writing = threading.Lock()    # one write at a time, even when a shutdown flush meets a cancelled one
         # Writer thread only: ids of rows in the small tables.
         self._decisions: dict[int, tuple[Decision, int, int]] = {}   # id(obj) -> (obj, row id, its tally's id)
@@ -164,19 +165,23 @@ class QueryLog:
             return
         self._q.append(row)
 
-    def repeat(self, second: int, client: Client, entry) -> None:
-        """Count a hot-cache answer; ``entry`` carries qname, qtype, decision and rcode."""
+    def repeat(self, second: int, client: Client, entry, n: int = 1) -> None:
+        """Count ``n`` hot-cache answers; ``entry`` carries qname, qtype, decision and rcode."""
         if not self.enabled or (self._filtering and not self._keeps(entry.decision)):
             return
         if second > self._newest:
             self._newest, self._newest_at = second, time.monotonic()
         r = self._repeats.get((second, id(client), id(entry)))
         if r is not None:
-            r[0] += 1
+            r[0] += n
         elif len(self._q) + len(self._repeats) >= self.maxsize:
-            self.dropped += 1
+            self.dropped += n
         else:      # the refs keep both ids unique until the flush
-            self._repeats[(second, id(client), id(entry))] = [1, client, entry]
+            self._repeats[(second, id(client), id(entry))] = [n, client, entry]
+
+    def bind(self, drain) -> None:
+        """The stream's ``drain``: called before each batch so its counted repeats are in it."""
+        self._drain = drain
 
     def seen(self, client: Client, now: float) -> None:
         """Note a device as seen (written with the next batch)."""
@@ -224,6 +229,7 @@ class QueryLog:
         self.commits += 1
 
     def _take(self, final: bool) -> tuple[list[Entry], int]:
+        self._drain()
         rows, self._pending = self._pending, []
         retried = len(rows)
         q, self._q = self._q, collections.deque()
@@ -421,6 +427,10 @@ class QueryLog:
                         round(time.monotonic() - t0, 3))
         log.info("query log pruned: %s", result)
         return result
+
+
+def _nothing() -> None:
+    pass
 
 
 # --- SQL helpers ------------------------------------------------------------------------------------------------

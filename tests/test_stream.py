@@ -1,0 +1,96 @@
+"""The stream counts hot-cache repeats itself and hands every sink the counts when any sink takes a batch."""
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from appliance.model import Action, Client, Decision, Reason
+from appliance.state.querylog import QueryLog
+from appliance.stream import Stream
+
+EMMA = Client("192.168.1.20", "aa:bb:cc:00:00:01", "emma-phone", "emma")
+LEO = Client("192.168.1.21", None, "leo-tablet", "leo")
+
+
+class Recorder:
+    """A sink that keeps what it was given, and takes batches as the real sinks do (drain first)."""
+
+    def __init__(self):
+        self.repeats, self.puts, self.seens = [], [], []
+        self._drain = lambda: None
+
+    def put(self, entry):
+        self.puts.append(entry)
+
+    def repeat(self, second, client, hot, n=1):
+        self.repeats.append((second, client.device, hot.qname, n))
+
+    def seen(self, client, now):
+        self.seens.append(client.device)
+
+    def bind(self, drain):
+        self._drain = drain
+
+    def take(self):
+        self._drain()
+        out, self.repeats = self.repeats, []
+        return out
+
+
+def hot(name):
+    return SimpleNamespace(qname=name, qtype=1, decision=Decision(Action.ALLOW, Reason.NONE, "emma"), rcode=0)
+
+
+@pytest.mark.parametrize("asks, expected", [
+    ([], []),
+    ([(100, EMMA, "a")] * 3, [(100, "emma-phone", "a", 3)]),
+    ([(100, EMMA, "a"), (100, LEO, "a"), (101, EMMA, "a"), (100, EMMA, "b"), (100, EMMA, "a")],
+     [(100, "emma-phone", "a", 2), (100, "leo-tablet", "a", 1), (101, "emma-phone", "a", 1),
+      (100, "emma-phone", "b", 1)]),
+])
+def test_repeats_reach_every_sink_counted_per_second_device_and_answer(asks, expected):
+    answers = {n: hot(n) for n in "ab"}
+    a, b = Recorder(), Recorder()
+    s = Stream([a, b])
+    for second, client, name in asks:
+        s.repeat(second, client, answers[name])
+    assert a.repeats == b.repeats == []          # nothing is handed over per query
+    assert a.take() == expected                 # one sink's batch drains for all
+    assert b.take() == expected
+    assert a.take() == b.take() == []
+
+
+def test_past_the_bound_the_counts_go_out_at_once_and_nothing_is_lost():
+    a = Recorder()
+    s = Stream([a], max_counts=10)
+    answers = [hot(f"n{i}.example") for i in range(25)]
+    for h in answers:
+        s.repeat(100, EMMA, h)
+        s.repeat(100, EMMA, h)
+    assert len(a.repeats) == 20          # two drains of ten happened on the way
+    got = a.take()
+    assert sorted(x[2] for x in got) == sorted(h.qname for h in answers) and {x[3] for x in got} == {2}
+
+
+def test_puts_and_seens_fan_out_in_order():
+    a, b = Recorder(), Recorder()
+    s = Stream([a])
+    s.add(b)
+    s.put("e1")
+    s.seen(EMMA, 1.0)
+    assert a.puts == b.puts == ["e1"] and a.seens == b.seens == ["emma-phone"]
+
+
+def test_the_query_log_writes_the_streams_counts_as_one_row(tmp_path):
+    log = QueryLog(tmp_path / "hearth.db")
+    s = Stream([log])
+    h = hot("www.example.com")
+    for _ in range(7):
+        s.repeat(1_780_000_000, EMMA, h)
+    asyncio.run(log.flush())
+    log.close()
+    import sqlite3
+    con = sqlite3.connect(tmp_path / "hearth.db")
+    assert con.execute("SELECT qname, count, cached FROM query_log").fetchall() == [("www.example.com", 7, 1)]
