@@ -454,8 +454,8 @@ def _insert(conn: sqlite3.Connection, rows: list[tuple]) -> int:
 
 
 def _decision_id(conn: sqlite3.Connection, d: Decision) -> int:
-    return _row_id(conn, "decisions", ("action", "reason", "profile", "list", "rule", "schedule", "target",
-                                       "nxdomain"),
+    return _row_id(conn, "decisions", "decisions_rule",
+                   ("action", "reason", "profile", "list", "rule", "schedule", "target", "nxdomain"),
                    (d.action.value, d.reason.value, d.profile, d.list, d.rule, d.schedule, d.target,
                     int(d.nxdomain)))
 
@@ -467,7 +467,7 @@ def _tally_id(conn: sqlite3.Connection, d: Decision) -> int:
 
 
 def _client_id(conn: sqlite3.Connection, c: Client, source: str) -> int:
-    return _row_id(conn, "clients", ("address", "mac", "device", "profile", "source"),
+    return _row_id(conn, "clients", "clients_address", ("address", "mac", "device", "profile", "source"),
                    (c.address, c.mac, c.device, c.profile, source))
 
 
@@ -496,10 +496,14 @@ def id_at(conn: sqlite3.Connection, at_ms: int) -> int:
     return lo
 
 
-def _row_id(conn: sqlite3.Connection, table: str, cols: tuple[str, ...], values: tuple) -> int:
-    """The id of the row with exactly these values (NULLs included: ``IS``, not ``=``), inserted if there is none."""
+def _row_id(conn: sqlite3.Connection, table: str, index: str, cols: tuple[str, ...], values: tuple) -> int:
+    """The id of the row with exactly these values (NULLs included: ``IS``, not ``=``), inserted if there is none.
+
+    ``index`` is the one that narrows to a few rows (a rule, an address): left to itself the planner took the
+    profile's or the device's index and read every decision of a child (5,000 rows for each new one in the
+    bench's mix: 15% of the DNS process's time)."""
     where = " AND ".join(f"{c} IS ?" for c in cols)
-    row = conn.execute(f"SELECT id FROM {table} WHERE {where} LIMIT 1", values).fetchone()
+    row = conn.execute(f"SELECT id FROM {table} INDEXED BY {index} WHERE {where} LIMIT 1", values).fetchone()
     if row is not None:
         return row[0]
     return conn.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
