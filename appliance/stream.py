@@ -3,28 +3,32 @@ sinks (the query log, the alerts, the budgets) take it from here. A front end ne
 
 A sink has these methods, all of which must return at once and never raise (DNS never waits on a sink):
 - ``put(entry)``: one decision, an ``Entry`` (appliance/state/querylog.py) carrying the whole Decision;
-- ``repeat(second, client, hot, n=1)``: ``n`` repeats in that second answered from the DNS hot cache (``hot`` has
-  .qname, .qtype, .decision, .rcode);
+- ``repeats(batch)``: repeats answered from the DNS hot cache, counted: a list of ``[n, second, client, hot]``
+  (``hot`` has .qname, .qtype, .decision, .rcode), one per second, device and answer, in the order first asked;
 - ``seen(client, now)``: a client was identified (the sink knows whether it is the first time);
-- optionally ``bind(drain)``: the sink calls ``drain()`` before it takes a batch, on the thread that calls ``put``.
+- optionally ``bind(drain)``: the sink calls ``drain(final)`` before it takes a batch, on the thread that calls
+  ``put``, so that the repeats counted so far are in its batch.
 
 Repeats are most of a home's queries (phones ask the same names over and over), so the stream counts them itself,
-one dict update per query whatever the number of sinks, and hands each sink the counts when any sink takes a
-batch: a sink sees a repeat per second, device and answer, not per query.
+one dict update per query whatever the number of sinks. A drain hands the counts of every second but the one still
+counting to every sink: flushing that one now would split its count over two rows. ``final`` (at shutdown) hands
+everything.
 """
 from __future__ import annotations
 
+import time
 from typing import Iterable, Protocol
 
 from .model import Client
 
-MAX_COUNTS = 50_000     # distinct (second, device, answer) held between two batches; past it they go out at once
+MAX_COUNTS = 50_000     # distinct (second, device, answer) held between two drains; past it they go out at once
+STILL = 1.5             # seconds (ours) after which the newest second is no longer counting, whatever its clock
 
 
 class Sink(Protocol):
     def put(self, entry) -> None: ...
 
-    def repeat(self, second: int, client: Client, hot, n: int = 1) -> None: ...
+    def repeats(self, batch: list[list]) -> None: ...
 
     def seen(self, client: Client, now: float) -> None: ...
 
@@ -35,15 +39,17 @@ class Stream:
     def __init__(self, sinks: Iterable[Sink] = (), max_counts: int = MAX_COUNTS):
         self.sinks: tuple[Sink, ...] = ()
         self.max_counts = max_counts
-        self._puts = self._repeats = self._seens = ()
+        self._puts = self._batches = self._seens = ()
         self._counts: dict[tuple[int, int, int], list] = {}   # (second, id(client), id(hot)) -> [n, second, c, hot]
+        # The resolver's clock is its own (an injected one in tests): ours only says when its newest second began.
+        self._newest, self._newest_at = 0, 0.0
         for s in sinks:
             self.add(s)
 
     def add(self, sink: Sink) -> None:
         self.sinks += (sink,)
         self._puts = tuple(s.put for s in self.sinks)
-        self._repeats = tuple(s.repeat for s in self.sinks)
+        self._batches = tuple(s.repeats for s in self.sinks)
         self._seens = tuple(s.seen for s in self.sinks)
         bind = getattr(sink, "bind", None)
         if bind is not None:
@@ -54,23 +60,41 @@ class Stream:
             f(entry)
 
     def repeat(self, second: int, client: Client, hot) -> None:
+        """One query answered from the hot cache."""
         key = (second, id(client), id(hot))
         r = self._counts.get(key)
         if r is not None:
             r[0] += 1
             return
+        if second > self._newest:
+            self._newest, self._newest_at = second, time.monotonic()
         if len(self._counts) >= self.max_counts:
-            self.drain()
+            self.drain(final=True)
         self._counts[key] = [1, second, client, hot]     # the references keep both ids unique until the drain
 
-    def drain(self) -> None:
-        """Hand the repeats counted so far to every sink."""
-        if not self._counts:
+    def drain(self, final: bool = False) -> None:
+        """Hand every sink the repeats of the seconds that are over (all of them if ``final``)."""
+        counts = self._counts
+        if not counts:
             return
-        counts, self._counts = self._counts, {}
-        for f in self._repeats:
-            for n, second, client, hot in counts.values():
-                f(second, client, hot, n)
+        if final or time.monotonic() - self._newest_at > STILL:
+            batch, self._counts = list(counts.values()), {}
+        else:
+            newest, batch, keep = self._newest, [], {}
+            for key, r in counts.items():
+                if r[1] == newest:
+                    keep[key] = r
+                else:
+                    batch.append(r)
+            self._counts = keep
+        if batch:
+            for f in self._batches:
+                f(batch)
+
+    @property
+    def depth(self) -> int:
+        """Distinct repeats counted and not yet handed over."""
+        return len(self._counts)
 
     def seen(self, client: Client, now: float) -> None:
         for f in self._seens:

@@ -1,4 +1,4 @@
-"""The budget sink's cost: what the DNS path pays per query (``put`` / ``repeat``: memory only), what a batch
+"""The budget sink's cost: what the DNS path pays per query (``put``: memory only), what a batch
 costs in the worker thread, and what the daemon's poll pays to re-read what is spent.
 
 A trace of a family evening: 3 children with 2 budgets each over the shipped catalog, each child's devices asking

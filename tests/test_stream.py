@@ -18,14 +18,14 @@ class Recorder:
     """A sink that keeps what it was given, and takes batches as the real sinks do (drain first)."""
 
     def __init__(self):
-        self.repeats, self.puts, self.seens = [], [], []
+        self.got, self.puts, self.seens = [], [], []
         self._drain = lambda: None
 
     def put(self, entry):
         self.puts.append(entry)
 
-    def repeat(self, second, client, hot, n=1):
-        self.repeats.append((second, client.device, hot.qname, n))
+    def repeats(self, batch):
+        self.got += [(second, client.device, hot.qname, n) for n, second, client, hot in batch]
 
     def seen(self, client, now):
         self.seens.append(client.device)
@@ -33,9 +33,9 @@ class Recorder:
     def bind(self, drain):
         self._drain = drain
 
-    def take(self):
-        self._drain()
-        out, self.repeats = self.repeats, []
+    def take(self, final=True):
+        self._drain(final)
+        out, self.got = self.got, []
         return out
 
 
@@ -56,7 +56,7 @@ def test_repeats_reach_every_sink_counted_per_second_device_and_answer(asks, exp
     s = Stream([a, b])
     for second, client, name in asks:
         s.repeat(second, client, answers[name])
-    assert a.repeats == b.repeats == []          # nothing is handed over per query
+    assert a.got == b.got == []          # nothing is handed over per query
     assert a.take() == expected                 # one sink's batch drains for all
     assert b.take() == expected
     assert a.take() == b.take() == []
@@ -69,9 +69,23 @@ def test_past_the_bound_the_counts_go_out_at_once_and_nothing_is_lost():
     for h in answers:
         s.repeat(100, EMMA, h)
         s.repeat(100, EMMA, h)
-    assert len(a.repeats) == 20          # two drains of ten happened on the way
+    assert len(a.got) == 20          # two drains of ten happened on the way
     got = a.take()
     assert sorted(x[2] for x in got) == sorted(h.qname for h in answers) and {x[3] for x in got} == {2}
+
+
+def test_a_drain_holds_the_second_still_counting_until_it_is_over():
+    a = Recorder()
+    s = Stream([a])
+    h = hot("a")
+    s.repeat(100, EMMA, h)
+    s.repeat(101, EMMA, h)
+    assert a.take(final=False) == [(100, "emma-phone", "a", 1)]     # 101 may still be counting
+    s.repeat(101, EMMA, h)
+    assert a.take(final=False) == []
+    s.repeat(102, EMMA, h)                                          # 101 is over
+    assert a.take(final=False) == [(101, "emma-phone", "a", 2)]
+    assert a.take(final=True) == [(102, "emma-phone", "a", 1)]      # the last batch takes all
 
 
 def test_puts_and_seens_fan_out_in_order():

@@ -258,9 +258,9 @@ class Daemon:
             self.resolver.upstreams.close()     # cancels exchanges still running, before the last flush
             await self.querylog.flush()
             self.querylog.close()
-            await self.alerts.flush()
+            await self.alerts.flush(final=True)
             self.alerts.close()
-            await self.budgets.flush()
+            await self.budgets.flush(final=True)
             self.budgets.close()
             if self.budget_store is not None:
                 self.budget_store.close()

@@ -348,7 +348,7 @@ class AlertSink:
         # thread when the last flush starts, and two threads on one sqlite3 connection crash the process.
         self._writing = threading.Lock()
         self._lookup_memo: dict[str, tuple] = {}
-        self._drain: Callable[[], None] = lambda: None      # the stream's, once bound
+        self._drain: Callable[[bool], None] = lambda final=False: None      # the stream's, once bound
         self.reload(config, lookup)
         try:
             self.conn      # now, before DNS starts: the devices the log already knows are read before it adds more
@@ -388,21 +388,25 @@ class AlertSink:
             return
         self._q.append(entry)
 
-    def repeat(self, second: int, client: Client, hot_entry, n: int = 1) -> None:
-        """Count ``n`` hot-cache repeats (``hot_entry`` has qname, qtype, decision, rcode); never blocks."""
-        if not self._all and (hot_entry.decision.action is not _BLOCK
-                              or hot_entry.decision.profile == DEFAULT_PROFILE):
-            return
-        r = self._repeats.get((id(client), id(hot_entry)))
-        if r is not None:
-            r[0] += n
-            r[1], r[2] = min(r[1], second), max(r[2], second)
-        elif len(self._repeats) >= self.maxsize:
-            self.dropped += n
-        else:      # the references keep both ids unique until the batch takes them
-            self._repeats[(id(client), id(hot_entry))] = [n, second, second, client, hot_entry]
+    def repeats(self, batch: list[list]) -> None:
+        """Count the stream's hot-cache repeats (``[n, second, client, hot]`` each), per device and answer over
+        the batch; never blocks."""
+        every = self._all
+        counts = self._repeats
+        for n, second, client, h in batch:
+            d = h.decision
+            if not every and (d.action is not _BLOCK or d.profile == DEFAULT_PROFILE):
+                continue
+            r = counts.get((id(client), id(h)))
+            if r is not None:
+                r[0] += n
+                r[1], r[2] = min(r[1], second), max(r[2], second)
+            elif len(counts) >= self.maxsize:
+                self.dropped += n
+            else:      # the references keep both ids unique until the batch takes them
+                counts[(id(client), id(h))] = [n, second, second, client, h]
 
-    def bind(self, drain: Callable[[], None]) -> None:
+    def bind(self, drain: Callable[[bool], None]) -> None:
         """The stream's ``drain``: called before each batch so its counted repeats are in it."""
         self._drain = drain
 
@@ -425,22 +429,23 @@ class AlertSink:
 
     # -- batches --------------------------------------------------------------------------------------------------
 
-    def take(self) -> tuple[collections.deque, list, collections.deque]:
-        """What is queued (call it on the thread that calls put, i.e. the event loop): swapped, not copied."""
-        self._drain()
+    def take(self, final: bool = False) -> tuple[collections.deque, list, collections.deque]:
+        """What is queued (call it on the thread that calls put, i.e. the event loop): swapped, not copied.
+        ``final``: the repeats of the second still counting too."""
+        self._drain(final)
         entries, self._q = self._q, collections.deque()
         repeats, self._repeats = self._repeats, {}
         devices, self._devices = self._devices, collections.deque()
         return entries, list(repeats.values()), devices
 
-    async def flush(self) -> None:
-        batch = self.take()
+    async def flush(self, final: bool = False) -> None:
+        batch = self.take(final)
         if any(batch):
             await asyncio.get_running_loop().run_in_executor(None, self.process, *batch)
 
     def flush_now(self) -> None:
         """Take and raise the queue in this thread (tests, and a last flush at shutdown)."""
-        self.process(*self.take())
+        self.process(*self.take(final=True))
 
     async def run(self, every: float = FLUSH_EVERY) -> None:
         while True:

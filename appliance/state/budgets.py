@@ -288,7 +288,7 @@ class BudgetSink:
         self.failed_batches = 0
         self.counted = 0                     # minutes written since start
         self._pending: set[tuple[int, str, str]] = set()
-        self._drain: Callable[[], None] = lambda: None      # the stream's, once bound
+        self._drain: Callable[[bool], None] = lambda final=False: None      # the stream's, once bound
         self._store: BudgetStore | None = None
         self.reload(config, lookup, counting)
 
@@ -337,10 +337,14 @@ class BudgetSink:
         if d.profile in self._profiles and d.action is not _BLOCK:
             self._add(entry.ts, d.profile, entry.qname)
 
-    def repeat(self, second: int, client, hot, n: int = 1) -> None:
-        d = hot.decision
-        if d.profile in self._profiles and d.action is not _BLOCK:
-            self._add(second, d.profile, hot.qname)
+    def repeats(self, batch: list[list]) -> None:
+        profiles = self._profiles
+        if not profiles:
+            return
+        for _, second, _, h in batch:
+            d = h.decision
+            if d.profile in profiles and d.action is not _BLOCK:
+                self._add(second, d.profile, h.qname)
 
     def seen(self, client, now: float) -> None:
         pass
@@ -351,18 +355,18 @@ class BudgetSink:
         """The stream's ``drain``: called before each batch so its counted repeats are in it."""
         self._drain = drain
 
-    def take(self) -> set:
-        self._drain()
+    def take(self, final: bool = False) -> set:
+        self._drain(final)
         pending, self._pending = self._pending, set()
         return pending
 
-    async def flush(self) -> None:
-        batch = self.take()
+    async def flush(self, final: bool = False) -> None:
+        batch = self.take(final)
         if batch:
             await asyncio.get_running_loop().run_in_executor(None, self.process, batch)
 
     def flush_now(self) -> None:
-        self.process(self.take())
+        self.process(self.take(final=True))
 
     async def run(self, every: float = FLUSH_EVERY) -> None:
         while True:

@@ -6,9 +6,10 @@ times a second. A kill -9 so loses at most the last second; WAL with synchronous
 not an fsync, so the SD card sees few writes. The same commit records the devices seen and the quarter-hour rollup
 the reports read.
 
-Repeats answered from the hot cache are counted, not queued: the same device asking the same name in the same
-second, with the same answer, is one row with ``count``. Phones repeat themselves a lot; this keeps the log small
-on an SD card and cheap to write, and loses nothing a parent reads (which device, what, when to the second, why).
+Repeats answered from the hot cache are counted (by the stream: appliance/stream.py), not queued: the same device
+asking the same name in the same second, with the same answer, is one row with ``count``. Phones repeat themselves a
+lot; this keeps the log small on an SD card and cheap to write, and loses nothing a parent reads (which device, what,
+when to the second, why).
 
 What is kept (settings under ``query_log``): nothing when ``enabled`` is false; blocked and rewritten answers
 always; allowed ones unless ``log_allowed`` is false (for the whole house, or per profile). The nightly ``prune``
@@ -114,9 +115,7 @@ class QueryLog:
         self.commits = 0
         self.last_error: str | None = None  # in words, with the time; None until something failed
         self._q: collections.deque = collections.deque()
-        self._repeats: dict[tuple[int, int, int], list] = {}   # (second, id(client), id(entry)) -> [n, client, entry]
         self._seen: dict[str, tuple] = {}
-        self._newest, self._newest_at = 0, 0.0     # the latest second of repeats, and when it began here
         self._pending: list[Entry] = []     # refused once by a busy database: tried once more
         self._log_allowed: dict[str, bool] = {}
         self._log_allowed_default = True
@@ -165,22 +164,25 @@ class QueryLog:
             return
         self._q.append(row)
 
-    def repeat(self, second: int, client: Client, entry, n: int = 1) -> None:
-        """Count ``n`` hot-cache answers; ``entry`` carries qname, qtype, decision and rcode."""
-        if not self.enabled or (self._filtering and not self._keeps(entry.decision)):
+    def repeats(self, batch: list[list]) -> None:
+        """Queue the stream's counted hot-cache answers, ``[n, second, client, hot]`` each: a row each."""
+        if not self.enabled:
             return
-        if second > self._newest:
-            self._newest, self._newest_at = second, time.monotonic()
-        r = self._repeats.get((second, id(client), id(entry)))
-        if r is not None:
-            r[0] += n
-        elif len(self._q) + len(self._repeats) >= self.maxsize:
-            self.dropped += n
-        else:      # the refs keep both ids unique until the flush
-            self._repeats[(second, id(client), id(entry))] = [n, client, entry]
+        keeps = self._keeps if self._filtering else None
+        q, room = self._q, self.maxsize - len(self._q)
+        for n, second, c, h in batch:
+            if keeps is not None and not keeps(h.decision):
+                continue
+            if room <= 0:
+                self.dropped += n
+                continue
+            q.append(Entry(second, c, h.qname, h.qtype, h.decision, h.rcode, True, None, None, n,
+                           getattr(h, "source", "dns")))
+            room -= 1
 
     def bind(self, drain) -> None:
-        """The stream's ``drain``: called before each batch so its counted repeats are in it."""
+        """The stream's ``drain``: called before each batch so its counted repeats are in it (all of them when
+        the batch is the last)."""
         self._drain = drain
 
     def seen(self, client: Client, now: float) -> None:
@@ -192,7 +194,7 @@ class QueryLog:
     @property
     def depth(self) -> int:
         """Entries waiting to be written."""
-        return len(self._q) + len(self._repeats) + len(self._pending)
+        return len(self._q) + len(self._pending)
 
     def status(self) -> dict:
         """For ``hearth status`` and the metrics."""
@@ -229,23 +231,11 @@ class QueryLog:
         self.commits += 1
 
     def _take(self, final: bool) -> tuple[list[Entry], int]:
-        self._drain()
+        self._drain(final)
         rows, self._pending = self._pending, []
         retried = len(rows)
         q, self._q = self._q, collections.deque()
         rows.extend(q)
-        if self._repeats:
-            # The second still counting stays (flushing it now would split its counts over two rows), unless it
-            # has not been counted for a while: the resolver's clock is its own, so ours only says "a while".
-            hold = -1 if final or time.monotonic() - self._newest_at > 1.5 else self._newest
-            keep = {}
-            for key, (n, c, e) in self._repeats.items():
-                if key[0] != hold:
-                    rows.append(Entry(key[0], c, e.qname, e.qtype, e.decision, e.rcode, True, None, None, n,
-                                      getattr(e, "source", "dns")))
-                else:
-                    keep[key] = [n, c, e]
-            self._repeats = keep
         return rows, retried
 
     def _failed(self, rows: list[Entry], retried: int, e: Exception) -> None:
@@ -429,7 +419,7 @@ class QueryLog:
         return result
 
 
-def _nothing() -> None:
+def _nothing(final: bool = False) -> None:
     pass
 
 

@@ -11,6 +11,7 @@ from appliance.metrics import Metrics
 from appliance.model import Action, Decision, Reason
 from appliance.notify import Notifier
 from appliance.state.alerts import AlertSink
+from appliance.stream import Stream
 
 from .conftest import EMMA, LEO, Clock, blocked, entry
 
@@ -45,8 +46,9 @@ def test_metrics_scraped_over_http(make_config, db_path):
     sink.put(entry(clock(), LEO, "wikipedia.org", allowed, upstream="cache", ms=0.1))
     sink.put(entry(clock(), LEO, "example.org", allowed, upstream="failed", ms=2000.0))
     hot = HotEntry(b"", (), 0.0, 10.0, "wikipedia.org", 1, 0, allowed, client=LEO)
+    stream = Stream([sink])
     for _ in range(4):
-        sink.repeat(int(clock()), LEO, hot)
+        stream.repeat(int(clock()), LEO, hot)
     sink.flush_now()
     metrics.start(Endpoint("127.0.0.1", 0))
     try:

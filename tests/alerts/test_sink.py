@@ -10,6 +10,7 @@ import pytest
 from appliance.dns.cache import HotEntry
 from appliance.model import Action, Client, Decision, Reason
 from appliance.state.alerts import AlertNotFound, Alerts, AlertSink, in_window
+from appliance.stream import Stream
 
 from .conftest import EMMA, LEO, TZ, Clock, blocked, entry
 
@@ -183,8 +184,9 @@ def test_hot_cache_repeats_count_as_attempts(make_config, db_path):
     feed(sink, entry(clock(), EMMA, "porn.example", d))
     hot = HotEntry(b"", (), 0.0, 10.0, "porn.example", 1, 0, d, client=EMMA)
     second = int(clock())
+    stream = Stream([sink])
     for i in range(5):
-        sink.repeat(second + i, EMMA, hot)
+        stream.repeat(second + i, EMMA, hot)
     sink.flush_now()
     [a] = Alerts(db_path).list()
     assert a.count == 6 and a.last.timestamp() == second + 4

@@ -11,6 +11,7 @@ from appliance.model import Action, Decision, Reason
 from appliance.policy.engine import build_rules
 from appliance.state.budgets import BudgetSink, BudgetStore, Counting, Usage
 from appliance.state import db
+from appliance.stream import Stream
 
 from .conftest import CLIENTS, at, make_config, replay
 
@@ -57,8 +58,9 @@ def test_repeats_from_the_hot_cache_count_too(tree, tmp_path):
     sink = sink_for(config)
     hot = SimpleNamespace(qname="tubecdn.example", qtype=1, decision=Decision(Action.ALLOW, Reason.NONE, "emma"),
                           rcode=0)
+    stream = Stream([sink])
     for s in (0, 30, 61, 125):
-        sink.repeat(int(at("2026-12-01 16:00:00")) + s, CLIENTS["emma-phone"], hot)
+        stream.repeat(int(at("2026-12-01 16:00:00")) + s, CLIENTS["emma-phone"], hot)
     sink.flush_now()
     assert usage(config, TUE)["videos"].used == 3
 

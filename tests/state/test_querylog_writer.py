@@ -12,6 +12,7 @@ import pytest
 from appliance import config as configmod
 from appliance.state.querylog import MAX_DEVICES_SEEN, QueryLog
 from appliance.state.reports import LogFilter, Reports
+from appliance.stream import Stream
 from tests.state.conftest import DEVICES, T0, decision, entry, write
 
 
@@ -60,7 +61,7 @@ def test_log_allowed_keeps_blocks_always_and_allowed_as_configured(tmp_path, que
     # hot-cache repeats follow the same rule
     hot = type("Hot", (), {})()
     hot.qname, hot.qtype, hot.decision, hot.rcode = "a.example", 1, decision("emma"), 0
-    log.repeat(int(T0) + 9, DEVICES["emma-phone"], hot)
+    Stream([log]).repeat(int(T0) + 9, DEVICES["emma-phone"], hot)
     asyncio.run(log.flush())
     got = names(tmp_path / "hearth.db") if (tmp_path / "hearth.db").exists() else []
     expect = list(kept)
@@ -75,9 +76,10 @@ def test_repeats_in_one_second_are_one_row_with_their_count(tmp_path):
     log = QueryLog(db)
     hot = type("Hot", (), {})()
     hot.qname, hot.qtype, hot.decision, hot.rcode = "i.ytimg.com", 1, decision("emma"), 0
+    stream = Stream([log])
     for _ in range(7):
-        log.repeat(int(T0), DEVICES["emma-phone"], hot)
-    log.repeat(int(T0) + 1, DEVICES["emma-phone"], hot)
+        stream.repeat(int(T0), DEVICES["emma-phone"], hot)
+    stream.repeat(int(T0) + 1, DEVICES["emma-phone"], hot)
     asyncio.run(log.flush())
     with Reports(db) as r:
         rows = [(e.ts.timestamp(), e.count, e.cached) for e in r.search(LogFilter()).entries]
@@ -91,11 +93,13 @@ def test_the_timer_leaves_the_second_still_counting_for_the_next_commit(tmp_path
     hot = type("Hot", (), {})()
     hot.qname, hot.qtype, hot.decision, hot.rcode = "i.ytimg.com", 1, decision("emma"), 0
 
+    stream = Stream([log])
+
     async def go():
-        log.repeat(100, DEVICES["emma-phone"], hot)
-        log.repeat(101, DEVICES["emma-phone"], hot)
+        stream.repeat(100, DEVICES["emma-phone"], hot)
+        stream.repeat(101, DEVICES["emma-phone"], hot)
         await log.flush(final=False)       # second 101 is still counting: it waits
-        log.repeat(101, DEVICES["emma-phone"], hot)
+        stream.repeat(101, DEVICES["emma-phone"], hot)
         await log.flush()                  # shutting down: everything goes
     asyncio.run(go())
     with Reports(db) as r:
