@@ -1,7 +1,8 @@
 """Parent alerts: the decisions a parent wants to hear about, raised from the stream of decisions.
 
 ``AlertSink`` is a sink on the stream. Its ``put``, ``repeat`` and ``seen`` only append to memory (never block,
-never raise; a full queue counts a drop); a batch is raised into SQLite off the DNS path every couple of seconds.
+never raise; a full queue counts a drop); a batch is raised into SQLite off the DNS path every couple of seconds while there is something to raise
+(state/doorbell.py: an idle sink does not wake).
 
 What raises an alert (``config.alerts``):
 - a *blocked* attempt on a listed category (``alerts.categories``), or on a listed app (``alerts.apps``), by a
@@ -41,6 +42,7 @@ from appliance.config import DEFAULT_PROFILE, AlertsConfig
 from appliance import wording
 from appliance.model import Action, Client, Decision, Reason
 from appliance.state import db
+from appliance.state.doorbell import Doorbell, beat
 
 log = logging.getLogger("hearth.alerts")
 
@@ -342,6 +344,7 @@ class AlertSink:
         self._q: collections.deque = collections.deque()
         self._repeats: dict[tuple[int, int], list] = {}   # (id(client), id(hot entry)) -> [n, first, last, c, e]
         self._devices: collections.deque = collections.deque()
+        self._bell = Doorbell()      # the writer sleeps until something is queued
         self._known: set[str] = set()
         self._conn: sqlite3.Connection | None = None
         # One batch at a time on the connection: at shutdown the periodic flush may still be running in a worker
@@ -387,6 +390,8 @@ class AlertSink:
             self.dropped += 1
             return
         self._q.append(entry)
+        if self._bell.armed:
+            self._bell.ring()
 
     def repeat(self, second: int, client: Client, hot_entry, n: int = 1) -> None:
         """Count ``n`` hot-cache repeats (``hot_entry`` has qname, qtype, decision, rcode); never blocks."""
@@ -401,6 +406,8 @@ class AlertSink:
             self.dropped += n
         else:      # the references keep both ids unique until the batch takes them
             self._repeats[(id(client), id(hot_entry))] = [n, second, second, client, hot_entry]
+            if self._bell.armed:
+                self._bell.ring()
 
     def bind(self, drain: Callable[[], None]) -> None:
         """The stream's ``drain``: called before each batch so its counted repeats are in it."""
@@ -420,6 +427,8 @@ class AlertSink:
         self._known.add(key)
         if len(self._devices) < self.maxsize:
             self._devices.append((client, now))
+            if self._bell.armed:
+                self._bell.ring()
         else:
             self.dropped += 1
 
@@ -442,10 +451,12 @@ class AlertSink:
         """Take and raise the queue in this thread (tests, and a last flush at shutdown)."""
         self.process(*self.take())
 
+    def _empty(self) -> bool:
+        return not (self._q or self._repeats or self._devices)
+
     async def run(self, every: float = FLUSH_EVERY) -> None:
-        while True:
-            await asyncio.sleep(every)
-            await self.flush()
+        """A batch every ``every`` seconds while there is something to raise; asleep while there is not."""
+        await beat(self._bell, self._empty, self.flush, every)
 
     def process(self, entries, repeats: list, devices) -> None:
         """Raise one batch into the store (a worker thread). Never raises: a bad batch is logged and counted."""
