@@ -1,17 +1,12 @@
 """`hearth passwd`, `hearth token create|revoke|list` and `hearth admin`: the web admin's commands on the Pi's shell.
 
 Light at import (the CLI imports this to build its parser): Flask, waitress and argon2 load only when a command
-runs. Each command is an ``add_*`` (its arguments) and a ``run_*`` (the command itself, returning the exit code).
+runs, and so do ssl, subprocess and getpass. Each command is an ``add_*`` (its arguments) and a ``run_*`` (the command itself, returning the exit code).
 """
 from __future__ import annotations
 
-import getpass
-import hashlib
 import os
-import ssl
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 
@@ -33,6 +28,7 @@ def add_passwd(parser) -> None:
 
 
 def run_passwd(args) -> int:
+    import getpass
     from appliance.state.admin import PasswordError, check_new_password
     cfg = _config(args)
     if args.stdin:
@@ -110,6 +106,7 @@ def add_admin(parser) -> None:
 
 def run_admin(args) -> int:
     """Serve the admin under waitress (what systemd runs), on admin.listen; HTTPS too on admin.https_listen."""
+    import threading
     from appliance import config as configmod
     cfg = _config(args)
     if args.fingerprint:
@@ -146,6 +143,9 @@ CERT_NAME, KEY_NAME = "admin-cert.pem", "admin-key.pem"
 def ensure_certificate(data_dir) -> tuple[Path, Path, str]:
     """(certificate, key, SHA-256 fingerprint): made once with openssl (an EC key readable by its owner only,
     valid ten years, for hearth.local and localhost), then reused so a parent's browser remembers it."""
+    import hashlib
+    import ssl
+    import subprocess
     data_dir = Path(data_dir)
     cert, key = data_dir / CERT_NAME, data_dir / KEY_NAME
     if not (cert.exists() and key.exists()):

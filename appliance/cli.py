@@ -66,9 +66,10 @@ def _data_dir(args):
 
 
 def _tell_daemon(config: Config) -> None:
-    """The daemon polls overrides by itself each second: only say so when no daemon is there to read them."""
+    """The daemon hears the database written and reads the change by itself; asking it to read now makes the
+    change in force before the command prints its message. Say so only when no daemon is there to read it."""
     try:
-        control.request(config.data_dir, "ping", timeout=2)
+        control.request(config.data_dir, "overrides", timeout=2)
     except OSError:
         print("(the DNS daemon is not running here; it will read this when it starts)")
 

@@ -5,7 +5,6 @@ and only local users with access to the data directory can reach it.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -21,13 +20,14 @@ def socket_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / SOCKET_NAME
 
 
-async def serve(data_dir: str | Path, handler: Handler) -> asyncio.AbstractServer:
+async def serve(data_dir: str | Path, handler: Handler) -> "asyncio.AbstractServer":
+    import asyncio      # here, not at the top: a CLI command only sends a request, and asyncio costs it 30 ms
     path = socket_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()     # left by a previous run that did not stop cleanly
 
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def on_connect(reader: "asyncio.StreamReader", writer: "asyncio.StreamWriter") -> None:
         try:
             try:
                 line = await asyncio.wait_for(reader.readline(), 5)

@@ -6,8 +6,9 @@ A sink has these methods, all of which must return at once and never raise (DNS 
 - ``repeats(batch)``: repeats answered from the DNS hot cache, counted: a list of ``[n, second, client, hot]``
   (``hot`` has .qname, .qtype, .decision, .rcode), one per second, device and answer, in the order first asked;
 - ``seen(client, now)``: a client was identified (the sink knows whether it is the first time);
-- optionally ``bind(drain)``: the sink calls ``drain(final)`` before it takes a batch, on the thread that calls
-  ``put``, so that the repeats counted so far are in its batch.
+- optionally ``bind(stream)``: the sink calls ``stream.drain(final)`` before it takes a batch, on the thread that
+  calls ``put``, so that the repeats counted so far are in its batch (``stream.depth`` says how many wait);
+- optionally ``wake()``: repeats are waiting (a writer that sleeps while it has nothing to write starts its beat).
 
 Repeats are most of a home's queries (phones ask the same names over and over), so the stream counts them itself,
 one dict update per query whatever the number of sinks. A drain hands the counts of every second but the one still
@@ -39,7 +40,7 @@ class Stream:
     def __init__(self, sinks: Iterable[Sink] = (), max_counts: int = MAX_COUNTS):
         self.sinks: tuple[Sink, ...] = ()
         self.max_counts = max_counts
-        self._puts = self._batches = self._seens = ()
+        self._puts = self._batches = self._seens = self._wakes = ()
         self._counts: dict[tuple[int, int, int], list] = {}   # (second, id(client), id(hot)) -> [n, second, c, hot]
         # The resolver's clock is its own (an injected one in tests): ours only says when its newest second began.
         self._newest, self._newest_at = 0, 0.0
@@ -51,9 +52,10 @@ class Stream:
         self._puts = tuple(s.put for s in self.sinks)
         self._batches = tuple(s.repeats for s in self.sinks)
         self._seens = tuple(s.seen for s in self.sinks)
+        self._wakes = tuple(s.wake for s in self.sinks if hasattr(s, "wake"))
         bind = getattr(sink, "bind", None)
         if bind is not None:
-            bind(self.drain)
+            bind(self)
 
     def put(self, entry) -> None:
         for f in self._puts:
@@ -66,9 +68,12 @@ class Stream:
         if r is not None:
             r[0] += 1
             return
-        if second > self._newest:
-            self._newest, self._newest_at = second, time.monotonic()
-        if len(self._counts) >= self.max_counts:
+        if second > self._newest or not self._counts:     # a second is over, or the first since a drain
+            if second > self._newest:
+                self._newest, self._newest_at = second, time.monotonic()
+            for w in self._wakes:
+                w()
+        elif len(self._counts) >= self.max_counts:
             self.drain(final=True)
         self._counts[key] = [1, second, client, hot]     # the references keep both ids unique until the drain
 

@@ -19,7 +19,8 @@ class Recorder:
 
     def __init__(self):
         self.got, self.puts, self.seens = [], [], []
-        self._drain = lambda: None
+        self._stream = None
+        self.wakes = 0
 
     def put(self, entry):
         self.puts.append(entry)
@@ -30,11 +31,14 @@ class Recorder:
     def seen(self, client, now):
         self.seens.append(client.device)
 
-    def bind(self, drain):
-        self._drain = drain
+    def bind(self, stream):
+        self._stream = stream
+
+    def wake(self):
+        self.wakes += 1
 
     def take(self, final=True):
-        self._drain(final)
+        self._stream.drain(final)
         out, self.got = self.got, []
         return out
 
@@ -86,6 +90,21 @@ def test_a_drain_holds_the_second_still_counting_until_it_is_over():
     s.repeat(102, EMMA, h)                                          # 101 is over
     assert a.take(final=False) == [(101, "emma-phone", "a", 2)]
     assert a.take(final=True) == [(102, "emma-phone", "a", 1)]      # the last batch takes all
+
+
+def test_a_sink_is_woken_by_the_first_repeat_after_a_drain_and_by_each_new_second():
+    a = Recorder()
+    s = Stream([a])
+    h, g = hot("a"), hot("b")
+    s.repeat(100, EMMA, h)
+    s.repeat(100, EMMA, g)
+    s.repeat(100, EMMA, h)
+    assert a.wakes == 1
+    s.repeat(101, EMMA, h)
+    assert a.wakes == 2 and s.depth == 3
+    a.take(final=True)
+    s.repeat(101, EMMA, h)
+    assert a.wakes == 3
 
 
 def test_puts_and_seens_fan_out_in_order():

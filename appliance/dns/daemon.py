@@ -24,14 +24,15 @@ from appliance.lists import sources
 from appliance.policy.clients import NeighbourTable
 from appliance.policy.engine import Engine, build_rules
 from appliance.state import alerts, budgets, db, migrate
+from appliance.state import watch as watchmod
 from appliance.state.overrides import OverrideStore
 from appliance.state.querylog import QueryLog
 from appliance.stream import Stream
 
 log = logging.getLogger("hearth.dns")
 
-OVERRIDE_POLL = 1.0        # seconds: a pause from the admin reaches the resolver within this
-OVERRIDE_REFRESH = 60.0    # seconds: re-read overrides anyway, dropping expired ones
+OVERRIDE_REFRESH = 60.0    # seconds: re-read overrides anyway, dropping expired ones (and a new day's budgets)
+FOLLOW_UP = 1.0            # seconds: after a write was heard, look once more (a commit caught half-written)
 DB_RETRY = 30.0            # seconds between tries to open a database that could not be opened (full disk)
 
 
@@ -56,6 +57,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()     # kept referenced until done (asyncio keeps weak refs)
+        self.watch: watchmod.DbWatch | watchmod.Poll | None = None     # hears the database written
 
     # --- state ------------------------------------------------------------------------------------------------
 
@@ -156,26 +158,37 @@ class Daemon:
             return None
 
     async def _watch_overrides(self) -> None:
-        last_refresh = time.monotonic()
-        last_try = time.monotonic()
-        while True:
-            await asyncio.sleep(OVERRIDE_POLL)
-            if self.overrides is None:
-                if time.monotonic() - last_try < DB_RETRY:
-                    continue
-                last_try = time.monotonic()
-                self.overrides = self._open_overrides(db.db_path(self.engine.snapshot.config.data_dir))
+        """Take in what a parent changed (a pause, an allow, a grant) as soon as it is written: the kernel says
+        when the database is written (state/watch.py), so an idle daemon does not wake to ask. Every
+        OVERRIDE_REFRESH the table is read whole anyway."""
+        dbfile = db.db_path(self.engine.snapshot.config.data_dir)
+        self.watch = watch = watchmod.DbWatch.open(dbfile)
+        last_full = time.monotonic()
+        follow_up = False
+        try:
+            while True:
                 if self.overrides is None:
-                    continue
-                self.engine.store = self.overrides
-                last_refresh = 0.0         # read them now
-            try:
-                force = time.monotonic() - last_refresh >= OVERRIDE_REFRESH
+                    await asyncio.sleep(DB_RETRY)
+                    self.overrides = self._open_overrides(dbfile)
+                    if self.overrides is None:
+                        continue
+                    self.engine.store = self.overrides
+                    last_full = 0.0         # read them now
+                else:
+                    wait = FOLLOW_UP if follow_up else max(0.0, OVERRIDE_REFRESH - (time.monotonic() - last_full))
+                    follow_up = await watch.wait(wait) and watch.notifies
+                force = time.monotonic() - last_full >= OVERRIDE_REFRESH
                 if force:
-                    last_refresh = time.monotonic()
-                self.engine.refresh_overrides(force=force)
-            except Exception:       # a locked or damaged db must not stop DNS: try again next second
-                log.exception("reading overrides failed")
+                    last_full = time.monotonic()
+                self.refresh_overrides(force=force)
+        finally:
+            watch.close()
+
+    def refresh_overrides(self, *, force: bool = False) -> None:
+        try:
+            self.engine.refresh_overrides(force=force)
+        except Exception:       # a locked or damaged db must not stop DNS: the next write or minute tries again
+            log.exception("reading overrides failed")
 
     # --- control ----------------------------------------------------------------------------------------------
 
@@ -185,9 +198,12 @@ class Daemon:
             return await self.reload()
         if cmd == "ping":
             return {"ok": True}
+        if cmd == "overrides":      # the CLI wrote one: in force when it prints its message, not a moment later
+            self.refresh_overrides()
+            return {"ok": True}
         if cmd == "stats":
             return self.stats()
-        return {"ok": False, "error": f"unknown command {cmd!r} (known: reload, ping, stats)"}
+        return {"ok": False, "error": f"unknown command {cmd!r} (known: reload, ping, overrides, stats)"}
 
     def stats(self) -> dict:
         """Plain reads, no awaiting: the control socket and the metrics endpoint's thread both call it."""

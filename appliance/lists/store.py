@@ -17,9 +17,7 @@ blocking code with no event loop: the daemon runs it in a worker thread and swap
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
-import multiprocessing
 import logging
 from pathlib import Path
 from typing import Iterator
@@ -105,6 +103,7 @@ def _source_bytes(config: Config) -> int:
 
 
 def _compile_in_child(config: Config) -> None:
+    import multiprocessing      # here: a CLI command that reads the compiled index never starts a process
     ctx = multiprocessing.get_context("spawn")      # never fork a process that runs an event loop and threads
     p = ctx.Process(target=load_or_compile, args=(config,), name="hearth-compile", daemon=True)
     p.start()
@@ -195,6 +194,7 @@ def _inputs(config: Config) -> tuple[Iterator[tuple[str, str, str]], list[tuple[
 def _return_memory_to_os() -> None:
     # A million-name compile frees ~100 MB that glibc keeps mapped for the daemon's lifetime (measured: +97 MB RSS
     # after the compile, +9 MB after malloc_trim). On a 1 GB Pi that matters; elsewhere this is a no-op.
+    import ctypes      # only after a compile
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):

@@ -1,7 +1,8 @@
 """Parent alerts: the decisions a parent wants to hear about, raised from the stream of decisions.
 
 ``AlertSink`` is a sink on the stream. Its ``put``, ``repeat`` and ``seen`` only append to memory (never block,
-never raise; a full queue counts a drop); a batch is raised into SQLite off the DNS path every couple of seconds.
+never raise; a full queue counts a drop); a batch is raised into SQLite off the DNS path every couple of seconds while there is something to raise
+(state/doorbell.py: an idle sink does not wake).
 
 What raises an alert (``config.alerts``):
 - a *blocked* attempt on a listed category (``alerts.categories``), or on a listed app (``alerts.apps``), by a
@@ -41,6 +42,7 @@ from appliance.config import DEFAULT_PROFILE, AlertsConfig
 from appliance import wording
 from appliance.model import Action, Client, Decision, Reason
 from appliance.state import db
+from appliance.state.doorbell import Doorbell, beat
 
 log = logging.getLogger("hearth.alerts")
 
@@ -342,13 +344,14 @@ class AlertSink:
         self._q: collections.deque = collections.deque()
         self._repeats: dict[tuple[int, int], list] = {}   # (id(client), id(hot entry)) -> [n, first, last, c, e]
         self._devices: collections.deque = collections.deque()
+        self._bell = Doorbell()      # the writer sleeps until something is queued
         self._known: set[str] = set()
         self._conn: sqlite3.Connection | None = None
         # One batch at a time on the connection: at shutdown the periodic flush may still be running in a worker
         # thread when the last flush starts, and two threads on one sqlite3 connection crash the process.
         self._writing = threading.Lock()
         self._lookup_memo: dict[str, tuple] = {}
-        self._drain: Callable[[bool], None] = lambda final=False: None      # the stream's, once bound
+        self._stream = None                  # the stream counting hot-cache repeats, once bound
         self.reload(config, lookup)
         try:
             self.conn      # now, before DNS starts: the devices the log already knows are read before it adds more
@@ -387,6 +390,8 @@ class AlertSink:
             self.dropped += 1
             return
         self._q.append(entry)
+        if self._bell.armed:
+            self._bell.ring()
 
     def repeats(self, batch: list[list]) -> None:
         """Count the stream's hot-cache repeats (``[n, second, client, hot]`` each), per device and answer over
@@ -405,10 +410,17 @@ class AlertSink:
                 self.dropped += n
             else:      # the references keep both ids unique until the batch takes them
                 counts[(id(client), id(h))] = [n, second, second, client, h]
+                if self._bell.armed:
+                    self._bell.ring()
 
-    def bind(self, drain: Callable[[bool], None]) -> None:
-        """The stream's ``drain``: called before each batch so its counted repeats are in it."""
-        self._drain = drain
+    def bind(self, stream) -> None:
+        """The stream whose counted repeats each batch takes first."""
+        self._stream = stream
+
+    def wake(self) -> None:
+        """The stream holds repeats for the next batch."""
+        if self._bell.armed:
+            self._bell.ring()
 
     def seen(self, client: Client, now: float) -> None:
         """A device identified; an unknown one seen for the first time is queued for a new-device alert."""
@@ -424,6 +436,8 @@ class AlertSink:
         self._known.add(key)
         if len(self._devices) < self.maxsize:
             self._devices.append((client, now))
+            if self._bell.armed:
+                self._bell.ring()
         else:
             self.dropped += 1
 
@@ -432,7 +446,8 @@ class AlertSink:
     def take(self, final: bool = False) -> tuple[collections.deque, list, collections.deque]:
         """What is queued (call it on the thread that calls put, i.e. the event loop): swapped, not copied.
         ``final``: the repeats of the second still counting too."""
-        self._drain(final)
+        if self._stream is not None:
+            self._stream.drain(final)
         entries, self._q = self._q, collections.deque()
         repeats, self._repeats = self._repeats, {}
         devices, self._devices = self._devices, collections.deque()
@@ -447,10 +462,12 @@ class AlertSink:
         """Take and raise the queue in this thread (tests, and a last flush at shutdown)."""
         self.process(*self.take(final=True))
 
+    def _empty(self) -> bool:
+        return not (self._q or self._repeats or self._devices or (self._stream is not None and self._stream.depth))
+
     async def run(self, every: float = FLUSH_EVERY) -> None:
-        while True:
-            await asyncio.sleep(every)
-            await self.flush()
+        """A batch every ``every`` seconds while there is something to raise; asleep while there is not."""
+        await beat(self._bell, self._empty, self.flush, every)
 
     def process(self, entries, repeats: list, devices) -> None:
         """Raise one batch into the store (a worker thread). Never raises: a bad batch is logged and counted."""

@@ -11,17 +11,17 @@ What counts (the only place that says it):
 
 ``BudgetSink`` is a sink on the stream shaped like the alerts' sink: ``put`` and ``repeat`` only add a
 (minute, child, name) triple to a set in memory (bounded; a full set counts a drop), and a batch every couple of
-seconds, in a worker thread, matches the names and writes the minutes. When a batch takes a budget to 80% or
+seconds while there are any (state/doorbell.py: an idle sink does not wake), in a worker thread, matches the names
+and writes the minutes. When a batch takes a budget to 80% or
 100% of its day, the parents are told once per budget and day through the notification queue (appliance.notify);
-when a budget becomes spent the batch bumps ``budget_state.stamp``, and the daemon's once-a-second override poll
-sees the file change and asks the engine to re-read what is spent (``Engine.refresh_budgets``). The DNS path never
+when a budget becomes spent the batch bumps ``budget_state.stamp``, and the daemon's database watch
+(state/watch.py) hears the file change and asks the engine to re-read what is spent (``Engine.refresh_budgets``). The DNS path never
 reads this table: decisions read the snapshot.
 
 The tables are created by migration 2 (appliance/state/migrate.py).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 import threading
@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from appliance.config import Budget, Config
 from appliance.model import Action
 from appliance.state import db, migrate
+from appliance.state.doorbell import Doorbell, beat
 
 log = logging.getLogger("hearth.budgets")
 
@@ -288,7 +289,8 @@ class BudgetSink:
         self.failed_batches = 0
         self.counted = 0                     # minutes written since start
         self._pending: set[tuple[int, str, str]] = set()
-        self._drain: Callable[[bool], None] = lambda final=False: None      # the stream's, once bound
+        self._stream = None                  # the stream counting hot-cache repeats, once bound
+        self._bell = Doorbell()              # the writer sleeps until a minute is queued
         self._store: BudgetStore | None = None
         self.reload(config, lookup, counting)
 
@@ -331,6 +333,8 @@ class BudgetSink:
             self.dropped += 1
             return
         self._pending.add(key)
+        if self._bell.armed:
+            self._bell.ring()
 
     def put(self, entry) -> None:
         d = entry.decision
@@ -351,16 +355,23 @@ class BudgetSink:
 
     # -- batches ------------------------------------------------------------------------------------------------
 
-    def bind(self, drain) -> None:
-        """The stream's ``drain``: called before each batch so its counted repeats are in it."""
-        self._drain = drain
+    def bind(self, stream) -> None:
+        """The stream whose counted repeats each batch takes first."""
+        self._stream = stream
+
+    def wake(self) -> None:
+        """The stream holds repeats for the next batch."""
+        if self._bell.armed:
+            self._bell.ring()
 
     def take(self, final: bool = False) -> set:
-        self._drain(final)
+        if self._stream is not None:
+            self._stream.drain(final)
         pending, self._pending = self._pending, set()
         return pending
 
     async def flush(self, final: bool = False) -> None:
+        import asyncio      # here: the CLI reads budgets through the store and never runs the sink
         batch = self.take(final)
         if batch:
             await asyncio.get_running_loop().run_in_executor(None, self.process, batch)
@@ -369,9 +380,11 @@ class BudgetSink:
         self.process(self.take(final=True))
 
     async def run(self, every: float = FLUSH_EVERY) -> None:
-        while True:
-            await asyncio.sleep(every)
-            await self.flush()
+        """A batch every ``every`` seconds while minutes are queued; asleep while none are."""
+        await beat(self._bell, self._empty, self.flush, every)
+
+    def _empty(self) -> bool:
+        return not (self._pending or (self._stream is not None and self._stream.depth))
 
     def process(self, batch) -> None:
         """Write one batch (a worker thread). Never raises: a bad batch is logged and counted."""

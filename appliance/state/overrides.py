@@ -2,8 +2,8 @@
 occurrence moved or ended), each with an expiry, stored so they survive a restart.
 
 This module stores and lists rows; what they mean for a query lives in ``policy/overrides.py``. The daemon does
-not query the table per DNS query: it polls ``changed()`` (about once a second; one PRAGMA) and takes a new
-snapshot when something changed. Instants are stored as epoch seconds (REAL), never as local wall-clock text.
+not query the table per DNS query: when the database is written (``state/watch.py`` hears it) it asks
+``changed()`` (one PRAGMA) and takes a new snapshot when something changed. Instants are stored as epoch seconds (REAL), never as local wall-clock text.
 """
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ class OverrideStore:
                                 ((now - keep).timestamp(),)).rowcount
 
     def changed(self) -> bool:
-        """True while the table may differ from the last ``live()``: cheap, for polling about once a second."""
+        """True while the table may differ from the last ``live()``: cheap (one PRAGMA), asked at each write heard."""
         with self._lock:
             return self._dirty or self._version() != self._seen
 

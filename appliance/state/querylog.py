@@ -38,6 +38,7 @@ from typing import NamedTuple
 
 from appliance.model import Action, Client, Decision
 from appliance.state import db, migrate
+from appliance.state.doorbell import Doorbell
 
 log = logging.getLogger("hearth.querylog")
 
@@ -121,7 +122,8 @@ class QueryLog:
         self._log_allowed_default = True
         self._filtering = False             # some profile does not log allowed answers
         self._conn: sqlite3.Connection | None = None
-        self._drain = _nothing              # the stream's, once bound
+        self._stream = None                 # the stream counting hot-cache repeats, once bound
+        self._bell = Doorbell()             # the writer sleeps until something is queued
         self._writing = threading.Lock()    # one write at a time, even when a shutdown flush meets a cancelled one
         # Writer thread only: ids of rows in the small tables.
         self._decisions: dict[int, tuple[Decision, int, int]] = {}   # id(obj) -> (obj, row id, its tally's id)
@@ -163,6 +165,8 @@ class QueryLog:
             self.dropped += row.count
             return
         self._q.append(row)
+        if self._bell.armed:
+            self._bell.ring()
 
     def repeats(self, batch: list[list]) -> None:
         """Queue the stream's counted hot-cache answers, ``[n, second, client, hot]`` each: a row each."""
@@ -180,16 +184,17 @@ class QueryLog:
                            getattr(h, "source", "dns")))
             room -= 1
 
-    def bind(self, drain) -> None:
-        """The stream's ``drain``: called before each batch so its counted repeats are in it (all of them when
-        the batch is the last)."""
-        self._drain = drain
+    def bind(self, stream) -> None:
+        """The stream whose counted repeats each batch takes first (all of them when the batch is the last)."""
+        self._stream = stream
 
     def seen(self, client: Client, now: float) -> None:
         """Note a device as seen (written with the next batch)."""
         key = client.mac or client.address
         if key in self._seen or len(self._seen) < self.maxsize:
             self._seen[key] = (key, client.mac, client.address, client.device, client.profile, now)
+            if self._bell.armed:
+                self._bell.ring()
 
     @property
     def depth(self) -> int:
@@ -205,15 +210,26 @@ class QueryLog:
 
     async def run(self) -> None:
         """Commit every ``interval`` whatever the load (measured from the start of the last commit, so a slow
-        write does not stretch it), sooner when a batch is full, never closer than MIN_GAP."""
+        write does not stretch it), sooner when a batch is full, never closer than MIN_GAP; asleep while there
+        is nothing to write (state/doorbell.py: the first entry wakes it), so an idle Pi is not woken."""
         loop = asyncio.get_running_loop()
         last = time.monotonic()
         while True:
-            await asyncio.sleep(TICK)
-            now = time.monotonic()
-            if now - last >= self.interval or (now - last >= MIN_GAP and len(self._q) >= BATCH):
-                last = now
-                await self.flush(loop, final=False)
+            await self._bell.wait(self._empty)
+            while not self._empty():
+                await asyncio.sleep(TICK)
+                now = time.monotonic()
+                if now - last >= self.interval or (now - last >= MIN_GAP and len(self._q) >= BATCH):
+                    last = now
+                    await self.flush(loop, final=False)
+
+    def _empty(self) -> bool:
+        return not (self._q or self._pending or self._seen or (self._stream is not None and self._stream.depth))
+
+    def wake(self) -> None:
+        """The stream holds repeats for the next batch."""
+        if self._bell.armed:
+            self._bell.ring()
 
     async def flush(self, loop: asyncio.AbstractEventLoop | None = None, *, final: bool = True) -> None:
         """Write what is queued. ``final=False`` (the timer) leaves the current second's repeats to go on counting."""
@@ -231,7 +247,8 @@ class QueryLog:
         self.commits += 1
 
     def _take(self, final: bool) -> tuple[list[Entry], int]:
-        self._drain(final)
+        if self._stream is not None:
+            self._stream.drain(final)
         rows, self._pending = self._pending, []
         retried = len(rows)
         q, self._q = self._q, collections.deque()
@@ -417,10 +434,6 @@ class QueryLog:
                         round(time.monotonic() - t0, 3))
         log.info("query log pruned: %s", result)
         return result
-
-
-def _nothing(final: bool = False) -> None:
-    pass
 
 
 # --- SQL helpers ------------------------------------------------------------------------------------------------

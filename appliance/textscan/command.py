@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 
-from .rules import RulesError
 
 def add_arguments(parser) -> None:
     parser.add_argument("text", nargs="+",
@@ -25,6 +24,7 @@ def _scanner():
 
 
 def run(args) -> int:
+    from .rules import RulesError
     try:
         scanner = _scanner()
     except RulesError as e:

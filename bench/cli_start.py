@@ -1,0 +1,143 @@
+"""How long a parent waits for a CLI command (`hearth explain`, `hearth pause`, …), and what it imports.
+
+    .venv/bin/python bench/cli_start.py [--runs 15] [--cold] [--against /work/main]
+
+Each command runs as a fresh process (the installed `hearth` entry point, as a parent types it) against a starter
+config with one child, in its own data directory, no daemon running. Runs are interleaved across commands so the
+machine's other load spreads evenly; the table shows the median and the fastest wall time in milliseconds, beside
+`python -c pass` (the interpreter's own start) in the same run.
+
+Bytecode: by default the compiled modules are cached (in a temporary PYTHONPYCACHEPREFIX), as on a Pi where the
+install compiled them. ``--cold`` also measures with PYTHONDONTWRITEBYTECODE=1 and no .pyc beside Hearth's
+sources (every Hearth module compiled at each start): what a user who may not write the source tree sees.
+
+The last column names the heavy packages each command imported (read from ``-X importtime`` in one extra run), and
+the total import time it reported.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("dnslib", "flask", "waitress", "apscheduler", "apprise", "prometheus_client", "argon2", "asyncio",
+         "yaml", "sqlite3", "uvloop", "marisa_trie", "ssl")
+
+CONFIG = """\
+schema_version: 2
+timezone: Europe/Paris
+data_dir: {data}
+dns:
+  listen: ["127.0.0.1:5399"]
+  upstreams: ["9.9.9.9"]
+devices:
+  - {{name: emma-phone, ip: 192.168.1.23}}
+profiles:
+  emma:
+    devices: [emma-phone]
+    block: [random-chat, dating, risky-social, adult, gambling]
+    block_apps: [tiktok, snapchat]
+    schedules:
+      - {{name: bedtime, days: sun-thu, from: "21:00", to: "07:00", block: everything}}
+default_profile:
+  block: [random-chat, adult]
+"""
+
+COMMANDS = {
+    "hearth --help": ["--help"],
+    "pause --help": ["pause", "--help"],
+    "check-config": ["check-config"],
+    "explain": ["explain", "www.omegle.com", "--ip", "192.168.1.23"],
+    "pause emma 30m": ["pause", "emma", "30m"],
+    "resume emma": ["resume", "emma"],
+    "now emma": ["now", "emma"],
+    "overrides": ["overrides"],
+    "status (no daemon)": ["status"],
+}
+
+
+def hearth_argv() -> list[str]:
+    script = Path(sys.executable).parent / "hearth"
+    if script.exists():
+        return [sys.executable, str(script)]
+    return [sys.executable, "-c", "import sys; from appliance.cli import main; sys.exit(main())"]
+
+
+def timed(argv: list[str], env: dict) -> tuple[float, float]:
+    """(wall, CPU) milliseconds of one run; CPU (user + system, from wait4) is what other load cannot inflate."""
+    t = time.perf_counter()
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, _status, usage = os.wait4(p.pid, 0)
+    p.returncode = 0
+    return (time.perf_counter() - t) * 1000, (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def imports(argv: list[str], env: dict) -> tuple[list[str], float]:
+    """The heavy top-level packages a run imported, and the total import time (ms) it reported."""
+    r = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True)
+    seen, total = set(), 0.0
+    for line in r.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        top = name.strip().split(".")[0]
+        if len(name) - len(name.lstrip()) == 1:     # a top-level import: its cumulative time counts once
+            total += int(cumulative)
+        if top in HEAVY:
+            seen.add(top)
+    return sorted(seen), total / 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--cold", action="store_true", help="also measure with no bytecode cache")
+    ap.add_argument("--against", metavar="DIR", help="another checkout of Hearth (e.g. /work/main), measured in "
+                    "the same run, interleaved: before and after side by side")
+    args = ap.parse_args()
+    trees = {"this": ROOT} | ({"against": Path(args.against).resolve()} if args.against else {})
+    with tempfile.TemporaryDirectory(prefix="hearth-cli-") as tmp:
+        tmp = Path(tmp)
+        cfg = tmp / "hearth.yaml"
+        cfg.write_text(CONFIG.format(data=tmp / "var"))
+        base = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        base["HEARTH_CONFIG"] = str(cfg)
+        modes = {"cached bytecode": {"PYTHONPYCACHEPREFIX": str(tmp / "pyc")}}
+        if args.cold:
+            # Python's own modules keep their installed .pyc; Hearth's (a source tree) are compiled each time.
+            modes["no bytecode cache"] = {"PYTHONDONTWRITEBYTECODE": "1"}
+        hearth = hearth_argv()
+        plain = [sys.executable, "-c", "pass"]
+        for mode, extra in modes.items():
+            envs = {t: {**base, **extra, "PYTHONPATH": str(root)} for t, root in trees.items()}
+            for env in envs.values():       # warm the bytecode cache and the lists' compiled cache
+                for cmd in COMMANDS.values():
+                    subprocess.run(hearth + cmd, env=env, capture_output=True, check=False)
+            times: dict[tuple[str, str], list[tuple[float, float]]] = collections.defaultdict(list)
+            for _ in range(args.runs):
+                times["this", "python -c pass"].append(timed(plain, envs["this"]))
+                for name, cmd in COMMANDS.items():
+                    for t, env in envs.items():
+                        times[t, name].append(timed(hearth + cmd, env))
+            print(f"\n{mode}: {args.runs} runs each, milliseconds (load average {os.getloadavg()[0]:.1f}); CPU is "
+                  "user + system")
+            print(f"  {'command':<20} {'tree':<8} {'wall median':>11} {'fastest':>8} {'CPU median':>11}   "
+                  "imports, heavy packages")
+            for (t, name), ts in times.items():
+                argv = plain if name == "python -c pass" else hearth + COMMANDS[name]
+                heavy, total = imports(argv, envs[t])
+                print(f"  {name:<20} {t if len(trees) > 1 else '':<8} {statistics.median(w for w, _ in ts):11.0f} "
+                      f"{min(w for w, _ in ts):8.0f} {statistics.median(c for _, c in ts):11.0f}   {total:5.0f}  "
+                      f"{', '.join(heavy) or '-'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

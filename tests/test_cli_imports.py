@@ -1,0 +1,90 @@
+"""A parent's command starts fast because it loads only what it uses: which packages each `hearth` command imports.
+
+A structure test, not a timing one (bench/cli_start.py measures the time): each command runs in a fresh Python,
+and the packages left in ``sys.modules`` are compared with what that command needs.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# Packages the daemons need and a parent's command does not: each costs a CLI start from 10 to 100 ms.
+DAEMON_ONLY = {"asyncio", "uvloop", "ssl", "dnslib", "flask", "werkzeug", "jinja2", "waitress", "cheroot",
+               "apscheduler", "apprise", "prometheus_client", "argon2", "multiprocessing"}
+
+CONFIG = """\
+timezone: Europe/Paris
+data_dir: {data}
+devices:
+  - {{name: emma-phone, ip: 192.168.1.23}}
+profiles:
+  emma:
+    devices: [emma-phone]
+    block: [random-chat, dating]
+    schedules:
+      - {{name: bedtime, days: sun-thu, from: "21:00", to: "07:00", block: everything}}
+"""
+
+RUN = """\
+import json, sys
+from appliance import cli
+try:
+    code = cli.main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}), file=sys.stderr)
+"""
+
+
+def imported(tmp_path, *argv) -> tuple[int, set[str]]:
+    cfg = tmp_path / "hearth.yaml"
+    if not cfg.exists():
+        cfg.write_text(CONFIG.format(data=tmp_path / "var"))
+    r = subprocess.run([sys.executable, "-c", RUN, "--config", str(cfg), *argv], capture_output=True, text=True,
+                       timeout=60)
+    report = json.loads(r.stderr.strip().splitlines()[-1])
+    return report["code"], set(report["modules"])
+
+
+@pytest.mark.parametrize("argv, allowed", [
+    (["--help"], set()),
+    (["pause", "--help"], set()),
+    (["check-config"], set()),
+    (["pause", "emma", "30m"], set()),
+    (["resume", "emma"], set()),
+    (["allow", "emma", "youtube", "30m"], set()),
+    (["later", "emma", "bedtime", "30m"], set()),
+    (["now", "emma"], set()),
+    (["overrides"], set()),
+    (["status"], set()),                               # no daemon here: it says so
+    (["explain", "www.omegle.com", "--ip", "192.168.1.23"], {"dnslib"}),    # names of query types (AAAA, HTTPS)
+])
+def test_a_parents_command_loads_no_daemon_package(tmp_path, argv, allowed):
+    code, modules = imported(tmp_path, *argv)
+    assert code in (0, 1), code          # status: 1, no daemon running
+    assert modules & DAEMON_ONLY <= allowed, sorted(modules & DAEMON_ONLY - allowed)
+
+
+def test_the_daemon_packages_are_really_found_when_used(tmp_path):
+    """The check above can fail: `hearth scan` and `explain` load what they need when they run."""
+    _code, modules = imported(tmp_path, "explain", "www.omegle.com", "--ip", "192.168.1.23")
+    assert "dnslib" in modules
+    code, modules = imported(tmp_path, "scan", "hello")
+    assert code == 0 and "appliance" in modules
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["explain", "www.omegle.com", "--ip", "192.168.1.23"], "BLOCK"),
+    (["scan", "send me a pic, don't tell your parents"], "worrying"),
+    (["pause", "--help"], "pause a child's internet"),
+])
+def test_commands_still_work_after_their_imports_moved(tmp_path, argv, expected):
+    cfg = tmp_path / "hearth.yaml"
+    cfg.write_text(CONFIG.format(data=tmp_path / "var"))
+    r = subprocess.run([sys.executable, "-m", "appliance.cli", "--config", str(cfg), *argv], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert expected in r.stdout
