@@ -63,6 +63,8 @@ class Stream:
 
     def repeat(self, second: int, client: Client, hot) -> None:
         """One query answered from the hot cache."""
+        if not self._batches:
+            return
         key = (second, id(client), id(hot))
         r = self._counts.get(key)
         if r is not None:
