@@ -2,9 +2,9 @@
 """What the query log, the alerts and the budgets cost each DNS query, in process, with their writers counted.
 
 The mix of bench/dns_vs_dnsmasq.py (half blocked names, half allowed and cached, 100,000 blocked domains) goes
-through the resolver's hot path at a simulated rate, with the daemon's three sinks and with a stream that has none. Every simulated
-half second the query log's writer commits and the alert and budget sinks take their batch, in this thread, so
-their CPU is in the figure. CPU time of the process (not wall time) is what is compared, in interleaved rounds, so
+through the resolver's hot path at a simulated rate, with the daemon's three sinks and with a stream that has none.
+Every simulated half second the query log's writer commits and the alert and budget sinks take their batch, in
+this thread, so their CPU is in the figure. CPU time of the process (not wall time) is what is compared, in interleaved rounds, so
 a noisy neighbour weighs on both alike; the ratio is the figure to read.
 
     .venv/bin/python bench/log_cost.py [--rate 30000] [--seconds 6] [--rounds 3]
