@@ -349,6 +349,8 @@ class Notifier:
             if r["kind"] == "device":
                 who = f"{r['address']} ({r['mac']})" if r["mac"] else r["address"]
                 lines.append(w["device"].format(at=self._at(r["first"]), who=who))
+            elif r["kind"] != "attempt":      # the proxy's alerts (text, ask, pinned) carry their own words
+                lines.append(f"{self._at(r['first'])} {child_name(r['child'])} ({r['device']}): {r['words']}")
             else:
                 times = w["times"].format(n=r["count"]) if r["count"] > 1 else ""
                 lines.append(w["attempt"].format(at=self._at(r["first"]), child=child_name(r["child"]),
@@ -360,7 +362,8 @@ class Notifier:
         if len(rows) == 1:
             r = rows[0]
             title = (w["one_device"] if r["kind"] == "device" else
-                     w["one_attempt"].format(child=child_name(r["child"]), domain=_domain(r["domain"])))
+                     w["one_attempt"].format(child=child_name(r["child"]), domain=_domain(r["domain"]))
+                     if r["kind"] == "attempt" else f"Hearth: {child_name(r['child'])}: {r['words']}"[:120])
         else:
             title = w["many"].format(n=len(rows))
         attempts = [r for r in rows if r["kind"] == "attempt"]

@@ -15,11 +15,11 @@ from .errors import ConfigError
 from .load import CatalogNames, catalog_names, load, load_text, parse, read_yaml, resolve_path
 from .schema import (DAYS, DEFAULT_CONFIG_PATH, DEFAULT_PROFILE, PRIVATE_NETWORKS, SCHEMA_VERSION,
                      SHIPPED_BLOCKLISTS, AdminConfig, AlertsConfig, Budget, Config, Device, DnsConfig, Endpoint, IpNetwork,
-                     ListsConfig, ListSource, MetricsConfig, Profile, QueryLogConfig, RateLimit, UnknownDevices, Upstream,
+                     ListsConfig, ListSource, MetricsConfig, Profile, ProxyConfig, QueryLogConfig, RateLimit, UnknownDevices, Upstream,
                      Window)
 
 __all__ = ["to_data", "running_copy", "write_running_copy", "ConfigError", "CatalogNames", "catalog_names", "load", "load_text", "parse", "read_yaml",
            "resolve_path", "DAYS", "DEFAULT_CONFIG_PATH", "DEFAULT_PROFILE", "PRIVATE_NETWORKS", "SCHEMA_VERSION",
            "SHIPPED_BLOCKLISTS", "AdminConfig", "AlertsConfig", "Budget", "Config", "Device", "DnsConfig", "Endpoint",
-           "IpNetwork", "ListsConfig", "ListSource", "MetricsConfig", "Profile", "QueryLogConfig", "RateLimit",
+           "IpNetwork", "ListsConfig", "ListSource", "MetricsConfig", "Profile", "ProxyConfig", "QueryLogConfig", "RateLimit",
            "UnknownDevices", "Upstream", "Window"]

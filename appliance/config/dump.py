@@ -11,7 +11,7 @@ from datetime import time
 from pathlib import Path
 
 from .schema import (CHILD_DEFAULTS, DAYS, DEFAULT_PROFILE, SCHEMA_VERSION, AdminConfig, Budget, Config,
-                     Endpoint, Profile, Upstream, Window)
+                     Endpoint, Profile, ProxyConfig, Upstream, Window)
 
 
 RUNNING_COPY = "running-config.yaml"
@@ -39,9 +39,9 @@ def to_data(config: Config) -> dict:
         if f.name in ("source", "profiles"):
             continue
         value = getattr(config, f.name)
-        if f.name == "admin":
+        if f.name in ("admin", "proxy"):      # sections whose presence turns a process on
             if value is not None:
-                out["admin"] = _section(value, AdminConfig())
+                out[f.name] = _section(value, AdminConfig() if f.name == "admin" else ProxyConfig())
             continue
         if value == getattr(dflt, f.name):
             continue

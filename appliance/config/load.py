@@ -22,7 +22,7 @@ from .migrate import migrate
 from .reader import Reader
 from .schema import (CHILD_DEFAULTS, DAYS, DEFAULT_CONFIG_PATH, DEFAULT_PROFILE, SHIPPED_BLOCKLISTS, YOUTUBE_CHOICES,
                      AdminConfig, AlertsConfig, Budget, Config, Device, DnsConfig, Endpoint, ListsConfig, ListSource,
-                     MetricsConfig, Profile, QueryLogConfig, RateLimit, UnknownDevices, Upstream, Window)
+                     MetricsConfig, Profile, ProxyConfig, QueryLogConfig, RateLimit, UnknownDevices, Upstream, Window)
 
 RESERVED_CATEGORIES = ("never-block", "school")   # built-in groups a parent's list must not turn itself into
 MAX_NODES = 20_000          # YAML nodes after aliases are expanded: a real config has a few hundred
@@ -179,7 +179,7 @@ class _Sections(Reader):
     def config(self, data, source) -> Config:
         d = self.mapping(data, "", {"timezone", "data_dir", "blocklists_dir", "dns", "devices", "profiles",
                                     "default_profile", "essentials", "school", "lists", "query_log", "admin",
-                                    "alerts", "metrics", "unknown_devices", "schema_version"})
+                                    "alerts", "metrics", "unknown_devices", "proxy", "schema_version"})
         tz = self.timezone(d.get("timezone", "UTC"))
         data_dir = self.path_value(d.get("data_dir"), "data_dir", Path("/var/lib/hearth"))
         bl_dir = self.path_value(d.get("blocklists_dir"), "blocklists_dir", SHIPPED_BLOCKLISTS)
@@ -201,6 +201,7 @@ class _Sections(Reader):
             unknown_devices=UnknownDevices(**self.settings(
                 UnknownDevices, self.mapping(d.get("unknown_devices"), "unknown_devices", _keys(UnknownDevices)),
                 "unknown_devices")),
+            proxy=self.proxy(d["proxy"], "proxy") if "proxy" in d else None,
             source=source)
 
     def timezone(self, tz) -> str:
@@ -322,7 +323,7 @@ class _Sections(Reader):
 
     def profile(self, name, v, p, devices, categories, apps, child: bool) -> Profile:
         keys = {"devices", "block", "block_apps", "allow", "deny", "safe_search", "youtube", "bypass", "schedules",
-                "log_allowed", "filtering", "budgets"}
+                "log_allowed", "filtering", "budgets", "managed", "block_urls"}
         d = self.mapping(v, p, keys)
         filtering = self.boolean(d.get("filtering"), f"{p}.filtering", True)
         if not filtering:
@@ -332,7 +333,7 @@ class _Sections(Reader):
                 filtering = True
             else:
                 for k in ("block", "block_apps", "schedules", "safe_search", "youtube", "bypass", "allow", "deny",
-                          "budgets"):
+                          "budgets", "block_urls"):
                     if d.get(k):
                         self.err(f"{p}.{k}", "this profile has filtering: off, so it blocks nothing: remove "
                                  f"{k} or turn filtering on")
@@ -372,7 +373,30 @@ class _Sections(Reader):
             log_allowed=self.boolean(d.get("log_allowed"), f"{p}.log_allowed", None) if "log_allowed" in d
             else None,
             filtering=filtering, budgets=budgets,
+            managed=self.boolean(d.get("managed"), f"{p}.managed", False),
+            block_urls=self.urls(d.get("block_urls"), f"{p}.block_urls"),
         )
+
+    def urls(self, v, path) -> tuple[str, ...]:
+        """Pages the proxy blocks: a host and a path prefix ("reddit.com/r/name"); the scheme may be given."""
+        out = []
+        for i, x in enumerate(self.seq(v, path)):
+            text = re.sub(r"^https?://", "", x.strip()) if isinstance(x, str) else ""
+            host, slash, rest = text.partition("/")
+            name = self.domain(host, f"{path}[{i}]") if host else None
+            if not host:
+                self.err(f"{path}[{i}]", f"expected a page such as reddit.com/r/name, got {shown(x)}")
+            if name:
+                out.append(name + slash + rest)
+        return tuple(dict.fromkeys(out))
+
+    def proxy(self, v, path) -> ProxyConfig:
+        d = self.mapping(v, path, _keys(ProxyConfig))
+        dflt = ProxyConfig()
+        listen = self.listen(d["listen"], f"{path}.listen", 8081) if "listen" in d else dflt.listen
+        return ProxyConfig(listen=listen or dflt.listen,
+                           passthrough=self.domains(d.get("passthrough"), f"{path}.passthrough"),
+                           **self.settings(ProxyConfig, d, path))
 
     def budget(self, v, p, categories, apps) -> Budget | None:
         d = self.mapping(v, p, {"name", "apps", "block", "minutes", "days"})

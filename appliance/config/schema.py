@@ -137,6 +137,8 @@ class Profile:
     log_allowed: bool | None = None         # None: follow query_log.log_allowed
     filtering: bool = True                  # off: the parents' own devices, nothing blocked, still logged
     budgets: tuple[Budget, ...] = ()        # time budgets, names unique within the profile
+    managed: bool = False                   # the proxy inspects this child's browsers (HTTPS, with its CA)
+    block_urls: tuple[str, ...] = ()        # the proxy blocks these pages: "reddit.com/r/name" (host + path prefix)
 
     @property
     def child(self) -> bool:
@@ -207,6 +209,21 @@ class UnknownDevices:
 
 
 @dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    """The HTTP(S) proxy for managed devices (mitmproxy with Hearth's addon). Absent from the file: no proxy."""
+
+    listen: Endpoint = Endpoint("127.0.0.1", 8081)
+    mode: str = setting("regular", choices=("regular", "transparent", "wireguard"),
+                        help="regular: browsers set the proxy (a PAC file); transparent: the Pi is the managed "
+                             "devices' gateway; wireguard: devices connect through mitmproxy's WireGuard server")
+    passthrough: tuple[str, ...] = ()       # the parent's additions to the passthrough list (never decrypted)
+    scan: bool = setting(True, help="look for risky conversations in the pages and messages of managed browsers")
+    scan_bytes: int = setting(256 * 1024, lo=1024, hi=16 * 1024 * 1024,
+                              help="bodies larger than this are streamed, not read")
+    ask_minutes: int = setting(30, lo=5, hi=24 * 60, help="how long an approved ask for access allows the site")
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsConfig:
     listen: Endpoint | None = None      # a Prometheus endpoint; off by default
 
@@ -227,6 +244,7 @@ class Config:
     alerts: AlertsConfig = AlertsConfig()
     metrics: MetricsConfig = MetricsConfig()
     unknown_devices: UnknownDevices = UnknownDevices()
+    proxy: ProxyConfig | None = None        # None: the file has no proxy section
     source: str | None = None               # the file it came from
 
     @property

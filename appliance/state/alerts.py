@@ -49,7 +49,7 @@ log = logging.getLogger("hearth.alerts")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,            -- attempt | device
+    kind TEXT NOT NULL,            -- attempt | device | text | ask | pinned (the last three from the proxy)
     child TEXT,                    -- the profile; NULL for a new device
     device TEXT,                   -- the device's name, else its address
     address TEXT, mac TEXT,
@@ -318,6 +318,24 @@ class _Row(NamedTuple):
 _BLOCK = Action.BLOCK
 
 
+class Notice(NamedTuple):
+    """An alert that is not a blocked name, raised by a front end that saw it (the proxy): risky text in a page
+    (``text``), a child's ask for access (``ask``), an app that refused the proxy and is passed through from now
+    on (``pinned``). ``words`` say it in the parent's language, excerpt included; one per child, kind, list and
+    domain an hour, counted like attempts."""
+
+    kind: str
+    ts: float
+    client: Client
+    profile: str
+    domain: str
+    list: str | None        # the text's category ("grooming"); None for ask and pinned
+    rule: str | None        # the detector's rule, or the URL asked for
+    words: str
+    severity: str = "normal"
+    decision: Decision | None = None    # ask: the decision that blocked the page (an approval allows its rule)
+
+
 class AlertSink:
     """The alerts' sink on the stream of decisions.
 
@@ -345,6 +363,7 @@ class AlertSink:
         self._repeats: dict[tuple[int, int], list] = {}   # (id(client), id(hot entry)) -> [n, first, last, c, e]
         self._devices: collections.deque = collections.deque()
         self._bell = Doorbell()      # the writer sleeps until something is queued
+        self._notices: collections.deque = collections.deque()
         self._known: set[str] = set()
         self._conn: sqlite3.Connection | None = None
         # One batch at a time on the connection: at shutdown the periodic flush may still be running in a worker
@@ -441,16 +460,28 @@ class AlertSink:
         else:
             self.dropped += 1
 
+    def notice(self, n: Notice) -> None:
+        """Queue a front end's alert (the proxy's); never blocks, never raises."""
+        if len(self._notices) >= self.maxsize:
+            self.dropped += 1
+            return
+        self._notices.append(n)
+        if self._bell.armed:
+            self._bell.ring()
+
     # -- batches --------------------------------------------------------------------------------------------------
 
     def take(self, final: bool = False) -> tuple[collections.deque, list, collections.deque]:
         """What is queued (call it on the thread that calls put, i.e. the event loop): swapped, not copied.
-        ``final``: the repeats of the second still counting too."""
+        ``final``: the repeats of the second still counting too. The front ends' notices ride with the devices
+        (the batch keeps its shape)."""
         if self._stream is not None:
             self._stream.drain(final)
         entries, self._q = self._q, collections.deque()
         repeats, self._repeats = self._repeats, {}
         devices, self._devices = self._devices, collections.deque()
+        notices, self._notices = self._notices, collections.deque()
+        devices.extend(notices)
         return entries, list(repeats.values()), devices
 
     async def flush(self, final: bool = False) -> None:
@@ -463,7 +494,8 @@ class AlertSink:
         self.process(*self.take(final=True))
 
     def _empty(self) -> bool:
-        return not (self._q or self._repeats or self._devices or (self._stream is not None and self._stream.depth))
+        return not (self._q or self._repeats or self._devices or self._notices
+                    or (self._stream is not None and self._stream.depth))
 
     async def run(self, every: float = FLUSH_EVERY) -> None:
         """A batch every ``every`` seconds while there is something to raise; asleep while there is not."""
@@ -536,9 +568,11 @@ class AlertSink:
                     candidates.append((_Row(ts, last, client, qname, d, n), hit[0], hit[1] or d.rule or qname))
         with conn:
             self._attempts(conn, candidates)
-            if s.new_devices:
-                for client, now in devices:
-                    self._device(conn, client, now)
+            for item in devices:
+                if isinstance(item, Notice):
+                    self._notice(conn, item)
+                elif s.new_devices:
+                    self._device(conn, *item)
             conn.executemany("INSERT INTO alert_tally (day, child, what, count) VALUES (?,?,?,?)"
                              " ON CONFLICT(day, child, what) DO UPDATE SET count = count + excluded.count",
                              [(*k, n) for k, n in tally.items()])
@@ -647,6 +681,23 @@ class AlertSink:
             "INSERT INTO alerts (kind, child, device, address, mac, domain, list, reason, count, first, last,"
             " severity, words) VALUES ('device', NULL, ?, ?, ?, NULL, NULL, ?, 1, ?, ?, 'normal', ?)",
             (client.address, client.address, client.mac, NEW_DEVICE, now, now, words))
+        self.raised += 1
+
+    def _notice(self, conn, n: Notice) -> None:
+        """One alert per child, kind, list and domain an hour; a repeat within it is counted."""
+        row = conn.execute("SELECT id FROM alerts WHERE kind = ? AND child = ? AND domain = ? AND list IS ?"
+                           " AND status != 'dismissed' AND first > ? ORDER BY id DESC LIMIT 1",
+                           (n.kind, n.profile, n.domain, n.list, n.ts - HOUR)).fetchone()
+        if row is not None:
+            conn.execute("UPDATE alerts SET count = count + 1, last = max(last, ?) WHERE id = ?", (n.ts, row[0]))
+            return
+        c = n.client
+        conn.execute(
+            "INSERT INTO alerts (kind, child, device, address, mac, domain, qname, list, reason, decision, count,"
+            " first, last, severity, words) VALUES (?,?,?,?,?,?,?,?,?,?,1,?,?,?,?)",     # reason: TEXT, ASK, ...
+            (n.kind, n.profile, c.device or c.address, c.address, c.mac, n.domain, n.rule, n.list,
+             n.kind.upper(),
+             json.dumps(n.decision.as_dict()) if n.decision else None, n.ts, n.ts, n.severity, n.words))
         self.raised += 1
 
     def prune(self, keep_days: float | None = None) -> None:
