@@ -158,7 +158,44 @@ def cmd_serve(args) -> int:
             print(f"hearth serve: the admin cannot listen on {cfg.admin.listen or cfg.admin.https_listen}: "
                   f"{e.strerror or e}", file=sys.stderr)
             return 1
-    return cmd_dns(args)
+    proxy = _start_proxy(args, cfg)
+    try:
+        return cmd_dns(args)
+    finally:
+        if proxy is not None:
+            proxy.terminate()
+
+
+def _start_proxy(args, cfg: Config):
+    """With a proxy section: `hearth proxy` beside the DNS daemon, ended with it."""
+    if cfg.proxy is None:
+        return None
+    import subprocess
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "proxy", "--config",
+                             configmod.resolve_path(args.config)])
+    print(f"Hearth proxy ({cfg.proxy.mode}) on {cfg.proxy.listen}; set up devices at http://hearth.setup/ "
+          "through it", flush=True)
+    return proc
+
+
+def cmd_proxy(args) -> int:
+    from appliance.proxy.run import run
+    extra = args.mitmdump[1:] if args.mitmdump[:1] == ["--"] else args.mitmdump
+    return run(_load(args), configmod.resolve_path(args.config), extra)
+
+
+def cmd_approve(args) -> int:
+    from appliance.actions import UserError
+    from appliance.proxy.access import approve
+    cfg = _load_live(args)
+    try:
+        result = approve(cfg, args.id, getattr(args, "for"))
+    except UserError as e:
+        print(f"hearth approve: {e}", file=sys.stderr)
+        return 2
+    print(result.message)
+    _tell_daemon(cfg)
+    return 0
 
 
 def cmd_explain(args) -> int:
@@ -427,6 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     admincmd.add_passwd(add("passwd", admincmd.run_passwd, "set a new admin password (from the Pi's shell)"))
     admincmd.add_token(add("token", admincmd.run_token, "create, revoke or list the admin API's tokens"))
     admincmd.add_admin(add("admin", admincmd.run_admin, "serve the web admin in the foreground (what systemd runs)"))
+    sp = add("proxy", cmd_proxy, "run the web proxy for managed devices (mitmdump with Hearth's addon)")
+    sp.add_argument("mitmdump", nargs=argparse.REMAINDER, help="after --: more mitmdump options")
+    sp = add("approve", cmd_approve, "grant a child's ask for access (its number: hearth alerts)")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--for", help="how long, e.g. 30m (default proxy.ask_minutes)")
     from appliance.textscan import command as scan
     scan.add_arguments(add("scan", scan.run, "say what is worrying in a message (the proxy's risky-text detector)"))
     return p
