@@ -3,6 +3,7 @@
 #   ./install.sh --local   set up .venv and run Hearth in the foreground on unprivileged ports (DNS 127.0.0.1:5353)
 #   ./install.sh --test    set up .venv with the test tools (and the system packages they need), run every test
 #   ./install.sh --bench   set up .venv and the benchmarks' peers (dnsmasq, dnsperf)
+#   ./install.sh --proxy   set up .venv and the web proxy's own .venv-proxy (mitmproxy)
 #   ./install.sh --system  install on this machine (a Raspberry Pi): /opt/hearth, /etc/hearth, systemd units
 set -euo pipefail
 
@@ -85,6 +86,36 @@ lists:
 EOF
 }
 
+# --- The web proxy (optional): mitmproxy in a venv of its own ----------------------------------------------------
+# mitmproxy pins its dependencies tightly (11.0.2, the newest for Python 3.11, holds Flask and h11 back), so it never
+# shares Hearth's venv: .venv-proxy (or /opt/hearth/proxy-venv) gets mitmproxy and only the few libraries the addon
+# imports from appliance (read from the checkout through PYTHONPATH: `hearth proxy` sets it). The newest Python
+# found is used, for mitmproxy 12 (Python 3.12+, as on Raspberry Pi OS Trixie); 3.11 gets mitmproxy 11.0.2.
+PROXY_DEPS="pyyaml>=6.0 ruamel.yaml>=0.18 marisa-trie>=1.2 tzdata"
+make_proxy_venv() {   # $1: where (default .venv-proxy)
+    local venv="${1:-$HERE/.venv-proxy}" py="" stamp want
+    case "$(uname -m)" in armv6l|armv7l)
+        say "the web proxy is not installed: mitmproxy has no build for a 32-bit Raspberry Pi OS (use the 64-bit OS)"
+        return 0 ;;
+    esac
+    for cand in ${PROXY_PYTHON:-} python3.13 python3.12 "$PY"; do     # PROXY_PYTHON=…: a Python of your choice
+        if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            py="$cand"; break
+        fi
+    done
+    [ -n "$py" ] || { say "the web proxy is not installed: it needs Python 3.11 or newer"; return 0; }
+    stamp="$venv/.hearth-proxy-installed"
+    want="$PROXY_DEPS $("$py" -V 2>&1)"
+    [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+    say "installing mitmproxy into $venv ($("$py" -V 2>&1))"
+    rm -rf "$venv" && "$py" -m venv "$venv"
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install -q --disable-pip-version-check mitmproxy $PROXY_DEPS 2>&1 | grep -v "^WARNING: Location" || true
+    "$venv/bin/mitmdump" --version >/dev/null || die "mitmproxy did not install into $venv"
+    echo "$want" > "$stamp"
+}
+# --- end of the web proxy block ------------------------------------------------------------------------------------
+
 case "${1:-}" in
 --local)
     make_venv ""
@@ -100,6 +131,7 @@ case "${1:-}" in
     apt_install iproute2 openssl chromium
     command -v npm >/dev/null || apt_install npm     # a NodeSource node brings its own npm
     make_venv "[test]"
+    make_proxy_venv      # the live proxy tests run a real mitmdump
     # axe-core, injected into the admin's pages by the browser tests (git-ignored, installed once).
     AXE="$HERE/tests/web_admin/.node"
     [ -f "$AXE/node_modules/axe-core/axe.min.js" ] || npm install -s --no-audit --no-fund --prefix "$AXE" axe-core@4 >/dev/null \
@@ -107,6 +139,11 @@ case "${1:-}" in
     shift
     say "running the tests"
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+    ;;
+--proxy)
+    make_venv ""
+    make_proxy_venv
+    say "ready: .venv/bin/hearth proxy --config hearth.yaml (the config needs a proxy: section)"
     ;;
 --bench)
     # The benchmarks' peers and load tools (not needed by the tests): dnsperf, dnsmasq, dig.
@@ -148,7 +185,7 @@ case "${1:-}" in
     fi
     ;;
 *)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

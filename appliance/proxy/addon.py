@@ -382,7 +382,11 @@ class HearthAddon:
     def _scan(self, client: Client, profile: Profile, host: str, messages: list[str]) -> None:
         for text in messages:
             self.stats["scanned"] += 1
+            said: set[str] = set()
             for hit in self.scanner.scan(text):
+                if hit.category in said:
+                    continue            # one message, one alert per category: its first hit says it
+                said.add(hit.category)
                 self.stats["text_hits"] += 1
                 what = hit.description
                 self._notice("text", client, profile, host, hit.category, hit.rule,

@@ -37,6 +37,8 @@ def make_cert(directory: Path, names: list[str]) -> tuple[Path, Path]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "origin"
+    disable_nagle_algorithm = True      # no 40 ms delayed-ACK stalls between a response's writes
+    wbufsize = 1 << 16                  # headers and body go out together (flushed after each request)
 
     def log_message(self, *args):
         pass
@@ -81,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Sec-WebSocket-Accept", accept.decode())
         self.end_headers()
         self.wfile.flush()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while True:
             frame = read_frame(self.rfile)
             if frame is None or frame[0] == 8:
