@@ -64,7 +64,7 @@ CONFIG_POLL = 2.0           # seconds between two looks at the config file's mod
 WHO_TTL = 10.0              # seconds a client's identity is remembered (the neighbour table is read once)
 REWRITE_LOG_EVERY = 60.0    # one log row per device, host and minute for safe-search rewrites
 HIGH_TEXT = frozenset({"grooming", "self-harm"})
-_META = "hearth"            # flow.metadata key: (Client, Profile) of a managed flow
+_META = "hearth"            # flow.metadata key: (Client, Profile, Decision or None for Hearth's own pages)
 
 _W = {
     "en": {"text": "{what}: \u201c{excerpt}\u201d on {host}",
@@ -301,15 +301,21 @@ class HearthAddon:
         host = req.pretty_host
         verdict = None
         if host != pages.SETUP_HOST and not req.path.startswith(pages.ASK_PATH):
-            snap = self.engine.snapshot
-            verdict = rules.page_verdict(snap.decide(profile.name, host, 1, snap.now()), host, req.path,
-                                         profile.block_urls)
+            verdict = self._verdict(profile, host, req.path)
+            target = (req.host or "").lower()
+            if target and target != host.lower() and verdict.action is not Action.BLOCK:
+                # the Host header names one site, the connection (CONNECT, SNI) another: either may block
+                verdict = self._verdict(profile, target, req.path)
         flow.metadata[_META] = (client, profile, verdict)
         if verdict is not None and verdict.action is Action.BLOCK:
             return      # the body is read (and dropped) before the block page: a streamed one would go out first
         length = _length(req.headers)
         if length > self._scan_bytes() or (length != 0 and not texts.is_text_type(req.headers.get("content-type"))):
             req.stream = True          # an upload: no words to read, never held in memory
+
+    def _verdict(self, profile: Profile, host: str, path: str) -> Decision:
+        snap = self.engine.snapshot
+        return rules.page_verdict(snap.decide(profile.name, host, 1, snap.now()), host, path, profile.block_urls)
 
     def request(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(_META)
@@ -410,10 +416,8 @@ class HearthAddon:
             flow.response = http.Response.make(400, pages.refused_page(lang=self._lang()),
                                                {"Content-Type": "text/html; charset=utf-8"})
             return
-        snap = self.engine.snapshot
         path = asked.path + ("?" + asked.query if asked.query else "")
-        verdict = rules.page_verdict(snap.decide(profile.name, host, 1, snap.now()), host, path or "/",
-                                     profile.block_urls)
+        verdict = self._verdict(profile, host, path or "/")
         if verdict.action is Action.BLOCK:
             self.stats["asks"] += 1
             why = describe(verdict, lang=self._lang(), titles=self.alerts.titles.mapping(self._lang()))

@@ -19,6 +19,9 @@ BIG = str(10 * 1024 * 1024)
 CASES = [
     ("blocked host: block page", {"ip": "127.0.0.1", "url": "https://www.omegle.com/x"},
      {"status": 403, "in_body": "Ask for access"}),
+    ("a Host header naming an allowed site does not open a blocked one", {
+        "ip": "127.0.0.1", "url": "https://www.omegle.com/", "headers": {"host": "example.org"}},
+     {"status": 403}),
     ("allowed host: untouched", {"ip": "127.0.0.1", "url": "https://example.org/"},
      {"status": None, "url": "https://example.org/"}),
     ("page rule blocks its path", {"ip": "127.0.0.1", "url": "https://old.reddit.com/r/bad/top"},
