@@ -302,10 +302,14 @@ class HearthAddon:
         verdict = None
         if host != pages.SETUP_HOST and not req.path.startswith(pages.ASK_PATH):
             verdict = self._verdict(profile, host, req.path)
-            target = (req.host or "").lower()
-            if target and target != host.lower() and verdict.action is not Action.BLOCK:
-                # the Host header names one site, the connection (CONNECT, SNI) another: either may block
-                verdict = self._verdict(profile, target, req.path)
+            # The Host header may name one site and the connection (its TLS name, the CONNECT target) another:
+            # either one blocks, and an allowed Host never opens a blocked connection.
+            for other in {(flow.client_conn.sni or "").lower(), (req.host or "").lower()} - {"", host.lower()}:
+                if verdict.action is Action.BLOCK:
+                    break
+                d = self._verdict(profile, other, req.path)
+                if d.action is Action.BLOCK:
+                    verdict = d
         flow.metadata[_META] = (client, profile, verdict)
         if verdict is not None and verdict.action is Action.BLOCK:
             return      # the body is read (and dropped) before the block page: a streamed one would go out first
