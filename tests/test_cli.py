@@ -42,12 +42,12 @@ def test_reload_without_a_daemon_says_so(tmp_path):
     assert r.returncode == 1 and "not reachable" in r.stderr
 
 
-def test_sections_not_built_yet_are_refused_not_ignored(tmp_path):
+def test_the_proxy_section_is_read_and_checked(tmp_path):
     cfg = tmp_path / "h.yaml"
-    # The proxy is not built yet (the admin section is: it is read since the admin issue).
-    cfg.write_text("proxy: {listen: '127.0.0.1:8081'}\n")
+    # Read since the proxy issue (it was refused as an unknown key before): a bad value is named with its path.
+    cfg.write_text("proxy: {listen: '127.0.0.1:8081', mode: socks}\n")
     r = hearth("check-config", str(cfg))
-    assert r.returncode == 1 and "proxy: unknown key" in r.stdout
+    assert r.returncode == 1 and "proxy.mode: expected one of regular, transparent, wireguard" in r.stdout
 
 
 def test_install_sh_is_valid_shell_and_lists_its_modes():

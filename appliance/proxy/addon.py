@@ -31,13 +31,15 @@ import os
 import secrets
 import sqlite3
 import time
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from mitmproxy import exceptions, http
 
 from appliance import config as configmod
-from appliance.config import Config, ConfigError, Profile
+from appliance.config import DEFAULT_PROFILE, Config, ConfigError, Profile
+from appliance.lists.names import to_ascii
 from appliance.model import Action, Client, Decision, Reason
 from appliance.policy.clients import NeighbourTable
 from appliance.policy.engine import Engine
@@ -54,7 +56,7 @@ from appliance.wording import describe
 # absolute: mitmdump loads this file as a script, outside its package
 from appliance.proxy import pages, rules, texts
 from appliance.proxy.onboarding import ca_certificate, onboarding_page
-from appliance.proxy.run import confdir_of, learned_path, proxy_dir, secure_confdir
+from appliance.proxy.run import confdir_of, learned_path, proxy_dir, secure_confdir, wireguard_device
 
 log = logging.getLogger("hearth.proxy")
 
@@ -98,7 +100,7 @@ class HearthAddon:
         self.rules = rules.ProxyRules()
         self.handshakes = rules.Handshakes()
         self.scanner = None
-        self._who: dict[str, tuple[float, Client, Profile]] = {}
+        self._who: dict[tuple[str, str | None], tuple[float, Client, Profile]] = {}
         self._logged: dict[tuple, float] = {}
         self._tasks: list[asyncio.Task] = []
         self._mtime: float | None = None
@@ -175,10 +177,33 @@ class HearthAddon:
     def running(self) -> None:
         if self.config is None:
             return
-        secure_confdir(confdir_of(self.config))     # mitmproxy has made its CA by now: key 0600
+        self._write_wireguard_peers()
+        secure_confdir(confdir_of(self.config))     # mitmproxy has made its CA (and WireGuard keys) by now: 0600
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self.querylog.run()), loop.create_task(self.alerts.run()),
                        loop.create_task(self._watch())]
+
+    def _write_wireguard_peers(self) -> None:
+        """Each WireGuard device's client configuration beside its server's (``wireguard-<device>.peer``), for the
+        admin to show as a QR code; mitmproxy itself only prints it in its log."""
+        from mitmproxy import ctx
+        try:
+            servers = list(ctx.master.addons.get("proxyserver").servers)
+        except Exception:       # noqa: BLE001 — not running under a full master (tests), or another mitmproxy
+            return
+        for inst in servers:
+            data = getattr(inst.mode, "data", "") or ""
+            if wireguard_device(data) is None or not hasattr(inst, "client_conf"):
+                continue
+            try:
+                text = inst.client_conf()
+                if text:
+                    peer = Path(data).with_suffix(".peer")
+                    fd = os.open(peer, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(fd, "w") as f:
+                        f.write(text + "\n")
+            except OSError as e:
+                log.error("cannot write the WireGuard configuration for %s: %s", wireguard_device(data), e)
 
     async def done(self) -> None:
         for t in self._tasks:
@@ -228,17 +253,25 @@ class HearthAddon:
 
     # --- who is asking --------------------------------------------------------------------------------------
 
-    def who(self, ip: str) -> tuple[Client, Profile] | None:
-        """The client and its profile if it is managed (the proxy reads it), else None."""
+    def who(self, conn) -> tuple[Client, Profile] | None:
+        """The client of a connection and its profile if it is managed (the proxy reads it), else None.
+        A WireGuard device is known by its own server (one configuration per device, run.wireguard_modes), not by
+        its tunnel address, which every configuration shares."""
+        ip = _peer_ip(conn)
+        wg = wireguard_device(getattr(getattr(conn, "proxy_mode", None), "data", "") or "")
         now = time.monotonic()
-        hit = self._who.get(ip)
+        hit = self._who.get((ip, wg))
         if hit is None or now - hit[0] > WHO_TTL:
-            mac = self.neighbours.mac_for(ip) if self.neighbours is not None else None
-            client = self.engine.snapshot.identify(ip, mac)
+            if wg is not None:
+                pname = next((p.name for p in self.config.children() if wg in p.devices), DEFAULT_PROFILE)
+                client = Client(ip, None, wg, pname)
+            else:
+                mac = self.neighbours.mac_for(ip) if self.neighbours is not None else None
+                client = self.engine.snapshot.identify(ip, mac)
             profile = self.config.profiles.get(client.profile) or self.config.default_profile
             if len(self._who) > 4096:
                 self._who.clear()
-            hit = self._who[ip] = (now, client, profile)
+            hit = self._who[(ip, wg)] = (now, client, profile)
         _, client, profile = hit
         return (client, profile) if profile.managed else None
 
@@ -248,7 +281,7 @@ class HearthAddon:
         if self.config is None:
             return
         sni = data.client_hello.sni
-        who = self.who(_peer_ip(data.context.client))
+        who = self.who(data.context.client)
         if who is None or not sni or rules.suffix_in(sni, self.rules.passthrough) is not None:
             data.ignore_connection = True       # relayed as it is: never decrypted
             self.stats["ignored"] += 1
@@ -263,7 +296,7 @@ class HearthAddon:
             return
         ip = _peer_ip(data.context.client)
         host = data.conn.sni
-        who = self.who(ip)
+        who = self.who(data.context.client)
         if who is None or not host:
             return
         verdict = self.handshakes.failed(ip, host)
@@ -275,7 +308,7 @@ class HearthAddon:
             self._notice("no_ca", client, profile, client.device or ip, None, None, self._say("no_ca"))
 
     def _learn(self, host: str) -> None:
-        name = rules.suffix_in(host, frozenset({host})) or host
+        name = to_ascii(host) or host.lower()
         path = learned_path(self.config)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +325,7 @@ class HearthAddon:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if self.config is None:
             return
-        who = self.who(_peer_ip(flow.client_conn))
+        who = self.who(flow.client_conn)
         if who is None:
             flow.request.stream = True          # not ours to read: relayed as it comes
             return
@@ -426,9 +459,14 @@ class HearthAddon:
             self.stats["asks"] += 1
             why = describe(verdict, lang=self._lang(), titles=self.alerts.titles.mapping(self._lang()))
             self._notice("ask", client, profile, _allow_target(verdict, host), None, url,
-                         self._say("ask", url=url, why=why), decision=verdict)
+                         self._say("ask", url=url, why=why), self._ask_severity(), decision=verdict)
         flow.response = http.Response.make(200, pages.asked_page(host, lang=self._lang()),
                                            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+
+    def _ask_severity(self) -> str:
+        """A child is waiting: an ask goes out at once ("high" skips the digest), except in the quiet hours."""
+        local = datetime.now(self.config.tz).time()
+        return "normal" if alertsmod.in_window(local, self.config.alerts.quiet) else "high"
 
     # --- the onboarding host ---------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ __all__ = ["proxy_dir", "confdir_of", "learned_path", "secure_confdir", "find_mi
 ADDON_FILE = Path(__file__).resolve().parent / "addon.py"
 REPO = Path(__file__).resolve().parent.parent.parent
 # mitmproxy's files that hold the CA's private key, and our own key: readable by the proxy's user only
-SECRET_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.p12", "ask.key")
+SECRET_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.p12", "ask.key", "wireguard.conf")
 # Where install.sh puts the proxy's venv: beside the checkout (tests, --local) or under /opt (--system)
 VENVS = (REPO / ".venv-proxy", Path("/opt/hearth/proxy-venv"))
 
@@ -43,6 +43,29 @@ def learned_path(config: Config) -> Path:
     return proxy_dir(config) / LEARNED_FILE
 
 
+WG_PREFIX, WG_SUFFIX = "wireguard-", ".conf"
+
+
+def wireguard_modes(config: Config) -> list[str]:
+    """WireGuard mode: one mitmproxy WireGuard server per managed device, each with its own keys (its own client
+    configuration, made by mitmproxy on first start) and port, from proxy.listen's port up. The addon knows a
+    device by the server it came through: every configuration gives the same tunnel address (10.0.0.1)."""
+    p = config.proxy
+    devices = [d for prof in config.children() if prof.managed for d in prof.devices]
+    if not devices:
+        return [f"wireguard@{p.listen}"]
+    return [f"wireguard:{proxy_dir(config) / (WG_PREFIX + d + WG_SUFFIX)}@{p.listen.host}:{p.listen.port + i}"
+            for i, d in enumerate(devices)]
+
+
+def wireguard_device(mode_data: str) -> str | None:
+    """The device a WireGuard server's configuration file belongs to (None for another mode, or the shared one)."""
+    name = Path(mode_data).name if mode_data else ""
+    if name.startswith(WG_PREFIX) and name.endswith(WG_SUFFIX) and len(name) > len(WG_PREFIX + WG_SUFFIX):
+        return name[len(WG_PREFIX):-len(WG_SUFFIX)]
+    return None
+
+
 def secure_confdir(confdir: Path) -> list[str]:
     """The folder 0700 and every key file 0600, owned by whoever runs the proxy; what had to be tightened."""
     fixed = []
@@ -50,8 +73,8 @@ def secure_confdir(confdir: Path) -> list[str]:
     if stat.S_IMODE(confdir.stat().st_mode) != 0o700:
         os.chmod(confdir, 0o700)
         fixed.append(str(confdir))
-    for name in SECRET_FILES:
-        p = confdir / name
+    wireguard = sorted(confdir.glob(WG_PREFIX + "*" + WG_SUFFIX)) + sorted(confdir.glob(WG_PREFIX + "*.peer"))
+    for p in [confdir / n for n in SECRET_FILES] + wireguard:
         if p.exists() and stat.S_IMODE(p.stat().st_mode) != 0o600:
             os.chmod(p, 0o600)
             fixed.append(str(p))
@@ -76,8 +99,9 @@ def command(config: Config, config_path: str, mitmdump: str, extra: list[str] = 
     p = config.proxy
     if p is None:
         raise ValueError("the config has no proxy section: add proxy: {listen: \"0.0.0.0:8081\", mode: regular}")
+    modes = wireguard_modes(config) if p.mode == "wireguard" else [p.mode]
     return [mitmdump, "--quiet",
-            "--mode", p.mode,
+            *[x for m in modes for x in ("--mode", m)],
             "--listen-host", p.listen.host, "--listen-port", str(p.listen.port),
             "--set", f"confdir={confdir_of(config)}",
             "--set", f"stream_large_bodies={max(p.scan_bytes, 1024)}b",

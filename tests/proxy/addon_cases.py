@@ -16,6 +16,9 @@ from appliance.proxy.addon import HearthAddon
 def flow_for(case):
     f = tflow.tflow()
     f.client_conn.peername = (case["ip"], 40000)
+    if case.get("mode"):
+        from mitmproxy.proxy.mode_specs import ProxyMode
+        f.client_conn.proxy_mode = ProxyMode.parse(case["mode"])
     req = http.Request.make(case.get("method", "GET"), case["url"], case.get("body", "").encode("utf-8"),
                             case.get("headers", {}))
     for k, v in case.get("headers", {}).items():     # after make(), which sets content-length from the body

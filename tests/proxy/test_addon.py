@@ -22,6 +22,12 @@ CASES = [
     ("a Host header naming an allowed site does not open a blocked one", {
         "ip": "127.0.0.1", "url": "https://www.omegle.com/", "headers": {"host": "example.org"}},
      {"status": 403}),
+    ("WireGuard: known by its server, not its tunnel address (managed)", {
+        "ip": "10.0.0.1", "mode": "wireguard:/x/wireguard-emma-tablet.conf@51820", "url": "http://www.omegle.com/"},
+     {"status": 403}),
+    ("WireGuard: the same tunnel address from Leo's server is unmanaged", {
+        "ip": "10.0.0.1", "mode": "wireguard:/x/wireguard-leo-laptop.conf@51821", "url": "http://www.omegle.com/"},
+     {"status": None}),
     ("allowed host: untouched", {"ip": "127.0.0.1", "url": "https://example.org/"},
      {"status": None, "url": "https://example.org/"}),
     ("page rule blocks its path", {"ip": "127.0.0.1", "url": "https://old.reddit.com/r/bad/top"},

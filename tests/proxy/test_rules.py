@@ -149,3 +149,64 @@ def test_handshakes(name, steps):
             h.succeeded(client)
         else:
             assert h.failed(client, host) == want, (name, client, host)
+
+
+# --- hearth proxy's command line (run.py): pure, no mitmproxy needed -----------------------------------------
+
+def _config(mode: str, managed=("tab",)):
+    from appliance.config import catalog_names, parse
+    data = {"data_dir": "/var/lib/hearth", "devices": [{"name": "tab", "ip": "10.0.0.5"},
+                                                       {"name": "phone", "ip": "10.0.0.6"},
+                                                       {"name": "pc", "ip": "10.0.0.7"}],
+            "profiles": {"emma": {"devices": ["tab", "phone"], "managed": "tab" in managed},
+                         "leo": {"devices": ["pc"]}},
+            "proxy": {"listen": "0.0.0.0:51820", "mode": mode}}
+    return parse(data, catalog=catalog_names(SHIPPED_BLOCKLISTS))
+
+
+def _modes(argv):
+    return [argv[i + 1] for i, a in enumerate(argv) if a == "--mode"]
+
+
+@pytest.mark.parametrize("mode, managed, want", [
+    ("regular", ("tab",), ["regular"]),
+    ("transparent", ("tab",), ["transparent"]),
+    ("wireguard", ("tab",), ["wireguard:/var/lib/hearth/proxy/wireguard-tab.conf@0.0.0.0:51820",
+                             "wireguard:/var/lib/hearth/proxy/wireguard-phone.conf@0.0.0.0:51821"]),
+    ("wireguard", (), ["wireguard@0.0.0.0:51820"]),      # no managed device: mitmproxy's one shared server
+])
+def test_mitmdump_modes(mode, managed, want):
+    from appliance.proxy.run import command
+    argv = command(_config(mode, managed), "/etc/hearth/hearth.yaml", "mitmdump")
+    assert _modes(argv) == want
+    assert "confdir=/var/lib/hearth/proxy" in argv and "hearth_config=/etc/hearth/hearth.yaml" in argv
+    assert argv[argv.index("-s") + 1].endswith("appliance/proxy/addon.py")
+
+
+@pytest.mark.parametrize("data, want", [
+    ("/var/lib/hearth/proxy/wireguard-emma-tablet.conf", "emma-tablet"),
+    ("wireguard-x.conf", "x"),
+    ("/var/lib/hearth/proxy/wireguard.conf", None),
+    ("/var/lib/hearth/proxy/wireguard-.conf", None),
+    ("/var/lib/hearth/proxy/other.conf", None),
+    ("", None),
+])
+def test_wireguard_device(data, want):
+    from appliance.proxy.run import wireguard_device
+    assert wireguard_device(data) == want
+
+
+def test_secure_confdir_tightens_keys(tmp_path):
+    from appliance.proxy.run import secure_confdir
+    d = tmp_path / "proxy"
+    d.mkdir(mode=0o755)
+    for name in ("mitmproxy-ca.pem", "mitmproxy-ca-cert.pem", "wireguard-tab.conf", "wireguard-tab.peer"):
+        (d / name).write_text("x")
+        (d / name).chmod(0o644)
+    fixed = secure_confdir(d)
+    import stat as st
+    mode = {p.name: st.S_IMODE(p.stat().st_mode) for p in d.iterdir()}
+    assert mode == {"mitmproxy-ca.pem": 0o600, "mitmproxy-ca-cert.pem": 0o644, "wireguard-tab.conf": 0o600,
+                    "wireguard-tab.peer": 0o600}
+    assert st.S_IMODE(d.stat().st_mode) == 0o700 and len(fixed) == 4
+    assert secure_confdir(d) == []
