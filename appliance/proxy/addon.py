@@ -67,6 +67,8 @@ WHO_TTL = 10.0              # seconds a client's identity is remembered (the nei
 REWRITE_LOG_EVERY = 60.0    # one log row per device, host and minute for safe-search rewrites
 HIGH_TEXT = frozenset({"grooming", "self-harm"})
 _META = "hearth"            # flow.metadata key: (Client, Profile, Decision or None for Hearth's own pages)
+# Hearth's setup files, answered on any host: a device fetching its PAC file asks the proxy's own address
+_SETUP_PATHS = frozenset({"/__hearth/proxy.pac", "/__hearth/ca.pem", "/__hearth/ca.cer"})
 
 _W = {
     "en": {"text": "{what}: \u201c{excerpt}\u201d on {host}",
@@ -325,6 +327,9 @@ class HearthAddon:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if self.config is None:
             return
+        if flow.request.pretty_host == pages.SETUP_HOST or flow.request.path.split("?", 1)[0] in _SETUP_PATHS:
+            flow.metadata[_META] = (None, None, None)      # Hearth's own setup pages, for any device
+            return
         who = self.who(flow.client_conn)
         if who is None:
             flow.request.stream = True          # not ours to read: relayed as it comes
@@ -333,7 +338,7 @@ class HearthAddon:
         req = flow.request
         host = req.pretty_host
         verdict = None
-        if host != pages.SETUP_HOST and not req.path.startswith(pages.ASK_PATH):
+        if not req.path.startswith(pages.ASK_PATH):
             verdict = self._verdict(profile, host, req.path)
             # The Host header may name one site and the connection (its TLS name, the CONNECT target) another:
             # either one blocks, and an allowed Host never opens a blocked connection.
@@ -362,7 +367,7 @@ class HearthAddon:
         req = flow.request
         host = req.pretty_host
         if verdict is None:
-            if host == pages.SETUP_HOST:
+            if profile is None:
                 self._setup(flow)
             else:
                 self._ask(flow, client, profile)
@@ -480,11 +485,15 @@ class HearthAddon:
                 flow.response = http.Response.make(200, cert, {
                     "Content-Type": kind, "Content-Disposition": f'attachment; filename="hearth-ca{path[-4:]}"'})
                 return
+        # the proxy's address as this device reaches it (listen may be 0.0.0.0)
+        here = flow.client_conn.sockname or (self.config.proxy.listen.host, self.config.proxy.listen.port)
+        proxy = f"[{here[0]}]:{here[1]}" if ":" in here[0] else f"{here[0]}:{here[1]}"
         if path == f"{base}/proxy.pac":
-            flow.response = http.Response.make(200, pages.pac_file(str(self.config.proxy.listen)).encode(),
+            flow.response = http.Response.make(200, pages.pac_file(proxy).encode(),
                                                {"Content-Type": "application/x-ns-proxy-autoconfig"})
             return
-        flow.response = http.Response.make(200, onboarding_page(self.config, lang=self._lang(), base=base),
+        flow.response = http.Response.make(200, onboarding_page(self.config, lang=self._lang(), base=base,
+                                                                pac_url=f"http://{proxy}{base}/proxy.pac"),
                                            {"Content-Type": "text/html; charset=utf-8"})
 
     # --- the stream ------------------------------------------------------------------------------------------

@@ -128,11 +128,12 @@ def ca_certificate(confdir: str | Path) -> bytes | None:
         return None
 
 
-def onboarding_page(config: Config, *, lang: str = "en", base: str = "/__hearth") -> bytes:
-    """The whole page. ``base``: where the certificate and PAC file are served (the proxy's own paths)."""
+def onboarding_page(config: Config, *, lang: str = "en", base: str = "/__hearth", pac_url: str | None = None) -> bytes:
+    """The whole page. ``base``: where the certificate files are served; ``pac_url``: the PAC file's address as
+    the device reaches it (the proxy's, or the admin's)."""
     w = _STEPS.get(lang, _STEPS["en"])
     mode = config.proxy.mode if config.proxy else "regular"
-    pac = f"http://{escape(str(config.proxy.listen if config.proxy else ''))}{base}/proxy.pac"
+    pac = escape(pac_url or f"http://{config.proxy.listen if config.proxy else ''}{base}/proxy.pac")
     parts = [f"<p>{escape(w['intro'])}</p>",
              f"<h2>{escape(w['download'])}</h2><ul><li><a href=\"{base}/ca.pem\">{escape(w['pem'])}</a></li>"
              f"<li><a href=\"{base}/ca.cer\">{escape(w['cer'])}</a></li></ul>"]

@@ -53,6 +53,11 @@ CASES = [
      {"status": 200, "in_body": "Android 7"}),
     ("PAC file", {"ip": "127.0.0.1", "url": "http://hearth.setup/__hearth/proxy.pac"},
      {"status": 200, "in_body": "FindProxyForURL"}),
+    ("PAC file on the proxy's own address, for a device not yet set up", {
+        "ip": "127.0.0.2", "url": "http://127.0.0.1:18081/__hearth/proxy.pac"},
+     {"status": 200, "in_body": "PROXY "}),
+    ("CA certificate for any device", {"ip": "127.0.0.2", "url": "http://hearth.setup/__hearth/ca.pem"},
+     {"status": 200}),
     ("ask with a GET is refused", {"ip": "127.0.0.1", "url": "https://www.omegle.com/__hearth/ask"},
      {"status": 400}),
     ("form post with grooming: a text notice", {
