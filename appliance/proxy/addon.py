@@ -214,7 +214,7 @@ class HearthAddon:
             await self.querylog.flush()
             self.querylog.close()
         if self.alerts is not None:
-            await self.alerts.flush()
+            await self.alerts.flush(final=True)
             self.alerts.close()
         if self.engine is not None and self.engine.store is not None:
             self.engine.store.close()
