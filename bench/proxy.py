@@ -166,7 +166,8 @@ def main() -> int:
     exe = find_mitmdump()
     if exe is None:
         sys.exit("no mitmdump: ./install.sh --proxy sets up .venv-proxy")
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    lines = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.splitlines()
+    version = ", ".join(x.strip() for x in lines if x.startswith(("Mitmproxy", "Python")))    # mitmdump's own
     root = Path(tempfile.mkdtemp(prefix="hearth-bench-proxy-"))
     cert, key = make_cert(root, HOSTS + ["news.example.org"])
     origin = Origin(cert, key)
@@ -215,7 +216,7 @@ def main() -> int:
         sc.scan(CHAT[i % len(CHAT)])
     bare_scan = args.messages / (time.perf_counter() - t)
 
-    print(f"bench/proxy.py — {version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback, "
+    print(f"bench/proxy.py — {version}, {os.cpu_count()} CPUs, loopback, "
           f"{args.requests} requests a case")
     print(f"{'case':<20} {'keep-alive p50/p99 ms':>22} {'new conn p50/p99 ms':>21} {'CPU ms/req':>10} "
           f"{'20 MB: s':>8} {'MB/s':>6} {'CPU s':>6} {'peak +MB':>8}")
