@@ -105,6 +105,9 @@ def command(config: Config, config_path: str, mitmdump: str, extra: list[str] = 
             "--listen-host", p.listen.host, "--listen-port", str(p.listen.port),
             "--set", f"confdir={confdir_of(config)}",
             "--set", f"stream_large_bodies={max(p.scan_bytes, 1024)}b",
+            # connect upstream only when a request needs it: a blocked site gets its block page even though DNS
+            # answers its name with 0.0.0.0 (eager would fail the CONNECT first)
+            "--set", "connection_strategy=lazy",
             "--set", f"hearth_config={os.path.abspath(config_path)}",
             "-s", str(ADDON_FILE), *extra]
 

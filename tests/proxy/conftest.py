@@ -3,7 +3,6 @@ on a loopback port; a local HTTP/HTTPS origin behind it; curl in front of it. Tw
 managed tablet, 127.0.0.2 Leo's unmanaged laptop (curl --interface picks the source address)."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -118,7 +117,7 @@ def stack(tmp_path_factory):
     cfg = root / "hearth.yaml"
     cfg.write_text(CONFIG.format(data=root / "data", port=port))
     env = dict(os.environ, HEARTH_MITMDUMP=exe, HEARTH_TEST_HTTP=str(origin.http_port),
-               HEARTH_TEST_HTTPS=str(origin.https_port))
+               HEARTH_TEST_HTTPS=str(origin.https_port), HEARTH_TEST_DEAD="www.omegle.tv")
     log = open(root / "mitmdump.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "proxy", "--config", str(cfg), "--",
                              "--set", "ssl_insecure=true", "--set", "hearth_neighbours=false",

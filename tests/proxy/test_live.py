@@ -1,7 +1,6 @@
 """A real mitmdump with Hearth's addon, curl through it to a local origin (see conftest)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import stat
@@ -46,6 +45,12 @@ def test_blocked_host_gets_the_block_page_over_https_and_is_logged(stack):
         time.sleep(0.2)
     assert rows, "the proxy's block is in the query log"
     assert rows[0].action == Action.BLOCK.value and rows[0].profile == "emma"
+
+
+def test_block_page_needs_no_upstream(stack):
+    # DNS answers a blocked name with 0.0.0.0: the proxy must not need to reach the site to say it is blocked
+    code, body = stack.get("https://www.omegle.tv/")
+    assert code == 403 and "This page is blocked" in body
 
 
 def test_ask_for_access_then_approval_is_a_timed_allow(stack):
@@ -162,7 +167,6 @@ def test_20mb_download_streams_without_being_held(stack):
     code, _ = stack.get("https://files.example.org/big", "-o", str(out))
     assert code == 200
     assert out.stat().st_size == BIG
-    h = hashlib.sha256()
     with open(out, "rb") as f:
         for i in range(BIG // len(big_chunk(0))):
             chunk = f.read(len(big_chunk(0)))
