@@ -66,7 +66,8 @@ CONFIG_POLL = 2.0           # seconds between two looks at the config file's mod
 WHO_TTL = 10.0              # seconds a client's identity is remembered (the neighbour table is read once)
 REWRITE_LOG_EVERY = 60.0    # one log row per device, host and minute for safe-search rewrites
 HIGH_TEXT = frozenset({"grooming", "self-harm"})
-_META = "hearth"            # flow.metadata key: (Client, Profile, Decision or None for Hearth's own pages)
+_META = "hearth"            # flow.metadata key: (Client, Profile, Decision or None for Hearth's own pages, the
+                            # host as decided: what alerts name, whatever a later addon does to the request)
 # Hearth's setup files, answered on any host: a device fetching its PAC file asks the proxy's own address
 _SETUP_PATHS = frozenset({"/__hearth/proxy.pac", "/__hearth/ca.pem", "/__hearth/ca.cer"})
 
@@ -328,7 +329,7 @@ class HearthAddon:
         if self.config is None:
             return
         if flow.request.pretty_host == pages.SETUP_HOST or flow.request.path.split("?", 1)[0] in _SETUP_PATHS:
-            flow.metadata[_META] = (None, None, None)      # Hearth's own setup pages, for any device
+            flow.metadata[_META] = (None, None, None, flow.request.pretty_host)    # Hearth's setup, any device
             return
         who = self.who(flow.client_conn)
         if who is None:
@@ -348,7 +349,7 @@ class HearthAddon:
                 d = self._verdict(profile, other, req.path)
                 if d.action is Action.BLOCK:
                     verdict = d
-        flow.metadata[_META] = (client, profile, verdict)
+        flow.metadata[_META] = (client, profile, verdict, host)
         if verdict is not None and verdict.action is Action.BLOCK:
             return      # the body is read (and dropped) before the block page: a streamed one would go out first
         length = _length(req.headers)
@@ -363,9 +364,8 @@ class HearthAddon:
         meta = flow.metadata.get(_META)
         if meta is None:
             return
-        client, profile, verdict = meta
+        client, profile, verdict, host = meta
         req = flow.request
-        host = req.pretty_host
         if verdict is None:
             if profile is None:
                 self._setup(flow)
@@ -410,8 +410,8 @@ class HearthAddon:
         raw = r.get_content(strict=False) or b""
         if len(raw) > self._scan_bytes():
             return
-        client, profile, _ = meta
-        self._scan(client, profile, flow.request.pretty_host, texts.body_texts(r.headers.get("content-type"), raw))
+        client, profile, _, host = meta
+        self._scan(client, profile, host, texts.body_texts(r.headers.get("content-type"), raw))
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(_META)
@@ -420,10 +420,10 @@ class HearthAddon:
         m = flow.websocket.messages[-1]
         if not m.is_text or len(m.content) > self._scan_bytes():
             return
-        client, profile, _ = meta
+        client, profile, _, host = meta
         text = m.text
         found = texts.body_texts("text/plain", text.encode("utf-8"))
-        self._scan(client, profile, flow.request.pretty_host, found)
+        self._scan(client, profile, host, found)
 
     # --- the detector ---------------------------------------------------------------------------------------
 

@@ -144,7 +144,8 @@ class Origin:
             if tls:
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 ctx.load_cert_chain(cert, key)
-                srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+                # the handshake in the handler's thread, not in accept(): one slow client must not stall the rest
+                srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
             self.servers.append(srv)
             threading.Thread(target=srv.serve_forever, daemon=True).start()
         self.http_port = self.servers[0].server_address[1]
