@@ -71,6 +71,8 @@ def get(c: http.client.HTTPSConnection, host: str, path: str) -> int:
     r = c.getresponse()
     n = 0
     while chunk := r.read(1 << 16):
+        if r.status != 200:
+            sys.exit(f"{host}{path}: {r.status} {chunk[:300]!r}")
         n += len(chunk)
     return n
 
@@ -167,7 +169,7 @@ def main() -> int:
     if exe is None:
         sys.exit("no mitmdump: ./install.sh --proxy sets up .venv-proxy")
     lines = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.splitlines()
-    version = ", ".join(x.strip() for x in lines if x.startswith(("Mitmproxy", "Python")))    # mitmdump's own
+    version = ", ".join(" ".join(x.split()) for x in lines if x.startswith(("Mitmproxy", "Python")))   # its own
     root = Path(tempfile.mkdtemp(prefix="hearth-bench-proxy-"))
     cert, key = make_cert(root, HOSTS + ["news.example.org"])
     origin = Origin(cert, key)

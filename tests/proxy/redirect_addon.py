@@ -16,7 +16,7 @@ def _target(host: str, port: int) -> tuple[str, int]:
 
 class Redirect:
     def request(self, flow):
-        if flow.response is None:
+        if flow.response is None and flow.request.host != "127.0.0.1":    # eagerly connected: already the origin
             host, port = _target(flow.request.host, flow.request.port)
             flow.request.host, flow.request.port = host, port     # Host header untouched
 
