@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..config import Config, ListSource
 from .catalog import category_domains_path, load_catalog
-from .guard import SHARED_FILE, narrowed, shared_suffixes
-from .index import DomainIndex
-from .parse import parse_file
+from .guard import SHARED_FILE, shared_matcher, shared_suffixes
+from .index import EXACT, DomainIndex
+from .names import stored_form
+from .parse import RULE, LineCounts, iter_names, open_list, parse_file
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,8 @@ def source_path(config: Config, source: ListSource) -> Path:
 
 
 def compile_index(config: Config) -> DomainIndex:
-    entries, exceptions, exact = _inputs(config)
-    index = DomainIndex.build(entries, exceptions, exact)
+    with ExitStack() as files:
+        index = DomainIndex.compile(_rules(config, files))
     _return_memory_to_os()
     return index
 
@@ -143,52 +145,86 @@ def _curated_files(root: Path) -> list[Path]:
     return files
 
 
-def _inputs(config: Config) -> tuple[Iterator[tuple[str, str, str]], list[tuple[str, str, str]],
-                                     list[tuple[str, str, str]]]:
+def _rules(config: Config, files: ExitStack) -> Callable[[], Iterator[tuple[str, str, str, int]]]:
+    """Every rule a config uses, as a function that gives them again at each call (DomainIndex.compile reads
+    them twice). The curated data is small and parsed once; a parent's list is read from its open file at each
+    pass, so a million-line list is never held and a download that replaces the file mid-compile cannot change
+    what the second pass reads."""
     root = Path(config.blocklists_dir)
     catalog = load_catalog(root)
-    exceptions: list[tuple[str, str, str]] = []
-    exact: list[tuple[str, str, str]] = []      # hosts-file lines, and rules the shared-infrastructure guard narrows
-    shared = shared_suffixes(root) if config.lists.sources else frozenset()
-
-    def entries() -> Iterator[tuple[str, str, str]]:
-        # A generator: a million-line list is parsed, fed and freed one source at a time.
-        for name in catalog.categories:
-            parsed = _parse(category_domains_path(root, name), name)
-            if parsed:
-                yield from ((d, name, CURATED) for d in parsed.domains)
-        for app in catalog.apps.values():
-            for d in app.domains:
-                yield d, f"app:{app.name}", CURATED
-                yield d, app.category, CURATED
-            # what the app needs, as exact hosts of a list no profile blocks: a timed allow of the app lets
-            # them through (policy/decide.py, link c)
-            exact.extend((h, f"needs:{app.name}", CURATED) for h in app.needs)
-        parsed = _parse(root / "never-block.txt", NEVER_BLOCK)
+    curated: list[tuple[str, str, str, int]] = []
+    for name in catalog.categories:
+        parsed = _parse(category_domains_path(root, name), name)
         if parsed:
-            yield from ((d, NEVER_BLOCK, CURATED) for d in parsed.domains)
-        yield from ((d, NEVER_BLOCK, "config") for d in config.essentials)
-        parsed = _parse(root / "school.txt", SCHOOL) if (root / "school.txt").exists() else None
-        if parsed:
-            yield from ((d, SCHOOL, CURATED) for d in parsed.domains)
-        yield from ((d, SCHOOL, "config") for d in config.school)
-        for src in config.lists.sources:
-            parsed = _parse(source_path(config, src), src.name)
-            if parsed:
-                narrow = set(narrowed(parsed.domains, parsed.exact, shared))
-                if narrow:
-                    log.warning("list %s: %d rules on shared infrastructure (e.g. %s) block their own host only",
-                                src.name, len(narrow), ", ".join(sorted(narrow)[:3]))
-                one_host = parsed.exact | narrow
-                for d in parsed.domains:
-                    if d in one_host:
-                        exact.append((d, src.category, src.name))
-                    else:
-                        yield d, src.category, src.name
-                exceptions.extend((d, src.category, src.name) for d in parsed.exceptions)
+            curated.extend((d, name, CURATED, RULE) for d in parsed.domains)
+    needs: list[tuple[str, str, str, int]] = []
+    for app in catalog.apps.values():
+        for d in app.domains:
+            curated.append((d, f"app:{app.name}", CURATED, RULE))
+            curated.append((d, app.category, CURATED, RULE))
+        # what the app needs, as exact hosts of a list no profile blocks: a timed allow of the app lets them
+        # through (policy/decide.py, link c)
+        needs.extend((h, f"needs:{app.name}", CURATED, EXACT) for h in app.needs)
+    parsed = _parse(root / "never-block.txt", NEVER_BLOCK)
+    if parsed:
+        curated.extend((d, NEVER_BLOCK, CURATED, RULE) for d in parsed.domains)
+    curated.extend((d, NEVER_BLOCK, "config", RULE) for d in config.essentials)
+    parsed = _parse(root / "school.txt", SCHOOL) if (root / "school.txt").exists() else None
+    if parsed:
+        curated.extend((d, SCHOOL, CURATED, RULE) for d in parsed.domains)
+    curated.extend((d, SCHOOL, "config", RULE) for d in config.school)
+    curated.extend(needs)
+    curated = [(name, lst, src, kind) for d, lst, src, kind in curated if (name := stored_form(d))]
+    shared = shared_matcher(shared_suffixes(root) if config.lists.sources else frozenset())
+    opened = []
+    for src in config.lists.sources:
+        f = _open(source_path(config, src), src.name)
+        if f is not None:
+            opened.append((src, files.enter_context(f)))
+    passes = 0
 
-    # exceptions and exact fill while entries() runs; DomainIndex.build consumes entries before it reads them.
-    return entries(), exceptions, exact
+    def rules() -> Iterator[tuple[str, str, str, int]]:
+        nonlocal passes
+        passes += 1
+        yield from curated
+        for src, f in opened:
+            f.seek(0)
+            yield from _source_rules(f, src, shared, report=passes == 1)
+
+    return rules
+
+
+def _source_rules(f, src: ListSource, on_shared: Callable[[str], bool], *,
+                  report: bool) -> Iterator[tuple[str, str, str, int]]:
+    """One parent's list: a suffix rule on shared infrastructure blocks its own host only (guard.py)."""
+    counts = LineCounts()
+    lst, name = src.category, src.name
+    narrowed: list[str] = []
+    n_narrowed = 0
+    for d, kind in iter_names(f, counts):
+        if kind == RULE and on_shared(d):
+            kind = EXACT
+            n_narrowed += 1
+            if len(narrowed) < 3:
+                narrowed.append(d)
+        yield d, lst, name, kind
+    if report and n_narrowed:
+        log.warning("list %s: %d rules on shared infrastructure (e.g. %s) block their own host only",
+                    name, n_narrowed, ", ".join(narrowed))
+    if report and counts.unsupported:
+        log.warning("list %s: %d unsupported lines in %s, e.g. %s", name, counts.unsupported, f.name,
+                    "; ".join(counts.samples[:2]))
+
+
+def _open(path: Path, what: str):
+    try:
+        return open_list(path)
+    except FileNotFoundError:
+        # A URL list not yet downloaded, or a parent's file that went away: the rest still blocks.
+        log.warning("list %s: %s not found; skipped", what, path)
+    except OSError as e:
+        log.warning("list %s: cannot read %s: %s; skipped", what, path, e)
+    return None
 
 
 def _return_memory_to_os() -> None:
