@@ -55,9 +55,11 @@ class _Combo:
 class DomainIndex:
     """Suffix lookup over (domain, list, source) rules with per-list adblock exceptions."""
 
-    __slots__ = ("_trie", "_values", "_combos", "_table", "_size")
+    __slots__ = ("_trie", "_values", "_combos", "_table", "_size", "stale")
 
     def __init__(self, trie: marisa_trie.Trie, values: array, table: dict):
+        # Why this index is older than the config's lists (a compile that failed, see store.py); None when current.
+        self.stale: str | None = None
         self._trie = trie
         self._values = values
         self._table = table      # the JSON-able form, kept for save(): lists, sources, combos as codes, size
@@ -207,24 +209,32 @@ class DomainIndex:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the compiled index to ``path`` atomically (temporary file, then rename)."""
-        path = Path(path)
-        trie = self._trie.tobytes()
-        values = self._values.tobytes()
-        table = json.dumps({**self._table, "typecode": self._values.typecode},
-                           separators=(",", ":")).encode()
-        atomic_write(path, (_MAGIC, _HEADER.pack(len(trie), len(values), len(table)), trie, values, table))
+        atomic_write(Path(path), self.tobytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DomainIndex":
         """Read an index written by ``save``; ValueError if the file is not one (the caller recompiles)."""
         with open(path, "rb") as f:
             data = f.read()
+        return cls.frombytes(data, str(path))
+
+    def tobytes(self) -> bytes:
+        """The index as one string of bytes: the cache file's content, and what the compile child sends back."""
+        trie = self._trie.tobytes()
+        values = self._values.tobytes()
+        table = json.dumps({**self._table, "typecode": self._values.typecode},
+                           separators=(",", ":")).encode()
+        return b"".join((_MAGIC, _HEADER.pack(len(trie), len(values), len(table)), trie, values, table))
+
+    @classmethod
+    def frombytes(cls, data: bytes, what: str = "index") -> "DomainIndex":
+        """The index ``tobytes`` gave; ValueError, naming ``what``, if ``data`` is not one."""
         start = len(_MAGIC) + _HEADER.size
         if not data.startswith(_MAGIC) or len(data) < start:
-            raise ValueError(f"{path}: not a Hearth index file")
+            raise ValueError(f"{what}: not a Hearth index file")
         n_trie, n_values, n_table = _HEADER.unpack_from(data, len(_MAGIC))
         if start + n_trie + n_values + n_table != len(data):
-            raise ValueError(f"{path}: truncated Hearth index file")
+            raise ValueError(f"{what}: truncated Hearth index file")
         view = memoryview(data)
         try:
             trie = marisa_trie.Trie().frombytes(bytes(view[start:start + n_trie]))
@@ -232,9 +242,9 @@ class DomainIndex:
             values = array(table.pop("typecode"))
             values.frombytes(view[start + n_trie:start + n_trie + n_values])
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}: damaged Hearth index file: {e}") from e
+            raise ValueError(f"{what}: damaged Hearth index file: {e}") from e
         if len(values) != len(trie):
-            raise ValueError(f"{path}: damaged Hearth index file: {len(values)} values for {len(trie)} names")
+            raise ValueError(f"{what}: damaged Hearth index file: {len(values)} values for {len(trie)} names")
         return cls(trie, values, table)
 
 

@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import time
 from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -61,12 +65,15 @@ def compile_index(config: Config) -> DomainIndex:
     return index
 
 
-def load_or_compile(config: Config, *, child_over: int | None = None) -> DomainIndex:
+def load_or_compile(config: Config, *, child_over: int | None = None,
+                    child_memory: int | None = None) -> DomainIndex:
     """The cached index if its inputs are unchanged, else a fresh compile (saved, older caches removed).
 
-    With ``child_over`` (bytes), a compile whose parent-added lists are larger than that runs in a child process:
-    a million names briefly take ~200 MB, which a Pi's daemon should not keep, and the compile's Python work
-    would otherwise hold the GIL the DNS loop needs. The daemon then loads the child's cache file (~20 ms).
+    With ``child_over`` (bytes), a compile whose parent-added lists are larger than that runs in a child process
+    held to ``child_memory`` bytes of address space (default CHILD_MEMORY, or HEARTH_COMPILE_MEMORY_MB): the
+    daemon never holds a compile's memory, and the compile's Python work does not hold the GIL the DNS loop needs.
+    If the child fails (a list too big for its memory, a crash), nothing is compiled in this process: the last
+    good index on disk is returned, with ``stale`` saying why, and DNS goes on filtering with it.
     """
     path = cache_dir(config) / f"index-{fingerprint(config)}.bin"
     if path.is_file():
@@ -77,10 +84,9 @@ def load_or_compile(config: Config, *, child_over: int | None = None) -> DomainI
             path.unlink(missing_ok=True)
     if child_over is not None and _source_bytes(config) > child_over:
         try:
-            _compile_in_child(config)
-            return DomainIndex.load(path)
-        except (OSError, ValueError, RuntimeError) as e:
-            log.warning("compiling in this process instead: %s", e)
+            return compile_in_child(config, child_memory or _child_memory()).index
+        except CompileFailed as e:
+            return _last_good(config, path, str(e))
     index = compile_index(config)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,14 +110,152 @@ def _source_bytes(config: Config) -> int:
     return total
 
 
-def _compile_in_child(config: Config) -> None:
+# --- the compile child -------------------------------------------------------------------------------------------
+
+# Address space the compile child may use. Measured (bench/lists.py, x86_64, Python 3.11): the child of a
+# 1,000,000-name list peaks at ~125 MB of address space and ~108 MB resident, so 192 MB leaves room for about
+# 1.6M names. systemd/hearth-dns.service's MemoryMax is this plus the daemon's own memory plus a margin: a list too
+# big for it fails in the child, with a clear message, instead of taking the whole unit (and DNS) down.
+CHILD_MEMORY = 192 * 1024 * 1024
+_MEMORY_ENV = "HEARTH_COMPILE_MEMORY_MB"
+_OUT_OF_MEMORY = 3          # the child's exit code when the compile ran out of its memory
+
+
+class CompileFailed(Exception):
+    """The compile child gave no index; the message says why, for the log and the parent."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildCompile:
+    index: DomainIndex
+    seconds: float
+    peak_rss: int           # bytes: the child's high-water mark, what the unit's MemoryMax must allow for
+    peak_vm: int            # bytes: its largest address space, what CHILD_MEMORY bounds
+
+
+def _child_memory() -> int:
+    raw = os.environ.get(_MEMORY_ENV, "")
+    try:
+        return int(raw) * 1024 * 1024 if raw else CHILD_MEMORY
+    except ValueError:
+        log.warning("ignoring %s=%r: not a whole number of megabytes", _MEMORY_ENV, raw)
+        return CHILD_MEMORY
+
+
+def compile_in_child(config: Config, memory: int = CHILD_MEMORY) -> ChildCompile:
+    """Compile (and cache) the index in a fresh process held to ``memory`` bytes; CompileFailed if it gives none."""
     import multiprocessing      # here: a CLI command that reads the compiled index never starts a process
+    import pickle
     ctx = multiprocessing.get_context("spawn")      # never fork a process that runs an event loop and threads
-    p = ctx.Process(target=load_or_compile, args=(config,), name="hearth-compile", daemon=True)
-    p.start()
+    receive, send = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_child_main, args=(config, send, memory), name="hearth-compile", daemon=True)
+    t0 = time.monotonic()
+    try:
+        p.start()
+    except OSError as e:
+        raise CompileFailed(f"the lists could not be compiled: cannot start a process: {e}") from None
+    finally:
+        send.close()        # ours: the child's end then reads as closed when the child is gone, whatever killed it
+    try:
+        result = receive.recv()
+    except (EOFError, OSError, ValueError, pickle.UnpicklingError):    # the child died before it answered
+        result = None
+    finally:
+        receive.close()
     p.join()
-    if p.exitcode != 0:
-        raise RuntimeError(f"the compile process exited with {p.exitcode}")
+    if not result or result[0] != "ok":
+        raise CompileFailed(f"the lists could not be compiled: {_why(result, p.exitcode, memory, config)}")
+    _, data, peak_rss, peak_vm = result
+    try:
+        index = DomainIndex.frombytes(data, "the compiled lists")
+    except ValueError as e:
+        raise CompileFailed(str(e)) from None
+    done = ChildCompile(index, time.monotonic() - t0, peak_rss, peak_vm)
+    log.info("lists compiled in a separate process: %d rules in %.1f s, peak %.0f MB resident (%.0f MB of %.0f MB "
+             "address space)", len(index), done.seconds, peak_rss / 2**20, peak_vm / 2**20, memory / 2**20)
+    return done
+
+
+def _why(result, exitcode: int | None, memory: int, config: Config) -> str:
+    import signal
+    if result:
+        return result[1]
+    # Out of its address space, the trie library crashes (SIGSEGV) rather than raising; the kernel's OOM killer
+    # sends SIGKILL. Under the child's memory cap both mean the same thing.
+    if exitcode in (_OUT_OF_MEMORY, -signal.SIGSEGV, -signal.SIGKILL):
+        return (f"they need more than the {memory / 2**20:.0f} MB a compile may use (the parents' lists are "
+                f"{_source_bytes(config) / 1e6:.0f} MB of text); remove a big list or choose a smaller one")
+    if exitcode is not None and exitcode < 0:
+        return f"the compile process was stopped by signal {-exitcode}"
+    return f"the compile process failed (exit status {exitcode})"
+
+
+def _child_main(config: Config, conn, memory: int) -> None:
+    """In the compile child: cap its memory, compile, hand the index back through ``conn``."""
+    _limit_memory(memory)
+    try:
+        data = load_or_compile(config).tobytes()
+    except MemoryError:
+        os._exit(_OUT_OF_MEMORY)      # the parent words it
+    except Exception as e:         # the parent logs it: the child has no logging of its own
+        _send(conn, ("failed", str(e) or "the compile process failed"))
+        raise
+    status = _proc_status()
+    _send(conn, ("ok", data, status.get("VmHWM", 0), status.get("VmPeak", 0)))
+
+
+def _send(conn, message) -> None:
+    try:
+        conn.send(message)
+    except (OSError, MemoryError):
+        pass
+
+
+def _limit_memory(memory: int) -> None:
+    # RLIMIT_AS bounds everything the child maps, so its resident memory can never pass ``memory``: a list too big
+    # fails here with MemoryError instead of pushing the unit over MemoryMax, where the kernel might kill the
+    # daemon. oom_score_adj: if the unit fills up anyway, the child is the one the kernel kills.
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _proc_status() -> dict[str, int]:
+    out = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("VmHWM:", "VmPeak:")):
+                    out[line.split(":")[0]] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+def _last_good(config: Config, current: Path, why: str) -> DomainIndex:
+    """After a failed compile: the newest index compiled before (the lists as they were), else the curated lists
+    alone (compiled here: they are small). Either way ``stale`` says why, and the log says it loudly."""
+    older = sorted((p for p in cache_dir(config).glob("index-*.bin") if p != current),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for p in older:
+        try:
+            index = DomainIndex.load(p)
+        except (OSError, ValueError):
+            continue
+        stamp = datetime.fromtimestamp(p.stat().st_mtime, config.tz).strftime("%Y-%m-%d %H:%M")
+        index.stale = f"{why}; still blocking with the lists as compiled on {stamp}"
+        log.error("%s", index.stale)
+        return index
+    index = compile_index(replace(config, lists=replace(config.lists, sources=())))
+    index.stale = f"{why}; blocking with Hearth's own lists only until the parents' lists compile"
+    log.error("%s", index.stale)
+    return index
 
 
 def fingerprint(config: Config) -> str:
