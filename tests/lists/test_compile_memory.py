@@ -166,3 +166,18 @@ def test_the_cap_can_be_set_from_the_environment(monkeypatch):
     assert store._child_memory() == store.CHILD_MEMORY
     monkeypatch.delenv("HEARTH_COMPILE_MEMORY_MB")
     assert store._child_memory() == store.CHILD_MEMORY
+
+
+@pytest.mark.parametrize("chunks,lines", [
+    ([b"a.com\nb.com\n"], ["a.com\n", "b.com\n"]),
+    ([b"a.co", b"m\nb.com"], ["a.com\n", "b.com"]),                       # no final line break
+    ([b"\xef\xbb", b"\xbfa.com\n"], ["a.com\n"]),                          # a BOM split across chunks
+    ([b"b\xc3", b"\xbccher.de\n"], ["bücher.de\n"]),                       # a UTF-8 character split
+    ([b"a.com\r", b"\nb.com\r\n"], ["a.com\r", "\n", "b.com\r\n"]),       # CRLF split: one extra blank line
+    ([b"a.com\rb.com\r"], ["a.com\r", "b.com\r"]),                         # old Mac line ends
+    ([b"\xff\xfe.com\n"], ["\ufffd\ufffd.com\n"]),                          # undecodable bytes
+    ([], []),
+])
+def test_a_download_is_split_into_lines_as_it_arrives(chunks, lines):
+    from appliance.lists.sources import _lines
+    assert list(_lines(iter(chunks))) == lines
