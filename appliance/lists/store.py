@@ -14,6 +14,11 @@ Inputs, fed curated first so that a name in a curated list and a parent's list i
 The cache file's name carries a fingerprint of every input (file sizes, mtimes, inodes, the config's list
 settings), so a restart with nothing changed loads in a fraction of a second and any change recompiles. Plain
 blocking code with no event loop: the daemon runs it in a worker thread and swaps the result in.
+
+Memory, for a 1 GB Pi and the unit's MemoryMax (issue 16): the compile reads each parent's list twice from its
+file (DomainIndex.compile) and never holds its names; a big compile runs in a child process under a memory cap
+(CHILD_MEMORY), and a child that fails leaves the last good index in force: DNS never goes without filtering,
+and never compiles a big list inside the daemon.
 """
 from __future__ import annotations
 
@@ -156,20 +161,25 @@ def compile_in_child(config: Config, memory: int = CHILD_MEMORY) -> ChildCompile
         raise CompileFailed(f"the lists could not be compiled: cannot start a process: {e}") from None
     finally:
         send.close()        # ours: the child's end then reads as closed when the child is gone, whatever killed it
+    data = None
     try:
         result = receive.recv()
+        if result and result[0] == "ok":
+            data = receive.recv_bytes()     # the index as one buffer: no pickled copy of it
     except (EOFError, OSError, ValueError, pickle.UnpicklingError):    # the child died before it answered
         result = None
     finally:
         receive.close()
     p.join()
-    if not result or result[0] != "ok":
+    if data is None:
         raise CompileFailed(f"the lists could not be compiled: {_why(result, p.exitcode, memory, config)}")
-    _, data, peak_rss, peak_vm = result
+    _, peak_rss, peak_vm = result
     try:
         index = DomainIndex.frombytes(data, "the compiled lists")
     except ValueError as e:
         raise CompileFailed(str(e)) from None
+    del data
+    _return_memory_to_os()
     done = ChildCompile(index, time.monotonic() - t0, peak_rss, peak_vm)
     log.info("lists compiled in a separate process: %d rules in %.1f s, peak %.0f MB resident (%.0f MB of %.0f MB "
              "address space)", len(index), done.seconds, peak_rss / 2**20, peak_vm / 2**20, memory / 2**20)
@@ -178,7 +188,7 @@ def compile_in_child(config: Config, memory: int = CHILD_MEMORY) -> ChildCompile
 
 def _why(result, exitcode: int | None, memory: int, config: Config) -> str:
     import signal
-    if result:
+    if result and result[0] == "failed":
         return result[1]
     # Out of its address space, the trie library crashes (SIGSEGV) rather than raising; the kernel's OOM killer
     # sends SIGKILL. Under the child's memory cap both mean the same thing.
@@ -201,14 +211,16 @@ def _child_main(config: Config, conn, memory: int) -> None:
         _send(conn, ("failed", str(e) or "the compile process failed"))
         raise
     status = _proc_status()
-    _send(conn, ("ok", data, status.get("VmHWM", 0), status.get("VmPeak", 0)))
+    if _send(conn, ("ok", status.get("VmHWM", 0), status.get("VmPeak", 0))):
+        _send(conn, data, raw=True)
 
 
-def _send(conn, message) -> None:
+def _send(conn, message, *, raw: bool = False) -> bool:
     try:
-        conn.send(message)
-    except (OSError, MemoryError):
-        pass
+        conn.send_bytes(message) if raw else conn.send(message)
+        return True
+    except (OSError, MemoryError):      # the parent has gone: nobody to tell
+        return False
 
 
 def _limit_memory(memory: int) -> None:
@@ -241,14 +253,20 @@ def _proc_status() -> dict[str, int]:
 def _last_good(config: Config, current: Path, why: str) -> DomainIndex:
     """After a failed compile: the newest index compiled before (the lists as they were), else the curated lists
     alone (compiled here: they are small). Either way ``stale`` says why, and the log says it loudly."""
-    older = sorted((p for p in cache_dir(config).glob("index-*.bin") if p != current),
-                   key=lambda p: p.stat().st_mtime, reverse=True)
-    for p in older:
+    older = []
+    for p in cache_dir(config).glob("index-*.bin"):
+        try:
+            older.append((p.stat().st_mtime, p))
+        except OSError:             # removed meanwhile by another compile
+            pass
+    for mtime, p in sorted(older, reverse=True):
+        if p == current:
+            continue
         try:
             index = DomainIndex.load(p)
         except (OSError, ValueError):
             continue
-        stamp = datetime.fromtimestamp(p.stat().st_mtime, config.tz).strftime("%Y-%m-%d %H:%M")
+        stamp = datetime.fromtimestamp(mtime, config.tz).strftime("%Y-%m-%d %H:%M")
         index.stale = f"{why}; still blocking with the lists as compiled on {stamp}"
         log.error("%s", index.stale)
         return index
