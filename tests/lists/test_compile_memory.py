@@ -181,3 +181,14 @@ def test_the_cap_can_be_set_from_the_environment(monkeypatch):
 def test_a_download_is_split_into_lines_as_it_arrives(chunks, lines):
     from appliance.lists.sources import _lines
     assert list(_lines(iter(chunks))) == lines
+
+
+def test_the_units_memory_max_holds_the_compile_cap_and_the_daemon():
+    """MemoryMax is sized in bench/lists.py: the daemon's peak with a million names (79 MB measured) + the compile
+    child's cap + a margin. Raising the cap without the unit would let a compile take DNS down again."""
+    from pathlib import Path
+    import re
+    unit = (Path(__file__).resolve().parents[2] / "systemd" / "hearth-dns.service").read_text()
+    value = re.search(r"^MemoryMax=(\d+)M$", unit, re.M)
+    assert value, "MemoryMax= in megabytes"
+    assert int(value.group(1)) * 1024 * 1024 - store.CHILD_MEMORY >= 80 * 1024 * 1024 + 64 * 1024 * 1024
