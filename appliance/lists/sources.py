@@ -113,6 +113,7 @@ def update_source(config: Config, source: ListSource, now: datetime | None = Non
                 return UpdateResult(source.name, False, old_entries)
             _check(counts, old_entries, source.name, accept_shrink)
         except _Refused as e:
+            tmp.unlink(missing_ok=True)        # first: on a full disk, the status needs its room
             return _failed(config, source, old, stamp, str(e), entries=old_entries, had_copy=have_copy)
         changed = not have_copy or not filecmp.cmp(tmp, path, shallow=False)
         if changed:
@@ -187,7 +188,7 @@ def _fetch(url: str, config: Config, old: SourceStatus | None,
             raise _Refused(f"timed out after {timeout:g} s") from None
         raise _Refused(f"cannot reach the list: {reason}") from None
     except (OSError, http.client.HTTPException, zlib.error, ValueError) as e:
-        raise _Refused(f"download failed: {type(e).__name__}: {e}") from None
+        raise _Refused(f"download failed: {e}") from None
 
 
 def _socket_timeout(resp, remaining: float) -> None:
@@ -212,16 +213,24 @@ def _write_checked(chunks: Iterator[bytes], tmp: Path) -> _Counts:
     adblock form, and a hosts-file line its hosts form (it blocks that one host, not the names under it)."""
     counts = _Counts()
     form = {RULE: "{}\n", HOST: "0.0.0.0 {}\n", EXCEPTION: "@@||{}^\n"}
-    with open(tmp, "w", encoding="ascii") as out:
+    with _saving(tmp, open, tmp, "w", encoding="ascii") as out:
+        write = out.write
         for name, kind in iter_names(_first_line_checked(_lines(chunks), counts), counts):
-            out.write(form[kind].format(name))
+            _saving(tmp, write, form[kind].format(name))     # only the file's errors: the socket's are _fetch's
             if kind == EXCEPTION:
                 counts.exceptions += 1
             else:
                 counts.entries += 1
-        out.flush()
-        os.fsync(out.fileno())
+        _saving(tmp, out.flush)
+        _saving(tmp, os.fsync, out.fileno())
     return counts
+
+
+def _saving(tmp: Path, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except OSError as e:           # a full SD card: the last good copy stays, and the parent reads why
+        raise _Refused(f"cannot save the download in {tmp.parent}: {e.strerror or e}") from None
 
 
 def _first_line_checked(lines: Iterator[str], counts: _Counts) -> Iterator[str]:
