@@ -117,9 +117,9 @@ def _source_bytes(config: Config) -> int:
 
 # --- the compile child -------------------------------------------------------------------------------------------
 
-# Address space the compile child may use. Measured (bench/lists.py, x86_64, Python 3.11): the child of a
-# 1,000,000-name list peaks at ~125 MB of address space and ~108 MB resident, so 192 MB leaves room for about
-# 1.6M names. systemd/hearth-dns.service's MemoryMax is this plus the daemon's own memory plus a margin: a list too
+# Address space the compile child may use. Measured (bench/lists.py, x86_64, Python 3.11 and 3.13): the child of a
+# 1,000,000-name list peaks at ~131 MB of address space and ~113 MB resident, so 192 MB leaves room for about
+# 1.5M names. systemd/hearth-dns.service's MemoryMax is this plus the daemon's own memory plus a margin: a list too
 # big for it fails in the child, with a clear message, instead of taking the whole unit (and DNS) down.
 CHILD_MEMORY = 192 * 1024 * 1024
 _MEMORY_ENV = "HEARTH_COMPILE_MEMORY_MB"
@@ -225,8 +225,8 @@ def _send(conn, message, *, raw: bool = False) -> bool:
 
 def _limit_memory(memory: int) -> None:
     # RLIMIT_AS bounds everything the child maps, so its resident memory can never pass ``memory``: a list too big
-    # fails here with MemoryError instead of pushing the unit over MemoryMax, where the kernel might kill the
-    # daemon. oom_score_adj: if the unit fills up anyway, the child is the one the kernel kills.
+    # fails in the child (MemoryError, or a crash inside the trie library, which does not check every allocation)
+    # instead of pushing the unit over MemoryMax, where the kernel might kill the daemon. oom_score_adj: if the unit fills up anyway, the child is the one the kernel kills.
     try:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write("1000")
