@@ -213,7 +213,8 @@ def _write_checked(chunks: Iterator[bytes], tmp: Path) -> _Counts:
     adblock form, and a hosts-file line its hosts form (it blocks that one host, not the names under it)."""
     counts = _Counts()
     form = {RULE: "{}\n", HOST: "0.0.0.0 {}\n", EXCEPTION: "@@||{}^\n"}
-    with _saving(tmp, open, tmp, "w", encoding="ascii") as out:
+    out = _saving(tmp, open, tmp, "w", encoding="ascii")
+    try:
         write = out.write
         for name, kind in iter_names(_first_line_checked(_lines(chunks), counts), counts):
             _saving(tmp, write, form[kind].format(name))     # only the file's errors: the socket's are _fetch's
@@ -223,6 +224,11 @@ def _write_checked(chunks: Iterator[bytes], tmp: Path) -> _Counts:
                 counts.entries += 1
         _saving(tmp, out.flush)
         _saving(tmp, os.fsync, out.fileno())
+    finally:
+        try:
+            out.close()
+        except OSError:     # the rest of a buffer that did not fit: the error already on its way says why
+            pass
     return counts
 
 
