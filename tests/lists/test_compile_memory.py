@@ -192,3 +192,27 @@ def test_the_units_memory_max_holds_the_compile_cap_and_the_daemon():
     value = re.search(r"^MemoryMax=(\d+)M$", unit, re.M)
     assert value, "MemoryMax= in megabytes"
     assert int(value.group(1)) * 1024 * 1024 - store.CHILD_MEMORY >= 80 * 1024 * 1024 + 64 * 1024 * 1024
+
+
+def test_a_daemon_whose_first_compile_is_over_the_cap_starts_and_filters_with_the_curated_lists(tmp_path,
+                                                                                               monkeypatch):
+    """The issue's outage: no index yet, a list too big for the unit. DNS must start, and block what it can."""
+    from tests.support.hearth_proc import HearthServer
+    from tests.support.stub_upstream import StubUpstream
+
+    monkeypatch.setenv("HEARTH_COMPILE_MEMORY_MB", str(SMALL_CAP >> 20))
+    src = names_file(tmp_path / "big.txt", 600_000, "new")
+    zone = {n: [("A", "192.0.2.9")] for n in ("fine.example", "omegle.com", "new7.example.com")}
+    with StubUpstream(zone) as up:
+        h = HearthServer(tmp_path, {
+            "dns": {"upstreams": [up.address]},
+            "default_profile": {"block": ["parents-extra", "random-chat"]},
+            "lists": {"sources": [{"name": "big", "path": str(src), "category": "parents-extra"}]},
+        }).start()
+        try:
+            assert a(h, "fine.example") == ["192.0.2.9"]
+            assert a(h, "omegle.com") != ["192.0.2.9"]                 # a shipped category still blocks
+            assert a(h, "new7.example.com") == ["192.0.2.9"]
+            assert "Hearth's own lists only" in h.daemon.engine.snapshot.rules.index.stale
+        finally:
+            h.stop()
