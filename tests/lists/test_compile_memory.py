@@ -150,6 +150,8 @@ def test_the_daemon_serves_its_last_good_lists_when_a_compile_is_over_the_cap(tm
             assert a(h, "old7.example.com") != ["192.0.2.9"]           # the last good lists still block
             assert a(h, "new7.example.com") == ["192.0.2.9"]           # the list that did not fit is not in force
             assert "more than the 80 MB" in (h.daemon.engine.snapshot.rules.index.stale or ""), result
+            assert result["ok"] and any("still blocking with the lists as compiled on" in n for n in result["notes"])
+            assert "more than the 80 MB" in h.daemon.stats()["index_stale"]
         finally:
             h.stop()
 
