@@ -84,7 +84,7 @@ class Daemon:
             self.engine.reload(config, rules=rules)
             self._keep_running_copy(config)
             self.querylog.configure(config)
-            notes = []
+            notes = [rules.index.stale] if rules.index.stale else []     # a compile that failed: lists kept
             if config.dns.listen != old.dns.listen or config.data_dir != old.data_dir:
                 notes.append("listen addresses and data_dir take effect at the next restart")
             if _upstream_settings(config) != _upstream_settings(old):
@@ -211,7 +211,7 @@ class Daemon:
         return {"ok": True, "uptime": time.time() - self.started, **r.stats, "hot_entries": len(r.hot),
                 "cache_entries": len(r.cache), "log_dropped": self.querylog.dropped,
                 "log_written": self.querylog.written, "log": self.querylog.status(),
-                "index_entries": len(r.state.rules.index),
+                "index_entries": len(r.state.rules.index), "index_stale": r.state.rules.index.stale,
                 "upstreams": {str(u): {"state": h.state, "score": round(h.score, 4),
                                        "latency_ms": round(h.latency * 1000, 1)}
                               for u, h in r.upstreams.health.items()},

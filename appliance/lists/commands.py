@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from ..config import Config, ListSource
 from .catalog import CatalogError, category_domains_path, load_catalog
-from .guard import narrowed, shared_suffixes
-from .parse import parse_file
+from .guard import shared_matcher, shared_suffixes
+from .parse import EXCEPTION, RULE, LineCounts, iter_names, open_list
 from .sources import UpdateResult, read_status, update_all
 from .store import source_path
 
@@ -91,29 +92,54 @@ def _count(entries: str) -> int:
     return int(entries.replace(",", "")) if entries[:1].isdigit() else 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Summary:
+    entries: int            # names that block (a name given twice counts twice, as for a download)
+    unsupported: int
+    narrowed: int           # suffix rules the shared-infrastructure guard keeps to their own host
+    example: str | None     # the first of those
+
+
+def _summary(config: Config, path: Path, guard: bool) -> _Summary:
+    """One pass over a list file, a line at a time: a million-line list costs no memory to describe."""
+    on_shared = shared_matcher(shared_suffixes(config.blocklists_dir) if guard else frozenset())
+    counts = LineCounts()
+    entries = n_narrowed = 0
+    example = None
+    with open_list(path) as f:
+        for name, kind in iter_names(f, counts):
+            if kind == EXCEPTION:
+                continue
+            entries += 1
+            if kind == RULE and on_shared(name):
+                n_narrowed += 1
+                example = example or name
+    return _Summary(entries, counts.unsupported, n_narrowed, example)
+
+
 def _file_row(config: Config, path: Path, parent: bool = False) -> tuple[str, str, str]:
     """(entries, last success, last error) for a list read from a file rather than downloaded."""
     try:
-        parsed = parse_file(path)
+        summary = _summary(config, path, guard=parent)
         mtime = datetime.fromtimestamp(path.stat().st_mtime, config.tz).strftime("%Y-%m-%d %H:%M")
     except OSError as e:
         return "-", "-", f"cannot read {path}: {e.strerror or e}"
-    notes = [f"{parsed.unsupported:,} unsupported lines"] if parsed.unsupported else []
+    notes = [f"{summary.unsupported:,} unsupported lines"] if summary.unsupported else []
     if parent:
-        notes += _narrowed_note(config, path, parsed)
-    return f"{len(parsed.domains):,}", f"file {mtime}", "; ".join(notes) or "-"
+        notes += _narrowed_note(config, path, summary)
+    return f"{summary.entries:,}", f"file {mtime}", "; ".join(notes) or "-"
 
 
-def _narrowed_note(config: Config, path: Path, parsed=None) -> list[str]:
+def _narrowed_note(config: Config, path: Path, summary: _Summary | None = None) -> list[str]:
     """What the shared-infrastructure guard did to a parent's list, in words."""
     try:
-        parsed = parsed or parse_file(path)
+        summary = summary or _summary(config, path, guard=True)
     except OSError:
         return []
-    narrow = narrowed(parsed.domains, parsed.exact, shared_suffixes(config.blocklists_dir))
-    if not narrow:
+    if not summary.narrowed:
         return []
-    return [f"{len(narrow):,} names on shared infrastructure block their own host only (e.g. {narrow[0]})"]
+    return [f"{summary.narrowed:,} names on shared infrastructure block their own host only "
+            f"(e.g. {summary.example})"]
 
 
 def _when(config: Config, iso: str | None) -> str:

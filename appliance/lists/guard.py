@@ -8,6 +8,9 @@ for that one host only, like a hosts-file line, and counted so the list's status
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
+
+import marisa_trie
 
 from .parse import parse_file
 
@@ -32,6 +35,22 @@ def on_shared(name: str, shared: frozenset[str]) -> bool:
             return True
         i = name.find(".", i + 1)
     return False
+
+
+def shared_matcher(shared: frozenset[str]) -> Callable[[str], bool]:
+    """``on_shared`` for a million names: one C call a name (a trie of the suffixes written backwards) instead of
+    a set lookup per label."""
+    if not shared:
+        return lambda name: False
+    trie = marisa_trie.Trie(s[::-1] for s in shared)
+    prefixes = trie.prefixes
+
+    def match(name: str) -> bool:
+        rev = name[::-1]
+        n = len(rev)
+        # "ten.tnorfduolc" is a prefix of "ten.tnorfduolc.x" (under it) and of "ten.tnorfduolcx" (not under it)
+        return any(len(p) == n or rev[len(p)] == "." for p in prefixes(rev))
+    return match
 
 
 def narrowed(domains, exact: frozenset[str], shared: frozenset[str]) -> list[str]:

@@ -7,7 +7,8 @@ Layout, chosen for a 1 GB Pi with a million names:
 - a small table of combos: the distinct (lists, sources, exceptions) sets. Almost every name is in one list from
   one source, so there are few combos whatever the number of names.
 
-The index is immutable: the daemon builds a new one off the event loop and swaps it in with one assignment.
+The index is immutable (``stale`` is set once, by store.py, before anyone else sees it): the daemon builds a new
+one off the event loop and swaps it in with one assignment.
 """
 from __future__ import annotations
 
@@ -17,20 +18,25 @@ import struct
 from array import array
 from collections import Counter
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import marisa_trie
 
 from ..files import atomic_write
-from .names import is_stored_form, query_ascii, to_ascii
+from .names import query_ascii, stored_form
+from .parse import EXCEPTION, RULE
 
 _MAGIC = b"HEARTH-INDEX\x00v2\n"         # v2: exact-host rules
 _HEADER = struct.Struct("<QQQ")     # lengths of: trie bytes, value array bytes, JSON table
 _NONE: tuple = ()
 _LIST_SHIFT = 22                    # a packed code: list id << 22 | source id << 2 | is-exact << 1 | is-exception
 _SOURCE_MASK = (1 << 20) - 1
-_EXACT = 2
+_EXACT = EXACT = 2                  # parse.HOST: a hosts-file line blocks its one host
+_MAX_LISTS = (1 << 32 >> _LIST_SHIFT) - 1     # a code fits the 4-byte array of the second pass
+_UNSET = 0xFFFFFFFF                 # no code yet: the top list id, which _MAX_LISTS keeps unused
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +56,12 @@ class _Combo:
 class DomainIndex:
     """Suffix lookup over (domain, list, source) rules with per-list adblock exceptions."""
 
-    __slots__ = ("_trie", "_values", "_combos", "_table", "_size")
+    __slots__ = ("_trie", "_values", "_combos", "_table", "_size", "_buffer", "stale")
 
     def __init__(self, trie: marisa_trie.Trie, values: array, table: dict):
+        # Why this index is older than the config's lists (a compile that failed, see store.py); None when current.
+        self.stale: str | None = None
+        self._buffer = None         # the bytes a loaded trie lives in (frombytes maps it instead of copying)
         self._trie = trie
         self._values = values
         self._table = table      # the JSON-able form, kept for save(): lists, sources, combos as codes, size
@@ -72,59 +81,77 @@ class DomainIndex:
         """Compile rules, exceptions and exact-host rules, each ``(domain, list, source)``. A rule matches its
         name and every name under it; an exact rule its name only.
 
-        A name in the same list twice keeps the first source given (a rule over an exact rule), so callers feed
-        curated data first. Names that are not valid host names are skipped (the parser has already counted them
-        for the parent).
+        Holds every input in a list: for small inputs and tests. Big lists go through ``compile``.
         """
+        rules = []
+        for items, kind in ((entries, RULE), (exact, EXACT), (exceptions, EXCEPTION)):
+            for domain, lst, src in items:
+                name = stored_form(domain)
+                if name:
+                    rules.append((name, lst, src, kind))
+        return cls.compile(lambda: rules)
+
+    @classmethod
+    def compile(cls, rules: Callable[[], Iterable[tuple[str, str, str, int]]]) -> "DomainIndex":
+        """Compile ``(domain, list, source, kind)`` rules (kind: parse.RULE, EXACT or EXCEPTION) in two passes
+        over ``rules()``, which must give the same rules each time it is called. Domains must be in stored form
+        (names.stored_form), as the parser gives them.
+
+        The first pass feeds the names straight into the trie; the second looks up each name's key id and files
+        its code in an array. No Python string or dict per name is ever held, so a million names take about a
+        trie's build memory (~85 MB) instead of ~200 MB.
+
+        A name in the same list twice keeps the first source given (a rule over an exact rule), so callers feed
+        curated data first.
+        """
+        trie = marisa_trie.Trie(map(_backwards, map(_domain, rules())))      # C loops: no Python per name
+
+        # Pass 2: each key id's first code, and the few names with more than one (in several lists or sources).
         list_ids: dict[str, int] = {}
         source_ids: dict[str, int] = {}
-        # reversed name -> one packed code (list id, source id, exception bit), or a list of codes for the rare
-        # name in several lists. Plain ints keep a million-name build small and fast.
-        names: dict[str, object] = {}
-        multi: list[str] = []
-
-        def add(items: Iterable[tuple[str, str, str]], exc: int) -> None:
-            last_list = last_source = code = None
-            for domain, lst, src in items:
-                if lst is not last_list or src is not last_source:   # entries come in runs of one list
-                    last_list, last_source = lst, src
-                    lid = list_ids.setdefault(lst, len(list_ids))
-                    sid = source_ids.setdefault(src, len(source_ids))
-                    code = (lid << _LIST_SHIFT) | (sid << 2) | exc
-                key = (domain if is_stored_form(domain) else to_ascii(domain) or "")[::-1]
-                if not key:
-                    continue
-                old = names.setdefault(key, code)
-                if old is code or old == code:
-                    continue
-                if type(old) is int:
-                    names[key] = [old, code]
-                    multi.append(key)
-                else:
-                    old.append(code)
-
-        add(entries, 0)
-        add(exact, _EXACT)
-        add(exceptions, 1)
-        for key in multi:
-            names[key] = _dedupe(names[key])
-
-        trie = marisa_trie.Trie(names)
-        # The commonest combo (usually: the biggest list's) gets id 0, which the zeroed array already holds, so only
-        # the other names pay for a key_id() call.
-        counts = Counter(names.values())
-        ordered = [value for value, _ in counts.most_common()]
-        combo_ids = {value: cid for cid, value in enumerate(ordered)}
-        codes_of = [(v,) if type(v) is int else v for v in ordered]
-        values = array("H" if len(ordered) <= 0x10000 else "I")
-        values.frombytes(bytes(len(trie) * values.itemsize))
-        default = ordered[0] if ordered else None
+        first = array("I", [_UNSET]) * len(trie)
+        more: dict[int, list[int]] = {}
         key_id = trie.key_id
-        for key, value in names.items():
-            if value is not default and value != default:
-                values[key_id(key)] = combo_ids[value]
+        last_list = last_source = None
+        base = 0
+        for domain, lst, src, kind in rules():
+            if lst is not last_list or src is not last_source:   # rules come in runs of one list
+                last_list, last_source = lst, src
+                base = (list_ids.setdefault(lst, len(list_ids)) << _LIST_SHIFT
+                        | source_ids.setdefault(src, len(source_ids)) << 2)
+                if len(list_ids) > _MAX_LISTS or len(source_ids) > _SOURCE_MASK:
+                    raise ValueError(f"too many lists to compile ({len(list_ids)} lists, {len(source_ids)} sources)")
+            try:
+                kid = key_id(domain[::-1])
+            except KeyError:
+                raise ValueError(f"{domain}: a list changed while it was compiled") from None
+            code = base | kind
+            old = first[kid]
+            if old == _UNSET:
+                first[kid] = code
+            elif old != code:
+                more.setdefault(kid, [old]).append(code)
+        del key_id
+
+        # Combos: the distinct code sets. A name with one code has it as its combo, the rest a sorted tuple.
+        combo_of = {kid: _dedupe(codes) for kid, codes in more.items()}
+        combo_of = {kid: combo[0] if len(combo) == 1 else combo for kid, combo in combo_of.items()}
+        counts = Counter(first)
+        if _UNSET in counts:
+            raise ValueError("a list changed while it was compiled")
+        for kid, combo in combo_of.items():
+            counts[first[kid]] -= 1
+            counts[combo] += 1
+        # The commonest combo (usually: the biggest list's) gets id 0; ids follow how often they are used.
+        ordered = [value for value, n in counts.most_common() if n > 0]
+        combo_ids = {value: cid for cid, value in enumerate(ordered)}
+        values = array("H" if len(ordered) <= 0x10000 else "I", 
+                       map(combo_ids.get, first, repeat(0)))    # a name in `more` gets its own combo below
+        del first
+        for kid, combo in combo_of.items():
+            values[kid] = combo_ids[combo]
+        codes_of = [(v,) if type(v) is int else v for v in ordered]
         size = sum(counts[v] * sum(1 for c in codes if not c & 1) for v, codes in zip(ordered, codes_of))
-        del names
         combos = [[[c >> _LIST_SHIFT, (c >> 2) & _SOURCE_MASK, c & 1, (c & _EXACT) >> 1] for c in codes]
                   for codes in codes_of]
         table = {"lists": list(list_ids), "sources": list(source_ids), "combos": combos, "size": size}
@@ -184,40 +211,51 @@ class DomainIndex:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the compiled index to ``path`` atomically (temporary file, then rename)."""
-        path = Path(path)
-        trie = self._trie.tobytes()
-        values = self._values.tobytes()
-        table = json.dumps({**self._table, "typecode": self._values.typecode},
-                           separators=(",", ":")).encode()
-        atomic_write(path, (_MAGIC, _HEADER.pack(len(trie), len(values), len(table)), trie, values, table))
+        atomic_write(Path(path), self.tobytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DomainIndex":
         """Read an index written by ``save``; ValueError if the file is not one (the caller recompiles)."""
         with open(path, "rb") as f:
             data = f.read()
+        return cls.frombytes(data, str(path))
+
+    def tobytes(self) -> bytes:
+        """The index as one string of bytes: the cache file's content, and what the compile child sends back."""
+        trie = self._trie.tobytes()
+        values = self._values.tobytes()
+        table = json.dumps({**self._table, "typecode": self._values.typecode},
+                           separators=(",", ":")).encode()
+        return b"".join((_MAGIC, _HEADER.pack(len(trie), len(values), len(table)), trie, values, table))
+
+    @classmethod
+    def frombytes(cls, data: bytes, what: str = "index") -> "DomainIndex":
+        """The index ``tobytes`` gave; ValueError, naming ``what``, if ``data`` is not one."""
         start = len(_MAGIC) + _HEADER.size
         if not data.startswith(_MAGIC) or len(data) < start:
-            raise ValueError(f"{path}: not a Hearth index file")
+            raise ValueError(f"{what}: not a Hearth index file")
         n_trie, n_values, n_table = _HEADER.unpack_from(data, len(_MAGIC))
         if start + n_trie + n_values + n_table != len(data):
-            raise ValueError(f"{path}: truncated Hearth index file")
+            raise ValueError(f"{what}: truncated Hearth index file")
         view = memoryview(data)
         try:
-            trie = marisa_trie.Trie().frombytes(bytes(view[start:start + n_trie]))
+            # map, not frombytes: the trie is read in place, so loading costs no copy (frombytes made two, and
+            # the daemon's heap kept them: +20 MB after a reload of a million names)
+            trie = marisa_trie.Trie().map(view[start:start + n_trie])
             table = json.loads(bytes(view[start + n_trie + n_values:]))
             values = array(table.pop("typecode"))
             values.frombytes(view[start + n_trie:start + n_trie + n_values])
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}: damaged Hearth index file: {e}") from e
+            raise ValueError(f"{what}: damaged Hearth index file: {e}") from e
         if len(values) != len(trie):
-            raise ValueError(f"{path}: damaged Hearth index file: {len(values)} values for {len(trie)} names")
-        return cls(trie, values, table)
+            raise ValueError(f"{what}: damaged Hearth index file: {len(values)} values for {len(trie)} names")
+        index = cls(trie, values, table)
+        index._buffer = data
+        return index
 
 
-def _stored(domain: str) -> str | None:
-    # Entries from the parser are already in stored form; check that with one regex, normalise only the odd one.
-    return domain if is_stored_form(domain) else to_ascii(domain)
+_domain = itemgetter(0)
+_backwards = itemgetter(slice(None, None, -1))      # name[::-1]: the trie key
 
 
 def _dedupe(codes: list[int]) -> tuple[int, ...]:

@@ -38,6 +38,11 @@ def to_ascii(name: str) -> str | None:
     return name
 
 
+def stored_form(name: str) -> str | None:
+    """``to_ascii`` with the fast path first: a name already in stored form is returned as it is."""
+    return name if is_stored_form(name) else to_ascii(name)
+
+
 def query_ascii(qname: str) -> str | None:
     """Fast path for lookups: a query off the wire is already ASCII; only an unusual one pays for ``to_ascii``."""
     if qname.isascii():

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .names import is_stored_form, to_ascii
 
@@ -55,8 +55,13 @@ class _Unsupported(Exception):
 def parse_file(path: str | Path) -> ParsedList:
     # Read line by line: a million-line list never sits in memory twice. A list is text of unknown origin:
     # undecodable bytes become U+FFFD, which then fail as invalid names.
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
+    with open_list(path) as f:
         return parse_lines(f)
+
+
+def open_list(path: str | Path):
+    """A list file opened the way every reader here reads it (text, BOM dropped, bad bytes replaced)."""
+    return open(path, encoding="utf-8-sig", errors="replace")
 
 
 def parse_list(text: str) -> ParsedList:
@@ -67,43 +72,56 @@ def parse_lines(lines: Iterable[str]) -> ParsedList:
     domains: dict[str, None] = {}
     exceptions: dict[str, None] = {}
     suffix: set[str] = set()            # names some non-hosts line gave: they match their subdomains
-    unsupported = 0
-    samples: list[str] = []
-    lineno = 0
-    # The common case (one lower-case name a line) is decided by one regex; the rest takes the slow path.
-    fast = is_stored_form
-    for lineno, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line:
+    counts = LineCounts()
+    for name, kind in iter_names(lines, counts):
+        if kind == EXCEPTION:
+            exceptions[name] = None
             continue
-        if fast(line):
-            domains[line] = None
-            suffix.add(line)
-            continue
-        try:
-            for name, kind in _parse_line(line):
-                _keep(name, kind, domains, exceptions, suffix)
-        except _Unsupported as why:
-            for name, kind in why.partial:
-                _keep(name, kind, domains, exceptions, suffix)
-            unsupported += 1
-            if len(samples) < MAX_SAMPLES:
-                shown = line if len(line) <= 80 else line[:77] + "..."
-                samples.append(f"line {lineno}: {shown} ({why})")
-    return ParsedList(tuple(domains), tuple(exceptions), unsupported, tuple(samples), lineno,
+        domains[name] = None
+        if kind == RULE:
+            suffix.add(name)
+    return ParsedList(tuple(domains), tuple(exceptions), counts.unsupported, tuple(counts.samples), counts.lines,
                       frozenset(d for d in domains if d not in suffix))
 
 
-_RULE, _EXCEPTION, _HOST = 0, 1, 2      # what a line gives: a suffix rule, an exception, one exact host
+# What a line gives: a suffix rule, an exception, one exact host. index.py packs these same numbers into its codes.
+RULE, EXCEPTION, HOST = 0, 1, 2
 
 
-def _keep(name: str, kind: int, domains: dict, exceptions: dict, suffix: set) -> None:
-    if kind == _EXCEPTION:
-        exceptions[name] = None
-        return
-    domains[name] = None
-    if kind == _RULE:
-        suffix.add(name)
+@dataclass(slots=True)
+class LineCounts:
+    """What iter_names saw besides names; complete once its iterator is exhausted."""
+    lines: int = 0
+    unsupported: int = 0
+    samples: list[str] = field(default_factory=list)
+
+
+def iter_names(lines: Iterable[str], counts: LineCounts | None = None) -> Iterator[tuple[str, int]]:
+    """Every ``(name, kind)`` a list gives, line by line, repeats included. Nothing is held, so the compile can
+    read a million-line list twice (index.py's two passes) in the memory of one line."""
+    counts = counts if counts is not None else LineCounts()
+    lineno = 0
+    # The common case (one lower-case name a line) is decided by one regex; the rest takes the slow path.
+    fast = is_stored_form
+    try:
+        for lineno, raw in enumerate(lines, 1):
+            line = raw.strip()
+            if not line:
+                continue
+            if fast(line):
+                yield line, RULE
+                continue
+            try:
+                found = _parse_line(line)
+            except _Unsupported as why:
+                found = why.partial
+                counts.unsupported += 1
+                if len(counts.samples) < MAX_SAMPLES:
+                    shown = line if len(line) <= 80 else line[:77] + "..."
+                    counts.samples.append(f"line {lineno}: {shown} ({why})")
+            yield from found
+    finally:
+        counts.lines = lineno
 
 
 def _parse_line(line: str) -> list[tuple[str, int]]:
@@ -121,9 +139,9 @@ def _parse_line(line: str) -> list[tuple[str, int]]:
     if _COSMETIC.search(line):
         raise _Unsupported("cosmetic rule")
     if line.startswith("@@"):
-        return [(_adblock(line[2:], exception=True), _EXCEPTION)]
+        return [(_adblock(line[2:], exception=True), EXCEPTION)]
     if line.startswith("||"):
-        return [(_adblock(line, exception=False), _RULE)]
+        return [(_adblock(line, exception=False), RULE)]
     if first == "/" and line.endswith("/") and len(line) > 2:
         raise _Unsupported("regular expression")
     if first == "|":
@@ -131,7 +149,7 @@ def _parse_line(line: str) -> list[tuple[str, int]]:
     tokens = line.split()
     if len(tokens) > 1 or tokens[0] in _NULL_IPS:
         return _hosts(tokens)
-    return [(_domain(tokens[0]), _RULE)]
+    return [(_domain(tokens[0]), RULE)]
 
 
 def _hosts(tokens: list[str]) -> list[tuple[str, int]]:
@@ -145,7 +163,7 @@ def _hosts(tokens: list[str]) -> list[tuple[str, int]]:
         if token.lower() in _HOSTS_SELF:
             continue
         try:
-            out.append((_domain(token), _HOST))
+            out.append((_domain(token), HOST))
         except _Unsupported as e:
             error = error or f"{token}: {e}"
     if error:

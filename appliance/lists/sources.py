@@ -6,9 +6,12 @@ for a refusal is recorded in data_dir/lists/status.json for the admin and ``hear
 """
 from __future__ import annotations
 
+import codecs
+import filecmp
 import http.client
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -19,14 +22,15 @@ import zlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, TypeVar
 
 from ..config import Config, ListSource
 from ..files import atomic_write
-from .parse import ParsedList, parse_file, parse_list
+from .parse import EXCEPTION, HOST, RULE, LineCounts, iter_names, open_list
 from .store import lists_dir, source_path
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 USER_AGENT = "Hearth/0.1 (home DNS filter; daily list update)"
 _CHUNK = 64 * 1024
@@ -96,29 +100,37 @@ def update_source(config: Config, source: ListSource, now: datetime | None = Non
     have_copy = path.is_file()
     old_entries = old.entries if have_copy else 0
     if have_copy and not old.entries:      # a copy without a status (status.json lost): count it once
-        old_entries = len(parse_file(path).domains)
+        old_entries = _count_names(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.download")
     try:
-        body, headers = _fetch(source.url, config, old if have_copy else None)
-        if body is None:                   # 304 Not Modified
-            new = _status(old, source, stamp, entries=old_entries, headers=headers)
-            _write_status(config, new)
-            return UpdateResult(source.name, False, old_entries)
-        parsed = _check(body, old_entries, source.name, accept_shrink)
-    except _Refused as e:
-        return _failed(config, source, old, stamp, str(e), entries=old_entries, had_copy=have_copy)
-    text = _normalised(parsed)
-    changed = not have_copy or path.read_bytes() != text
-    if changed:
-        atomic_write(path, text)
-    new = _status(old, source, stamp, entries=len(parsed.domains), headers=headers, changed=changed,
-                  exceptions=len(parsed.exceptions), unsupported=parsed.unsupported, samples=parsed.samples)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            counts, headers = _fetch(source.url, config, old if have_copy else None,
+                                     lambda chunks: _write_checked(chunks, tmp))
+            if counts is None:                 # 304 Not Modified
+                new = _status(old, source, stamp, entries=old_entries, headers=headers)
+                _write_status(config, new)
+                return UpdateResult(source.name, False, old_entries)
+            _check(counts, old_entries, source.name, accept_shrink)
+        except _Refused as e:
+            tmp.unlink(missing_ok=True)        # first: on a full disk, the status needs its room
+            return _failed(config, source, old, stamp, str(e), entries=old_entries, had_copy=have_copy)
+        changed = not have_copy or not filecmp.cmp(tmp, path, shallow=False)
+        if changed:
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    new = _status(old, source, stamp, entries=counts.entries, headers=headers, changed=changed,
+                  exceptions=counts.exceptions, unsupported=counts.unsupported, samples=tuple(counts.samples))
     _write_status(config, new)
-    log.info("list %s: %d entries%s", source.name, len(parsed.domains), " (changed)" if changed else "")
-    return UpdateResult(source.name, changed, len(parsed.domains))
+    log.info("list %s: %d entries%s", source.name, counts.entries, " (changed)" if changed else "")
+    return UpdateResult(source.name, changed, counts.entries)
 
 
-def _fetch(url: str, config: Config, old: SourceStatus | None) -> tuple[bytes | None, http.client.HTTPMessage]:
-    """The body (None for 304) and headers; _Refused on any transport problem, within one overall deadline."""
+def _fetch(url: str, config: Config, old: SourceStatus | None,
+           consume: Callable[[Iterator[bytes]], T]) -> tuple[T | None, http.client.HTTPMessage]:
+    """``consume(chunks of the body)`` (None for 304) and the headers; _Refused on any transport problem, within
+    one overall deadline. The body goes to ``consume`` as it arrives: a 60 MB list is never held whole."""
     limit, timeout = config.lists.max_bytes, config.lists.timeout
     deadline = time.monotonic() + timeout
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, identity"}
@@ -135,29 +147,33 @@ def _fetch(url: str, config: Config, old: SourceStatus | None) -> tuple[bytes | 
                 raise _Refused(f"list is {expected:,} bytes, over the {limit:,} byte limit")
             gzip = resp.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip")
             inflate = zlib.decompressobj(wbits=31) if gzip else None
-            chunks: list[bytes] = []
             received = size = 0
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _Refused(f"timed out after {timeout:g} s")
-                _socket_timeout(resp, remaining)
-                # read1: returns what has arrived; read(n) would wait for n bytes from a slow-drip server
-                chunk = resp.read1(_CHUNK)
-                if not chunk:
-                    break
-                received += len(chunk)
-                if inflate:
-                    chunk = inflate.decompress(chunk, limit + 1 - size)
-                size += len(chunk)
-                if size > limit:
-                    raise _Refused(f"list is over the {limit:,} byte limit")
-                chunks.append(chunk)
+
+            def chunks() -> Iterator[bytes]:
+                nonlocal received, size
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise _Refused(f"timed out after {timeout:g} s")
+                    _socket_timeout(resp, remaining)
+                    # read1: returns what has arrived; read(n) would wait for n bytes from a slow-drip server
+                    chunk = resp.read1(_CHUNK)
+                    if not chunk:
+                        return
+                    received += len(chunk)
+                    if inflate:
+                        chunk = inflate.decompress(chunk, limit + 1 - size)
+                    size += len(chunk)
+                    if size > limit:
+                        raise _Refused(f"list is over the {limit:,} byte limit")
+                    yield chunk
+
+            result = consume(chunks())
             if expected is not None and received != expected:
                 raise _Refused(f"truncated: received {received:,} of {expected:,} bytes")
             if inflate and not inflate.eof:
                 raise _Refused("truncated: the compressed body ends early")
-            return b"".join(chunks), resp.headers
+            return result, resp.headers
     except urllib.error.HTTPError as e:
         if e.code == 304 and old:
             return None, e.headers
@@ -172,7 +188,7 @@ def _fetch(url: str, config: Config, old: SourceStatus | None) -> tuple[bytes | 
             raise _Refused(f"timed out after {timeout:g} s") from None
         raise _Refused(f"cannot reach the list: {reason}") from None
     except (OSError, http.client.HTTPException, zlib.error, ValueError) as e:
-        raise _Refused(f"download failed: {type(e).__name__}: {e}") from None
+        raise _Refused(f"download failed: {e}") from None
 
 
 def _socket_timeout(resp, remaining: float) -> None:
@@ -184,30 +200,88 @@ def _socket_timeout(resp, remaining: float) -> None:
         sock.settimeout(max(0.05, remaining))
 
 
-def _check(body: bytes, old_entries: int, name: str, accept_shrink: bool) -> ParsedList:
-    if not body.strip():
-        raise _Refused("empty body")
+@dataclass(slots=True)
+class _Counts(LineCounts):
+    entries: int = 0            # names that block (a name given twice counts twice)
+    exceptions: int = 0
+    printable: bool = False     # some line held more than white space
+
+
+def _write_checked(chunks: Iterator[bytes], tmp: Path) -> _Counts:
+    """Parse the body as it arrives and write it to ``tmp`` normalised: one name a line, smaller than most
+    sources (fewer SD card writes) and re-read on the parser's fast path at every compile. Exceptions keep their
+    adblock form, and a hosts-file line its hosts form (it blocks that one host, not the names under it)."""
+    counts = _Counts()
+    form = {RULE: "{}\n", HOST: "0.0.0.0 {}\n", EXCEPTION: "@@||{}^\n"}
+    out = _saving(tmp, open, tmp, "w", encoding="ascii")
+    try:
+        write = out.write
+        for name, kind in iter_names(_first_line_checked(_lines(chunks), counts), counts):
+            _saving(tmp, write, form[kind].format(name))     # only the file's errors: the socket's are _fetch's
+            if kind == EXCEPTION:
+                counts.exceptions += 1
+            else:
+                counts.entries += 1
+        _saving(tmp, out.flush)
+        _saving(tmp, os.fsync, out.fileno())
+    finally:
+        try:
+            out.close()
+        except OSError:     # the rest of a buffer that did not fit: the error already on its way says why
+            pass
+    return counts
+
+
+def _saving(tmp: Path, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except OSError as e:           # a full SD card: the last good copy stays, and the parent reads why
+        raise _Refused(f"cannot save the download in {tmp.parent}: {e.strerror or e}") from None
+
+
+def _first_line_checked(lines: Iterator[str], counts: _Counts) -> Iterator[str]:
     # No list format starts with "<", every HTML or XML page does (a captive portal, a host's error page, a login
     # wall). The Content-Type is not trusted either way: some list hosts serve plain lists as text/html.
-    if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-        raise _Refused("HTML instead of a list")
-    parsed = parse_list(body.decode("utf-8", errors="replace"))
-    if not parsed.domains:
-        raise _Refused(f"no valid domains in {parsed.lines:,} lines")
-    if len(parsed.domains) * 2 < old_entries and not accept_shrink:
-        raise _Refused(f"shrank from {old_entries:,} to {len(parsed.domains):,} entries (if the list really got "
+    for line in lines:
+        if not counts.printable and line.strip():
+            counts.printable = True
+            if line.lstrip().startswith("<"):
+                raise _Refused("HTML instead of a list")
+        yield line
+
+
+_LINE_ENDS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"      # where str.splitlines splits
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """The body's lines, decoded as they arrive (undecodable bytes become U+FFFD), without the leading BOM."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    rest, first = "", True
+    for chunk in chunks:
+        text = rest + decoder.decode(chunk)
+        if first and text:
+            text, first = text.removeprefix("\ufeff"), False
+        parts = text.splitlines(True)
+        rest = parts.pop() if parts and parts[-1][-1] not in _LINE_ENDS else ""
+        yield from parts
+    rest += decoder.decode(b"", final=True)
+    if rest:
+        yield rest.removeprefix("\ufeff") if first else rest
+
+
+def _check(counts: _Counts, old_entries: int, name: str, accept_shrink: bool) -> None:
+    if not counts.printable:
+        raise _Refused("empty body")
+    if not counts.entries:
+        raise _Refused(f"no valid domains in {counts.lines:,} lines")
+    if counts.entries * 2 < old_entries and not accept_shrink:
+        raise _Refused(f"shrank from {old_entries:,} to {counts.entries:,} entries (if the list really got "
                        f"smaller, accept it with: hearth lists update {name} --accept-shrink)")
-    return parsed
 
 
-def _normalised(parsed: ParsedList) -> bytes:
-    # The copy on disk is the parsed list, one name a line: smaller than most sources (fewer SD card writes) and
-    # re-parsed on the fast path at every compile. Exceptions keep their adblock form, and a hosts-file line its
-    # hosts form (it blocks that one host, not the names under it).
-    exact = parsed.exact
-    lines = [f"0.0.0.0 {d}" if d in exact else d for d in parsed.domains]
-    lines += [f"@@||{d}^" for d in parsed.exceptions]
-    return ("\n".join(lines) + "\n").encode("ascii")
+def _count_names(path: Path) -> int:
+    with open_list(path) as f:
+        return sum(1 for _, kind in iter_names(f) if kind != EXCEPTION)
 
 
 def _failed(config: Config, source: ListSource, old: SourceStatus, stamp: str, error: str,

@@ -46,11 +46,14 @@ def test_hosts_lines_block_one_host_and_shared_infrastructure_is_never_a_suffix(
     assert "2 names on shared infrastructure block their own host only (e.g. cloudfront.net)" in row
 
 
-def test_a_downloaded_hosts_file_stays_a_hosts_file_on_disk():
+def test_a_downloaded_hosts_file_stays_a_hosts_file_on_disk(tmp_path):
     """The stored copy of a download is the parsed list; its hosts lines must still block one host each."""
-    from appliance.lists.parse import parse_list
-    from appliance.lists.sources import _normalised
+    from appliance.lists.parse import parse_file, parse_list
+    from appliance.lists.sources import _write_checked
     first = parse_list(LIST)
-    again = parse_list(_normalised(first).decode())
+    body = LIST.encode()
+    counts = _write_checked(iter([body[:7], body[7:30], body[30:]]), tmp_path / "copy.txt")   # split mid-line
+    again = parse_file(tmp_path / "copy.txt")
     assert again.domains == first.domains and again.exact == first.exact
+    assert again.unsupported == 0 and counts.unsupported == first.unsupported
     assert first.exact == {"googleapis.com", "ads.example.net", "tracker.example.net"}

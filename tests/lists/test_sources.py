@@ -229,3 +229,31 @@ def test_schedule_updates_adds_a_jittered_daily_job(config, src, host):
     job.func()                                                        # 304: nothing changed, no reload
     assert changes == [1]
     scheduler.shutdown(wait=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 KB tmpfs: room for a small list and its status, not for a bigger download. Needs root."""
+    import os
+    import subprocess
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs to mount a small tmpfs (root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_download_that_does_not_fit_on_the_disk_keeps_the_last_good_copy(make_config, src, host, small_disk):
+    from dataclasses import replace
+    config = replace(make_config(src, max_bytes=1024 * 1024, timeout=5.0), data_dir=small_disk)
+    before = good_copy(config, src, host)
+    serve(host, domains_text(5000, "bigger"), etag='"v2"')          # ~90 KB: more than the disk holds
+    result = update_source(config, src, now=NOW)
+    assert result.error.startswith("cannot save the download in ") and "No space left on device" in result.error
+    assert result.had_copy and source_path(config, src).read_bytes() == before
+    assert read_status(config)["kids"].last_error == result.error
+    assert sorted(p.name for p in source_path(config, src).parent.iterdir()) == ["kids.txt", "status.json"]
