@@ -327,6 +327,8 @@ def cmd_status(args) -> int:
         print(today)
     print(f"block lists: {st['index_entries']:,} names; in memory: {st['hot_entries']:,} answers, "
           f"{st['cache_entries']:,} upstream records")
+    if st.get("index_stale"):       # the newest lists could not be compiled: older ones are blocking
+        print(f"WARNING: {st['index_stale']}")
     print(f"query log: {st['log_written']:,} rows written, {st['log_dropped']:,} lost")
     if (st.get("log") or {}).get("last_error"):
         print(f"  the query log's last problem: {st['log']['last_error']}")

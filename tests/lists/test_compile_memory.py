@@ -5,6 +5,9 @@ the cap with a real child process under a real RLIMIT_AS, and a real daemon that
 """
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import dns.message
 import dns.query
 import pytest
@@ -152,6 +155,9 @@ def test_the_daemon_serves_its_last_good_lists_when_a_compile_is_over_the_cap(tm
             assert "more than the 80 MB" in (h.daemon.engine.snapshot.rules.index.stale or ""), result
             assert result["ok"] and any("still blocking with the lists as compiled on" in n for n in result["notes"])
             assert "more than the 80 MB" in h.daemon.stats()["index_stale"]
+            status = subprocess.run([sys.executable, "-m", "appliance.cli", "status", "--config",
+                                     str(h.config_path)], capture_output=True, text=True, timeout=60)
+            assert "WARNING: " in status.stdout and "still blocking with the lists as compiled on" in status.stdout
         finally:
             h.stop()
 
