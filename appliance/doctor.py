@@ -524,7 +524,8 @@ def _admin_up(cfg: Config) -> bool | None:
 
 
 def clock_synchronised() -> bool | None:
-    """systemd-timesyncd's flag file, or the kernel's unsynchronised bit via adjtimex; None when unknown."""
+    """systemd-timesyncd's flag file, else the kernel's unsynchronised bit via adjtimex (refused under the units'
+    ProtectClock=: then timedated's word over D-Bus); None when nothing can tell."""
     if Path("/run/systemd/timesync/synchronized").exists():
         return True
     try:
@@ -533,9 +534,19 @@ def clock_synchronised() -> bool | None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         buf = ctypes.create_string_buffer(512)       # struct timex; modes = 0 only reads
         state = libc.adjtimex(buf)
-        return state != 5                            # TIME_ERROR: the clock is not synchronised
+        if state >= 0:
+            return state != 5                        # TIME_ERROR: the clock is not synchronised
     except (OSError, AttributeError):
-        return None
+        pass
+    if shutil.which("timedatectl") and Path("/run/systemd/system").is_dir():
+        import subprocess
+        try:
+            r = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
+                               text=True, timeout=3)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return {"yes": True, "no": False}.get(r.stdout.strip())
+    return None
 
 
 def gateway(route_file: str = "/proc/net/route") -> str | None:

@@ -55,7 +55,7 @@ def home(tmp_path):
     from appliance.state.admin import session_secret
     from tests.support.hearth_proc import HearthServer
     from tests.support.stub_upstream import StubUpstream
-    with StubUpstream({"www.example.org": "93.184.215.14"}) as up:
+    with StubUpstream({"www.example.org": [("A", "93.184.215.14")]}) as up:
         h = HearthServer(tmp_path, {"dns": {"upstreams": [up.address]}, **yaml.safe_load(CONFIG_TEXT),
                                     "data_dir": str(tmp_path / "var")}).start()
         try:

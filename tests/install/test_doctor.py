@@ -145,7 +145,7 @@ def broken_home(tmp_path):
     from tests.support.stub_upstream import StubUpstream
     import dns.message
     import dns.query
-    up = StubUpstream({"www.example.org": "93.184.215.14"}).start()
+    up = StubUpstream({"www.example.org": [("A", "93.184.215.14")]}).start()
     h = HearthServer(tmp_path, {"dns": {"upstreams": [up.address]}, "devices": [], "profiles": {}}).start()
     try:
         for _ in range(3):
