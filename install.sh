@@ -381,8 +381,9 @@ case "${1:-}" in
     ;;
 --test)
     # Only what the tests use: ip (network-namespace test), openssl (the DNS-over-TLS test's certificate),
-    # faketime (hearth doctor on a Pi that booted in 1970), chromium (Debian's, driven by playwright: no browser download) and npm for the admin's browser tests.
-    apt_install iproute2 openssl chromium faketime
+    # faketime (hearth doctor on a Pi that booted in 1970), python3-seccomp (the units' system call filter),
+    # chromium (Debian's, driven by playwright: no browser download) and npm for the admin's browser tests.
+    apt_install iproute2 openssl chromium faketime python3-seccomp
     command -v npm >/dev/null || apt_install npm     # a NodeSource node brings its own npm
     make_venv "[test]"
     # axe-core, injected into the admin's pages by the browser tests (git-ignored, installed once).

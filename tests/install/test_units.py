@@ -3,7 +3,6 @@ the hardening each must carry, and Hearth running under MemoryDenyWriteExecute= 
 PR_SET_MDWE, stands in for systemd's seccomp rule here, where systemd is not PID 1)."""
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import shutil
@@ -95,7 +94,7 @@ def test_every_unit_has_a_memory_cap_and_restarts(unit):
 
 # --- Hearth under W^X -------------------------------------------------------------------------------------------
 
-PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+# prctl(PR_SET_MDWE = 65, PR_MDWE_REFUSE_EXEC_GAIN = 1): from then on no mapping may become writable and executable.
 WRAP = """
 import ctypes, mmap, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -119,10 +118,10 @@ needs_mdwe = pytest.mark.skipif(sys.platform != "linux" or not _mdwe_supported()
                                 reason="the kernel has no PR_SET_MDWE (Linux 6.3+)")
 
 
-@needs_mdwe
-def test_dns_and_admin_run_without_writable_executable_memory(tmp_path):
-    """What MemoryDenyWriteExecute=yes allows: the DNS daemon answers, the admin serves its first page and hashes a
-    password (argon2's compiled code), both under the kernel's W^X switch."""
+def _run_dns_and_admin(tmp_path, wrapper: list[str]) -> None:
+    """Under ``wrapper`` (which execs what follows it): the DNS daemon answers, the admin serves its first page,
+    argon2 (compiled code) hashes a password, and `hearth doctor --json` looks at the machine."""
+    import dns.exception
     import dns.message
     import dns.query
     from tests.support.hearth_proc import free_port
@@ -134,8 +133,8 @@ def test_dns_and_admin_run_without_writable_executable_memory(tmp_path):
                                        "dns": {"listen": [f"127.0.0.1:{port}"], "upstreams": [up.address]},
                                        "admin": {"listen": f"127.0.0.1:{web}"}}))
         env = {**os.environ, "HEARTH_CONFIG": str(cfg), "HEARTH_LOG": "WARNING"}
-        procs = [subprocess.Popen([sys.executable, "-c", WRAP, str(HEARTH), what], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for what in ("dns", "admin")]
+        procs = [subprocess.Popen([*wrapper, str(HEARTH), what], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT) for what in ("dns", "admin")]
         try:
             deadline = time.monotonic() + 60
             answer = page = None
@@ -150,12 +149,92 @@ def test_dns_and_admin_run_without_writable_executable_memory(tmp_path):
                     time.sleep(0.3)
             assert answer is not None and "93.184.215.14" in answer.to_text()
             assert page is not None and b"Welcome to Hearth" in page
-            r = subprocess.run([sys.executable, "-c", WRAP, sys.executable, "-c",
+            r = subprocess.run([*wrapper, sys.executable, "-c",
                                 "from argon2 import PasswordHasher; h = PasswordHasher(); "
                                 "assert h.verify(h.hash('a long password'), 'a long password')"],
                                capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, r.stderr
+            r = subprocess.run([*wrapper, str(HEARTH), "doctor", "--json"], capture_output=True, text=True,
+                               timeout=60, env=env)
+            assert '"check": "service", "state": "ok"' in r.stdout, r.stdout + r.stderr
         finally:
             for p in procs:
                 p.terminate()
                 p.wait(30)
+
+
+@needs_mdwe
+def test_dns_and_admin_run_without_writable_executable_memory(tmp_path):
+    """What MemoryDenyWriteExecute=yes allows (uvloop, argon2, ctypes' calls)."""
+    _run_dns_and_admin(tmp_path, [sys.executable, "-c", WRAP])
+
+
+# --- Hearth under the units' system call filter -----------------------------------------------------------------
+# systemd-analyze lists each @group's calls; the filter is the units' own lines, read from the unit file, applied
+# with libseccomp (Debian's python3-seccomp, for the system's Python) the way systemd applies it: the allow list,
+# minus the ~ lines, every other call refused with SystemCallErrorNumber=EPERM. W^X on as well, as in the unit.
+SYSTEM_PYTHON = "/usr/bin/python3"
+SECCOMP_WRAP = """
+import ctypes, errno, json, os, sys, seccomp
+allowed = json.loads(sys.argv[1])
+f = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
+for name in allowed:
+    try:
+        f.add_rule(seccomp.ALLOW, name)
+    except (RuntimeError, ValueError, OSError):
+        pass                      # not a call on this architecture
+f.load()
+ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def _syscall_groups() -> dict[str, list[str]]:
+    out = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    groups: dict[str, list[str]] = {}
+    current = None
+    for line in out.splitlines():
+        if line.startswith("@"):
+            current = groups.setdefault(line.strip(), [])
+        elif current is not None and line.strip() and not line.strip().startswith("#"):
+            current.append(line.strip())
+    return groups
+
+
+def _expand(names, groups) -> set[str]:
+    out: set[str] = set()
+    for n in names:
+        out |= _expand(groups[n], groups) if n.startswith("@") else {n}
+    return out
+
+
+def _unit_filter(unit: Path) -> list[str]:
+    groups = _syscall_groups()
+    allow: set[str] = set()
+    for line in _settings(unit)["SystemCallFilter"]:
+        if line.startswith("~"):
+            allow -= _expand(line[1:].split(), groups)
+        else:
+            allow |= _expand(line.split(), groups)
+    return sorted(allow)
+
+
+def _seccomp_ready() -> bool:
+    if shutil.which("systemd-analyze") is None or not Path(SYSTEM_PYTHON).exists():
+        return False
+    return subprocess.run([SYSTEM_PYTHON, "-c", "import seccomp"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _seccomp_ready(), reason="needs systemd-analyze and python3-seccomp (apt)")
+@pytest.mark.parametrize("unit", ["hearth-dns", "hearth-admin"])
+def test_dns_and_admin_run_under_the_units_syscall_filter(tmp_path, unit):
+    import json
+    allowed = _unit_filter(REPO / "systemd" / f"{unit}.service")
+    assert "setuid" not in allowed and "setrlimit" not in allowed and "read" in allowed     # the filter is real
+    # The filter refuses what it should: a call from @privileged fails with EPERM.
+    r = subprocess.run([SYSTEM_PYTHON, "-c", SECCOMP_WRAP, json.dumps(allowed), SYSTEM_PYTHON, "-c",
+                        "import os\ntry:\n    os.setuid(os.getuid())\nexcept PermissionError:\n    print('refused')"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "refused", r.stdout + r.stderr
+    _run_dns_and_admin(tmp_path, [SYSTEM_PYTHON, "-c", SECCOMP_WRAP, json.dumps(allowed)])
