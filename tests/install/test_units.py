@@ -175,12 +175,16 @@ def test_dns_and_admin_run_without_writable_executable_memory(tmp_path):
 # minus the ~ lines, every other call refused with SystemCallErrorNumber=EPERM. W^X on as well, as in the unit.
 SYSTEM_PYTHON = "/usr/bin/python3"
 SECCOMP_WRAP = """
-import ctypes, errno, json, os, sys, seccomp
-allowed = json.loads(sys.argv[1])
+import ctypes, errno, json, os, socket, sys, seccomp
+allowed, families = json.loads(sys.argv[1])
 f = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
 for name in allowed:
     try:
-        f.add_rule(seccomp.ALLOW, name)
+        if name == "socket":      # RestrictAddressFamilies=: socket() for the unit's families only
+            for fam in families:
+                f.add_rule(seccomp.ALLOW, name, seccomp.Arg(0, seccomp.EQ, getattr(socket, fam)))
+        else:
+            f.add_rule(seccomp.ALLOW, name)
     except (RuntimeError, ValueError, OSError):
         pass                      # not a call on this architecture
 f.load()
@@ -230,11 +234,17 @@ def _seccomp_ready() -> bool:
 @pytest.mark.parametrize("unit", ["hearth-dns", "hearth-admin"])
 def test_dns_and_admin_run_under_the_units_syscall_filter(tmp_path, unit):
     import json
-    allowed = _unit_filter(REPO / "systemd" / f"{unit}.service")
+    path = REPO / "systemd" / f"{unit}.service"
+    allowed = _unit_filter(path)
+    families = _settings(path)["RestrictAddressFamilies"][0].split()
     assert "setuid" not in allowed and "setrlimit" not in allowed and "read" in allowed     # the filter is real
-    # The filter refuses what it should: a call from @privileged fails with EPERM.
-    r = subprocess.run([SYSTEM_PYTHON, "-c", SECCOMP_WRAP, json.dumps(allowed), SYSTEM_PYTHON, "-c",
-                        "import os\ntry:\n    os.setuid(os.getuid())\nexcept PermissionError:\n    print('refused')"],
+    rules = json.dumps([allowed, families])
+    # The filter refuses what it should: a call from @privileged, and a packet socket.
+    r = subprocess.run([SYSTEM_PYTHON, "-c", SECCOMP_WRAP, rules, SYSTEM_PYTHON, "-c",
+                        "import os, socket\n"
+                        "try:\n    os.setuid(os.getuid())\nexcept PermissionError:\n    print('no setuid')\n"
+                        "try:\n    socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
+                        "except PermissionError:\n    print('no packet socket')\n"],
                        capture_output=True, text=True, timeout=60)
-    assert r.stdout.strip() == "refused", r.stdout + r.stderr
-    _run_dns_and_admin(tmp_path, [SYSTEM_PYTHON, "-c", SECCOMP_WRAP, json.dumps(allowed)])
+    assert r.stdout.split("\n")[:2] == ["no setuid", "no packet socket"], r.stdout + r.stderr
+    _run_dns_and_admin(tmp_path, [SYSTEM_PYTHON, "-c", SECCOMP_WRAP, rules])
