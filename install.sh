@@ -227,7 +227,8 @@ check_port_53() {
     if [ "$name" = systemd-resolve ] && [ -n "$SYSTEMD" ]; then
         local answer="$YES"
         if [ -z "$answer" ] && [ -t 0 ]; then
-            read -r -p "    turn off systemd-resolved's stub listener (the Pi keeps resolving names)? [y/N] " answer
+            read -r -p "    turn off systemd-resolved's stub listener (the Pi keeps resolving names)? [y/N] " answer \
+                || answer=""
             case "$answer" in y|Y|yes) answer=1 ;; *) answer="" ;; esac
         fi
         if [ -n "$answer" ]; then
