@@ -319,18 +319,20 @@ system_install() {
 }
 
 next_steps() {
-    local ip ip6
+    local ip ip6 addr v6=""
     ip="$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -m1 -v ':' || true)"
     ip6="$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -m1 ':' || true)"
+    addr="${ip:-this machine}"
+    [ -n "$ip6" ] && v6=" (and $ip6 for IPv6)"
     cat <<EOT
 
-Hearth is running on ${ip:-this machine's address}${ip6:+ (IPv6: $ip6)}.
-  1. Open http://${ip:-this-pi}/ on your phone or computer: the first visit sets the admin password.
-  2. In your router's settings (DHCP or LAN), set the DNS server handed to devices to ${ip:-this address}${ip6:+ (and $ip6 for IPv6)},
+Hearth is running on $addr$v6.
+  1. Open http://$addr/ on your phone or computer: the first visit sets the admin password.
+  2. In your router's settings (DHCP or LAN), set the DNS server handed to devices to $addr$v6,
      then turn a phone's Wi-Fi off and on. Give the Pi a fixed address in the router too, so it never changes.
      If the router cannot change the DNS it hands out: set the DNS by hand on each child's device
-     (Wi-Fi settings → DNS → ${ip:-this address}), or turn off the router's DHCP and let this Pi hand out
-     addresses (then ask for help on the project's page: it needs care).
+     (Wi-Fi settings, DNS: $addr), or turn off the router's DHCP and run a DHCP server on this Pi
+     (dnsmasq can) that hands out $addr as the DNS server.
   3. Check everything with: hearth doctor
 EOT
 }
