@@ -433,7 +433,8 @@ def _probe(u, timeout: float) -> bool:
         q = bytes.fromhex("486501000001000000000000") + b"\x00\x00\x02\x00\x01"
         with socket.socket(family, socket.SOCK_DGRAM) as s:
             s.settimeout(timeout)
-            s.sendto(q, (u.host, u.port))
+            s.connect((u.host, u.port))     # connected: a closed port answers "refused" at once, not a timeout
+            s.send(q)
             data = s.recv(4096)
             return data[:2] == q[:2]
     except OSError:
