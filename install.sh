@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Hearth installer.
-#   sudo ./install.sh      install on this machine (a Raspberry Pi), or upgrade it in place: code in /opt/hearth,
-#                          config in /etc/hearth (never overwritten), data in /var/lib/hearth, systemd units.
-#                          Run it again to upgrade: same config and data, services restarted only if something changed.
+#   sudo ./install.sh [--system]    install on this machine (a Raspberry Pi), or upgrade it in place: code in
+#                                   /opt/hearth, config in /etc/hearth (never overwritten), data in /var/lib/hearth,
+#                                   systemd units. Run it again to upgrade: same config and data, services
+#                                   restarted only if something changed.
 #   sudo ./install.sh --uninstall   remove the services and the code; keep the config and the data
-#   sudo ./install.sh --purge       remove everything Hearth put on this machine, config, data and user included
-#        options: --root DIR (install into DIR as if it were /, for images and tests; starts nothing)
-#                 --yes (answer yes: e.g. turn off systemd-resolved's stub listener when it holds port 53)
-#   ./install.sh --local   set up .venv and run Hearth in the foreground on unprivileged ports (DNS 127.0.0.1:5353)
-#   ./install.sh --test    set up .venv with the test tools (and the system packages they need), run every test
-#   ./install.sh --bench   set up .venv and the benchmarks' peers (dnsmasq, dnsperf)
-#   ./install.sh --help    this text
+#   sudo ./install.sh --purge       remove everything Hearth put here: services, code, config, data, the user
+#        with: --root DIR           install into DIR as if it were / (an image, a test); starts nothing
+#              --yes                answer yes (turn off systemd-resolved's stub listener if it holds port 53)
+#   ./install.sh --local            set up .venv, run Hearth in the foreground on unprivileged ports (DNS :5353)
+#   ./install.sh --test [ARGS]      set up .venv with the test tools and their system packages, run pytest ARGS
+#   ./install.sh --bench            set up .venv and the benchmarks' peers (dnsmasq, dnsperf)
+#   ./install.sh --help             this text
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -92,7 +93,7 @@ lists:
 EOF
 }
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 
 # --- the system install, upgrade and removal ------------------------------------------------------------------
 # Every path is under $ROOT ("" on a real install): --root DIR stages an install in DIR for an image or a test,
