@@ -11,6 +11,7 @@ protected, or the rules run at the wrong time). ``hearth doctor`` exits non-zero
 """
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import time
@@ -34,6 +35,7 @@ SILENT = 6 * 3600           # a child's device on the network but silent this lo
 LIST_STALE = 3 * 86400
 LOG_BIG = 2 * 1024 ** 3     # a query log past 2 GB slows the admin's pages on a Pi and wears the card
 WRITES_HIGH = 20000         # log rows per hour: a busy family of five is well under it
+CARD_HIGH = 500 * 10**6     # bytes written to the data's disk per hour: 12 GB a day wears a cheap card in months
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class Facts:
     newest_write: float | None = None              # the latest time Hearth wrote its database (a clock floor)
     disk: tuple[int, int] | None = None            # (free, total) bytes where the data lives
     db_bytes: int = 0
+    disk_writes: float | None = None               # bytes written per hour to the data's disk since boot
     lists: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)  # name -> (ok at, error)
     seen: tuple[Seen, ...] = ()
     gateway: str | None = None
@@ -110,6 +113,11 @@ _EN = {
     "wear.busy": "The log writes about {n} rows an hour: an SD card wears out faster.",
     "wear.busy.fix": "Log only blocked requests (query_log.log_allowed: false), or use a USB SSD for /var/lib/hearth.",
     "wear.ok": "The query log takes {size} MB.",
+    "wear.card": "The disk Hearth's data is on takes about {size} MB of writes an hour: an SD card wears out "
+                 "with writes.",
+    "wear.card.fix": "See what writes (sudo iotop -ao); keep fewer days of log or only blocked requests "
+                     "(query_log.log_allowed: false), or move /var/lib/hearth to a USB SSD.",
+    "wear.card.ok": "The disk takes about {size} MB of writes an hour.",
     "clock.wrong": "The clock says {when}, which cannot be right: schedules and pauses run at the wrong time.",
     "clock.wrong.fix": "Connect the Pi to the internet so it sets its clock (check: timedatectl); if it stays "
                        "wrong, run: sudo timedatectl set-ntp true. A Pi has no battery clock: it needs the network "
@@ -174,6 +182,11 @@ _FR = {
     "wear.busy.fix": "N'enregistrez que les requêtes bloquées (query_log.log_allowed: false), ou mettez "
                      "/var/lib/hearth sur un SSD USB.",
     "wear.ok": "Le journal des requêtes occupe {size} Mo.",
+    "wear.card": "Le disque des données de Hearth reçoit environ {size} Mo d'écritures par heure : une carte SD "
+                 "s'use à force d'écritures.",
+    "wear.card.fix": "Voyez ce qui écrit (sudo iotop -ao) ; gardez moins de jours de journal ou seulement les "
+                     "requêtes bloquées (query_log.log_allowed: false), ou mettez /var/lib/hearth sur un SSD USB.",
+    "wear.card.ok": "Le disque reçoit environ {size} Mo d'écritures par heure.",
     "clock.wrong": "L'horloge indique {when}, ce qui ne peut pas être juste : les horaires et les pauses "
                    "s'appliquent au mauvais moment.",
     "clock.wrong.fix": "Connectez le Pi à internet pour qu'il règle son horloge (vérifiez : timedatectl) ; si elle "
@@ -315,6 +328,12 @@ def _disk(facts: Facts, f, lang: str) -> list[Finding]:
         out.append(f("wear", "warn", "wear.big", "wear.big.fix", size=_decimal(facts.db_bytes / 1024 ** 3, lang)))
     else:
         out.append(f("wear", "ok", "wear.ok", size=_decimal(facts.db_bytes / 1024 ** 2, lang)))
+    if facts.disk_writes is not None:
+        mb = facts.disk_writes / 1e6
+        if facts.disk_writes > CARD_HIGH:
+            out.append(f("wear", "warn", "wear.card", "wear.card.fix", size=_number(round(mb), lang)))
+        else:
+            out.append(f("wear", "ok", "wear.card.ok", size=_number(round(mb), lang)))
     if facts.stats is not None:
         up = float(facts.stats.get("uptime", 0) or 0)
         written = int(facts.stats.get("log_written", 0) or 0)
@@ -403,6 +422,7 @@ def gather(cfg: Config, *, now: float | None = None, neighbours=None, route_file
     return Facts(
         now=now, stats=stats, holders=holders, probes=probes, clock_synced=clock_synchronised(),
         newest_write=_newest_write(cfg), disk=_disk_usage(cfg.data_dir), db_bytes=_db_bytes(cfg.data_dir),
+        disk_writes=disk_writes_per_hour(cfg.data_dir),
         lists=_list_status(cfg), seen=seen, gateway=gateway(route_file), global_ipv6=has_global_ipv6(),
         # The units' states only when the daemon is down (a failed unit says why); a running daemon is answer
         # enough, and the dashboard renders without forking systemctl.
@@ -478,6 +498,21 @@ def _disk_usage(path) -> tuple[int, int] | None:
     except OSError:
         return None
     return du.free, du.total
+
+
+def disk_writes_per_hour(path, sys_root: str = "/sys/dev/block", uptime_file: str = "/proc/uptime") -> float | None:
+    """Bytes written to the disk (the partition) holding ``path``, per hour since boot, from the kernel's counters:
+    the 7th field of its stat file counts 512-byte sectors written."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        dev = p.stat().st_dev
+        fields = Path(sys_root, f"{os.major(dev)}:{os.minor(dev)}", "stat").read_text().split()
+        up = float(Path(uptime_file).read_text().split()[0])
+        return int(fields[6]) * 512 / up * 3600 if up > 0 else None
+    except (OSError, ValueError, IndexError):
+        return None             # a disk the kernel keeps no counters for (tmpfs, overlay): say nothing
 
 
 def _db_bytes(data_dir) -> int:

@@ -82,6 +82,7 @@ def test_a_healthy_home_has_no_problem(cfg):
     ({"disk": (2 * 10**9, 32 * 10**9)}, "disk", "warn", "2.0 GB free of 32.0", "Free some space"),
     ({"disk": (5 * 10**8, 32 * 10**9)}, "disk", "bad", "0.5 GB free", "keep_days"),
     ({"db_bytes": 3 * 2**30}, "wear", "warn", "3.0 GB", "keep_days"),
+    ({"disk_writes": 900e6}, "wear", "warn", "900 MB of writes an hour", "USB SSD"),
     # The lists
     ({"lists": {}}, "lists", "warn", "nsfw", "hearth lists update"),
     ({"lists": {"nsfw": ("2026-09-01T00:00:00+00:00", None)}}, "lists", "warn", "for days", "lists update"),
@@ -120,6 +121,18 @@ def test_french_says_the_same_findings(cfg, facts):
 
 def test_every_message_has_both_languages():
     assert set(doctor._EN) == set(doctor._FR)
+
+
+def test_disk_writes_from_the_kernels_counters(tmp_path):
+    """The stat file of the disk holding the data: sectors written since boot, per hour of uptime."""
+    dev = os.stat(tmp_path).st_dev
+    blk = tmp_path / "sys" / f"{os.major(dev)}:{os.minor(dev)}"
+    blk.mkdir(parents=True)
+    (blk / "stat").write_text("  1000 0 8000 50   2000 0 720000 900 0 1000 950\n")    # 720,000 sectors written
+    (tmp_path / "uptime").write_text("7200.00 14000.00\n")                             # in two hours
+    rate = doctor.disk_writes_per_hour(tmp_path, str(tmp_path / "sys"), str(tmp_path / "uptime"))
+    assert rate == 720_000 * 512 / 2
+    assert doctor.disk_writes_per_hour(tmp_path, str(tmp_path / "nowhere"), str(tmp_path / "uptime")) is None
 
 
 def test_a_sick_device_silent_but_offline_is_not_reported(cfg):
