@@ -379,6 +379,12 @@ def cmd_backup(args) -> int:
     except backup.BackupError as e:
         print(f"hearth backup: {e}", file=sys.stderr)
         return 1
+    # `sudo hearth backup FILE`: the file is the parent's to copy off the Pi, not root's.
+    if os.geteuid() == 0 and os.environ.get("SUDO_UID", "").isdigit():
+        try:
+            os.chown(args.file, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", "0") or 0))
+        except OSError:
+            pass
     print(report)
     return 0
 
