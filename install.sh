@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Hearth installer.
-#   ./install.sh --local   set up .venv and run Hearth in the foreground on unprivileged ports (DNS 127.0.0.1:5353)
-#   ./install.sh --test    set up .venv with the test tools (and the system packages they need), run every test
-#   ./install.sh --bench   set up .venv and the benchmarks' peers (dnsmasq, dnsperf)
-#   ./install.sh --proxy   set up .venv and the web proxy's own .venv-proxy (mitmproxy)
-#   ./install.sh --system  install on this machine (a Raspberry Pi): /opt/hearth, /etc/hearth, systemd units
+#   sudo ./install.sh [--system]    install on this machine (a Raspberry Pi), or upgrade it in place: code in
+#                                   /opt/hearth, config in /etc/hearth (never overwritten), data in /var/lib/hearth,
+#                                   systemd units. Run it again to upgrade: same config and data, services
+#                                   restarted only if something changed.
+#   sudo ./install.sh --uninstall   remove the services and the code; keep the config and the data
+#   sudo ./install.sh --purge       remove everything Hearth put here: services, code, config, data, the user
+#        with: --root DIR           install into DIR as if it were / (an image, a test); starts nothing
+#              --yes                answer yes (turn off systemd-resolved's stub listener if it holds port 53)
+#   ./install.sh --local            set up .venv, run Hearth in the foreground on unprivileged ports (DNS :5353)
+#   ./install.sh --test [ARGS]      set up .venv with the test tools and their system packages, run pytest ARGS
+#   ./install.sh --bench            set up .venv and the benchmarks' peers (dnsmasq, dnsperf)
+#   ./install.sh --proxy            set up .venv and the web proxy's own .venv-proxy (mitmproxy)
+#   ./install.sh --help             this text
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -116,6 +124,298 @@ make_proxy_venv() {   # $1: where (default .venv-proxy)
 }
 # --- end of the web proxy block ------------------------------------------------------------------------------------
 
+usage() { sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
+
+# --- the system install, upgrade and removal ------------------------------------------------------------------
+# Every path is under $ROOT ("" on a real install): --root DIR stages an install in DIR for an image or a test,
+# with the same layout, users in DIR/etc/passwd, and nothing started.
+
+system_paths() {   # $@: options
+    ROOT="" YES=""
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --root) [ $# -ge 2 ] || die "--root needs a directory"; ROOT="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
+        --root=*) ROOT="$(mkdir -p "${1#*=}" && cd "${1#*=}" && pwd)" ;;
+        --yes|-y) YES=1 ;;
+        *) usage >&2; die "unknown option: $1" ;;
+        esac
+        shift
+    done
+    [ "$ROOT" = / ] && ROOT=""
+    OPT="$ROOT/opt/hearth" ETC="$ROOT/etc/hearth" DATA="$ROOT/var/lib/hearth"
+    UNITS="$ROOT/etc/systemd/system" BIN="$ROOT/usr/local/bin"
+    VENV="$OPT/venv"
+    UNIT_NAMES="hearth-dns hearth-admin"
+    # systemd only on the real machine, when it runs it (a container or a chroot has none).
+    SYSTEMD=""
+    [ -z "$ROOT" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null && SYSTEMD=1
+    return 0
+}
+
+# The hearth system user, in $ROOT's own user database (useradd --root), created once.
+hearth_user() {
+    if [ -n "$ROOT" ]; then
+        install -d -m 0755 "$ROOT/etc"
+        for f in passwd group; do [ -f "$ROOT/etc/$f" ] || grep "^root:" "/etc/$f" > "$ROOT/etc/$f"; done
+        for f in shadow gshadow; do [ -f "$ROOT/etc/$f" ] || { grep "^root:" "/etc/$f" > "$ROOT/etc/$f" || true; chmod 0640 "$ROOT/etc/$f"; }; done
+    fi
+    if ! grep -q "^hearth:" "$ROOT/etc/passwd"; then
+        # (In a staged root without /usr/sbin/nologin useradd warns; the shell is right for the real machine.)
+        useradd ${ROOT:+--root "$ROOT"} --system --user-group --home-dir /var/lib/hearth --no-create-home \
+            --shell /usr/sbin/nologin --comment "Hearth DNS filter" hearth 2>&1 | grep -v "non-executable shell" >&2 || true
+        grep -q "^hearth:" "$ROOT/etc/passwd" || die "could not create the hearth user"
+        say "created the system user hearth"
+    fi
+    HEARTH_IDS="$(awk -F: '$1 == "hearth" { print $3 ":" $4 }' "$ROOT/etc/passwd")"
+    [ -n "$HEARTH_IDS" ] || die "could not create the hearth user"
+}
+
+# What this machine is: warn on what was never tried, stop on what cannot work.
+check_machine() {
+    local os="" arch
+    [ -r /etc/os-release ] && os="$(. /etc/os-release; echo "${ID:-} ${VERSION_CODENAME:-}")"
+    case "$os" in
+    *bookworm*|*trixie*) ;;
+    *) say "warning: Hearth is made for Raspberry Pi OS or Debian 12 (bookworm) / 13 (trixie); this is: ${os:-unknown}" ;;
+    esac
+    arch="$(uname -m)"
+    case "$arch" in
+    aarch64|armv7l|armv8l|x86_64) ;;
+    armv6l) die "this is a 32-bit ARMv6 Pi (Zero or 1): too small for Hearth (it needs a Pi 3 or newer with 1 GB)" ;;
+    *) say "warning: untested architecture $arch" ;;
+    esac
+    "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+        || die "Python 3.11 or newer is needed ($("$PY" -V 2>&1 || echo none) here): use Raspberry Pi OS bookworm or newer"
+    command -v useradd >/dev/null || die "useradd is missing (install the passwd package)"
+}
+
+# A digest of a tree's files (names and contents), to tell "new code" from "the same code again".
+tree_digest() {
+    [ -d "$1" ] || { echo none; return; }
+    (cd "$1" && find . -type f ! -path './.git/*' ! -path '*/__pycache__/*' ! -path './hearth.egg-info/*' \
+        ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -c1-16)
+}
+
+# Copy the code to $OPT/src: beside it first, then swapped in, so a failed copy leaves the old code.
+sync_code() {
+    local new="$OPT/src.new"
+    rm -rf "$new" && install -d -m 0755 "$new"
+    tar -C "$HERE" --exclude=./.venv --exclude=./.git --exclude=./var --exclude=./hearth.yaml \
+        --exclude=./tests/web_admin/.node --exclude=./tests/artifacts --exclude='__pycache__' \
+        --exclude=./hearth.egg-info -cf - . | tar -C "$new" --no-same-owner -xf -
+    if [ -d "$OPT/src" ]; then mv "$OPT/src" "$OPT/src.old"; fi
+    mv "$new" "$OPT/src"
+    rm -rf "$OPT/src.old"
+    chmod -R u=rwX,go=rX "$OPT/src"
+}
+
+# The virtual environment: made once per Python version; dependencies installed again only when the pinned set
+# changes (the install is editable: new code needs no reinstall).
+system_venv() {
+    local stamp="$VENV/.hearth-installed" want
+    want="$(cat "$OPT/src/pyproject.toml" "$OPT/src/constraints.txt" 2>/dev/null | sha256sum | cut -c1-16) $("$PY" -V 2>&1)"
+    if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        DEPS_CHANGED=""
+        return 0
+    fi
+    say "installing Hearth's Python packages into $VENV (a few minutes on a Pi)"
+    [ -x "$VENV/bin/python" ] && [ "$("$VENV/bin/python" -V 2>&1)" = "$("$PY" -V 2>&1)" ] || { rm -rf "$VENV"; "$PY" -m venv "$VENV"; }
+    local constraints=()
+    [ -f "$OPT/src/constraints.txt" ] && constraints=(-c "$OPT/src/constraints.txt")
+    # Editable: the curated lists stay in $OPT/src/blocklists, where the package looks for them.
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${constraints[@]}" -e "$OPT/src" 2>&1 \
+        | grep -v "^WARNING: Location" || true
+    "$VENV/bin/python" -c "import appliance, dnslib, yaml, marisa_trie, flask, argon2" \
+        || die "the Python install failed (see above); nothing of the running Hearth was changed but its code"
+    echo "$want" > "$stamp"
+    DEPS_CHANGED=1
+}
+
+# The units from systemd/, with the installed paths; CHANGED_UNITS says which differ from what was there.
+install_units() {
+    install -d -m 0755 "$UNITS"
+    CHANGED_UNITS=""
+    local unit tmp
+    for unit in $UNIT_NAMES hearth-proxy; do
+        tmp="$(mktemp)"
+        sed -e "s|@HEARTH@|/opt/hearth/venv/bin/hearth|g" "$OPT/src/systemd/$unit.service" > "$tmp"
+        if ! cmp -s "$tmp" "$UNITS/$unit.service"; then
+            install -m 0644 "$tmp" "$UNITS/$unit.service"
+            CHANGED_UNITS="$CHANGED_UNITS $unit"
+        fi
+        rm -f "$tmp"
+    done
+}
+
+# Port 53: who holds it, and the fix. The resolved stub (Ubuntu, some Debian images) can be turned off here.
+check_port_53() {
+    local who
+    who="$("$VENV/bin/python" -c 'from appliance import ports; h = ports.holder(53); print(f"{h.name}\t{h.pid}\t{h.advice}" if h else "")' 2>/dev/null || true)"
+    [ -z "$who" ] && return 0
+    local name="${who%%	*}" rest="${who#*	}"
+    local pid="${rest%%	*}" advice="${rest#*	}"
+    case "$name" in hearth*|python*) return 0 ;; esac       # Hearth itself, about to be restarted
+    say "port 53 (DNS) is held by $name (process $pid): Hearth cannot answer until it is free"
+    if [ "$name" = systemd-resolve ] && [ -n "$SYSTEMD" ]; then
+        local answer="$YES"
+        if [ -z "$answer" ] && [ -t 0 ]; then
+            read -r -p "    turn off systemd-resolved's stub listener (the Pi keeps resolving names)? [y/N] " answer \
+                || answer=""
+            case "$answer" in y|Y|yes) answer=1 ;; *) answer="" ;; esac
+        fi
+        if [ -n "$answer" ]; then
+            install -d -m 0755 /etc/systemd/resolved.conf.d
+            printf '# Written by Hearth'"'"'s installer: Hearth answers DNS on port 53.\n[Resolve]\nDNSStubListener=no\n' \
+                > /etc/systemd/resolved.conf.d/hearth.conf
+            # The stub's resolv.conf points at 127.0.0.53, which no longer answers: use resolved's direct one.
+            case "$(readlink /etc/resolv.conf 2>/dev/null)" in
+            */run/systemd/resolve/stub-resolv.conf) ln -sf /run/systemd/resolve/resolv.conf /etc/resolv.conf ;;
+            esac
+            systemctl restart systemd-resolved
+            say "turned off systemd-resolved's stub listener (/etc/systemd/resolved.conf.d/hearth.conf)"
+            return 0
+        fi
+    fi
+    say "    to fix: $advice"
+    say "    then run: sudo systemctl restart hearth-dns"
+}
+
+system_install() {
+    if [ "$(id -u)" != 0 ]; then
+        usage >&2
+        die "installing on this machine needs root: sudo ./install.sh"
+    fi
+    system_paths "$@"
+    # The system's Python: the service user must be able to run it (a Python under /root is not reachable).
+    [ -z "${PYTHON:-}" ] && [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+    check_machine
+    if [ -z "$ROOT" ]; then
+        apt_install python3-venv iproute2 openssl
+        # 32-bit Pi OS: five packages have no wheel on PyPI (piwheels has them; without it pip builds them).
+        [ "$(uname -m)" = armv7l ] && apt_install gcc g++ python3-dev libffi-dev
+    fi
+    local upgrade="" before after
+    [ -x "$VENV/bin/hearth" ] && upgrade=1
+    hearth_user
+    install -d -o "${HEARTH_IDS%:*}" -g "${HEARTH_IDS#*:}" -m 0750 "$DATA"
+    install -d -m 0755 "$OPT" "$BIN"
+    install -d -o "${HEARTH_IDS%:*}" -g "${HEARTH_IDS#*:}" -m 0750 "$ETC"
+    if [ -n "$upgrade" ] && [ -z "$ROOT" ] && [ -f "$ETC/hearth.yaml" ]; then
+        # Before new code touches the data: a backup with the code that wrote it (without the log, to stay small).
+        local saved
+        saved="$DATA/backups/pre-upgrade-$(date +%Y%m%d-%H%M%S).tar.gz"
+        install -d -o "${HEARTH_IDS%:*}" -g "${HEARTH_IDS#*:}" -m 0700 "$DATA/backups"
+        if HEARTH_LOG=WARNING "$VENV/bin/hearth" backup --config "$ETC/hearth.yaml" --no-log "$saved" >/dev/null 2>&1; then
+            say "saved the config and data before upgrading: $saved"
+            ls -1t "$DATA"/backups/pre-upgrade-*.tar.gz 2>/dev/null | tail -n +4 | xargs -r rm -f   # keep three
+        fi
+    fi
+    before="$(tree_digest "$OPT/src")"
+    sync_code
+    after="$(tree_digest "$OPT/src")"
+    system_venv
+    starter_config "$ETC/hearth.yaml" /var/lib/hearth '["0.0.0.0:53", "[::]:53"]' "0.0.0.0:80"
+    # The admin runs as hearth and saves the config (atomically, beside it): the folder and file are its own.
+    chown "$HEARTH_IDS" "$ETC" "$ETC/hearth.yaml" && chmod 0750 "$ETC" && chmod 0640 "$ETC/hearth.yaml"
+    ln -sfn /opt/hearth/venv/bin/hearth "$BIN/hearth"      # `hearth pause emma` from any shell
+    install_units
+    # The web proxy only when the config has a proxy: section (its unit is installed either way, and inert).
+    PROXY=""
+    if grep -q '^proxy:' "$ETC/hearth.yaml" 2>/dev/null; then
+        PROXY=1
+        make_proxy_venv "$OPT/proxy-venv"
+    fi
+    if [ -z "$ROOT" ]; then
+        su -s /bin/sh hearth -c "HEARTH_CONFIG=/etc/hearth/hearth.yaml $VENV/bin/hearth check-config" >/dev/null \
+            || die "the installed Hearth cannot read its config as the hearth user (see: hearth check-config)"
+    else
+        HEARTH_CONFIG="$ETC/hearth.yaml" "$VENV/bin/hearth" check-config >/dev/null \
+            || die "the staged config does not pass its checks (see: hearth check-config --config $ETC/hearth.yaml)"
+    fi
+    local what=""
+    [ "$before" != "$after" ] && what="new code"
+    [ -n "$DEPS_CHANGED" ] && what="${what:+$what, }Python packages"
+    [ -n "$CHANGED_UNITS" ] && what="${what:+$what, }units:$CHANGED_UNITS"
+    if [ -z "$upgrade" ]; then say "installed Hearth in $OPT (config $ETC/hearth.yaml, data $DATA)"
+    elif [ -n "$what" ]; then say "upgraded Hearth in place ($what); config and data kept"
+    else say "Hearth is already up to date: nothing changed"; fi
+    if [ -n "$SYSTEMD" ]; then
+        systemctl daemon-reload
+        check_port_53
+        systemctl enable -q hearth-dns.service hearth-admin.service
+        if [ -n "$upgrade" ] && [ -n "$what" ]; then
+            systemctl restart hearth-dns.service hearth-admin.service && say "restarted hearth-dns and hearth-admin"
+        else
+            systemctl start hearth-dns.service hearth-admin.service
+        fi
+        if [ -n "$PROXY" ]; then
+            systemctl enable -q hearth-proxy.service
+            if [ -n "$upgrade" ] && [ -n "$what" ]; then systemctl restart hearth-proxy.service
+            else systemctl start hearth-proxy.service; fi
+        fi
+        next_steps
+    elif [ -n "$ROOT" ]; then
+        say "staged in $ROOT: nothing started"
+    else
+        say "this machine does not run systemd: start Hearth with: su -s /bin/sh hearth -c '$VENV/bin/hearth dns'"
+    fi
+}
+
+next_steps() {
+    local ip ip6 addr v6=""
+    ip="$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -m1 -v ':' || true)"
+    ip6="$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -m1 ':' || true)"
+    addr="${ip:-this machine}"
+    [ -n "$ip6" ] && v6=" (and $ip6 for IPv6)"
+    cat <<EOT
+
+Hearth is running on $addr$v6.
+  1. Open http://$addr/ on your phone or computer: the first visit sets the admin password.
+  2. In your router's settings (DHCP or LAN), set the DNS server handed to devices to $addr$v6,
+     then turn a phone's Wi-Fi off and on. Give the Pi a fixed address in the router too, so it never changes.
+     If the router cannot change the DNS it hands out: set the DNS by hand on each child's device
+     (Wi-Fi settings, DNS: $addr), or turn off the router's DHCP and run a DHCP server on this Pi
+     (dnsmasq can) that hands out $addr as the DNS server.
+  3. Check everything with: hearth doctor
+EOT
+}
+
+# --uninstall keeps /etc/hearth and /var/lib/hearth (a reinstall finds them); --purge removes them and the user.
+system_uninstall() {   # $1: keep | purge; then options
+    local mode="$1"
+    shift
+    [ "$(id -u)" = 0 ] || die "removing Hearth needs root: sudo ./install.sh --${mode/keep/uninstall}"
+    system_paths "$@"
+    local unit
+    if [ -n "$SYSTEMD" ]; then
+        for unit in $UNIT_NAMES hearth-proxy; do
+            systemctl disable -q --now "$unit.service" 2>/dev/null || true
+        done
+    fi
+    for unit in $UNIT_NAMES hearth-proxy; do rm -f "$UNITS/$unit.service"; done
+    [ -n "$SYSTEMD" ] && systemctl daemon-reload
+    [ "$(readlink "$BIN/hearth" 2>/dev/null)" = /opt/hearth/venv/bin/hearth ] && rm -f "$BIN/hearth"
+    rm -rf "$OPT"
+    if [ -z "$ROOT" ] && [ -f /etc/systemd/resolved.conf.d/hearth.conf ]; then
+        rm -f /etc/systemd/resolved.conf.d/hearth.conf          # give port 53 back to the resolved stub
+        [ -n "$SYSTEMD" ] && systemctl restart systemd-resolved 2>/dev/null || true
+    fi
+    if [ "$mode" = purge ]; then
+        rm -rf "$ETC" "$DATA"
+        if grep -q "^hearth:" "$ROOT/etc/passwd" 2>/dev/null; then
+            userdel ${ROOT:+--root "$ROOT"} hearth 2>/dev/null || die "could not remove the hearth user"
+        fi
+        # userdel leaves the group when login.defs does not say USERGROUPS_ENAB (a staged root has none).
+        if grep -q "^hearth:" "$ROOT/etc/group" 2>/dev/null; then
+            groupdel ${ROOT:+--root "$ROOT"} hearth 2>/dev/null || die "could not remove the hearth group"
+        fi
+        say "removed Hearth: services, code, config, data and the hearth user"
+    else
+        say "removed Hearth's services and code; kept the config ($ETC) and the data ($DATA)"
+        say "to remove them too: sudo ./install.sh --purge"
+    fi
+}
+
 case "${1:-}" in
 --local)
     make_venv ""
@@ -127,8 +427,9 @@ case "${1:-}" in
     ;;
 --test)
     # Only what the tests use: ip (network-namespace test), openssl (the DNS-over-TLS test's certificate),
+    # faketime (hearth doctor on a Pi that booted in 1970), python3-seccomp (the units' system call filter),
     # chromium (Debian's, driven by playwright: no browser download) and npm for the admin's browser tests.
-    apt_install iproute2 openssl chromium
+    apt_install iproute2 openssl chromium faketime python3-seccomp
     command -v npm >/dev/null || apt_install npm     # a NodeSource node brings its own npm
     make_venv "[test]"
     make_proxy_venv      # the live proxy tests run a real mitmdump
@@ -151,41 +452,24 @@ case "${1:-}" in
     make_venv "[test]"
     say "ready: .venv/bin/python bench/dns_vs_dnsmasq.py (see bench/ for the others)"
     ;;
---system)
-    [ "$(id -u)" = 0 ] || die "run --system as root (sudo ./install.sh --system)"
-    apt_install python3-venv iproute2 openssl
-    id hearth >/dev/null 2>&1 || useradd --system --home /var/lib/hearth --shell /usr/sbin/nologin hearth
-    install -d -o hearth -g hearth -m 0750 /var/lib/hearth
-    install -d -m 0755 /opt/hearth
-    install -d -o hearth -g hearth -m 0750 /etc/hearth
-    rsync -a --delete --exclude .venv --exclude .git --exclude var "$HERE/" /opt/hearth/src/ 2>/dev/null \
-        || { rm -rf /opt/hearth/src; cp -a "$HERE" /opt/hearth/src; rm -rf /opt/hearth/src/.venv /opt/hearth/src/.git; }
-    VENV=/opt/hearth/venv
-    # The system's Python: the service user must be able to run it (a Python under /root is not reachable).
-    [ -z "${PYTHON:-}" ] && [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-    rm -rf "$VENV"
-    "$PY" -m venv "$VENV"
-    # Editable: the curated lists stay in /opt/hearth/src/blocklists, where the package looks for them.
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e /opt/hearth/src
-    starter_config /etc/hearth/hearth.yaml /var/lib/hearth '["0.0.0.0:53", "[::]:53"]' "0.0.0.0:80"
-    # The admin runs as hearth and saves the config (atomically, beside it): the folder and file are its own.
-    chown hearth:hearth /etc/hearth /etc/hearth/hearth.yaml && chmod 0750 /etc/hearth && chmod 0640 /etc/hearth/hearth.yaml
-    ln -sf "$VENV/bin/hearth" /usr/local/bin/hearth      # `hearth pause emma` from any shell
-    for unit in hearth-dns hearth-admin; do
-        sed -e "s|@HEARTH@|$VENV/bin/hearth|g" "systemd/$unit.service" > "/etc/systemd/system/$unit.service"
-    done
-    su -s /bin/sh hearth -c "HEARTH_CONFIG=/etc/hearth/hearth.yaml $VENV/bin/hearth check-config" \
-        || die "the installed Hearth cannot read its config as the hearth user"
-    if [ -d /run/systemd/system ]; then
-        systemctl daemon-reload
-        systemctl enable --now hearth-dns.service hearth-admin.service
-        say "Hearth is running. Point your router's DNS at this machine's address, and open http://$(hostname -I 2>/dev/null | cut -d' ' -f1)/ to set the admin password."
-    else
-        say "installed; this machine does not run systemd: start it with: su -s /bin/sh hearth -c '$VENV/bin/hearth dns'"
-    fi
+--system|""|--root|--root=*|--yes|-y)
+    [ "${1:-}" = --system ] && shift
+    system_install "$@"
+    ;;
+--uninstall)
+    shift
+    system_uninstall keep "$@"
+    ;;
+--purge)
+    shift
+    system_uninstall purge "$@"
+    ;;
+--help|-h)
+    usage
+    exit 0
     ;;
 *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    usage >&2
     exit 2
     ;;
 esac

@@ -390,6 +390,62 @@ def cmd_lists(args) -> int:
     return code
 
 
+def cmd_doctor(args) -> int:
+    """Every setup check, each finding with what to do; exit 1 when anything is bad."""
+    from appliance import doctor
+    cfg = _load_live(args)
+    findings = doctor.run(cfg, lang=args.lang or cfg.alerts.language)
+    if args.json:
+        print(json.dumps({"ok": doctor.exit_code(findings) == 0, "findings": [x.as_dict() for x in findings]},
+                         ensure_ascii=False))
+        return doctor.exit_code(findings)
+    marks = {"ok": "ok  ", "warn": "WARN", "bad": "BAD "}
+    for x in findings:
+        print(f"{marks[x.state]}  {x.text}")
+        if x.fix:
+            print(f"      → {x.fix}")
+    bad = sum(x.state == "bad" for x in findings)
+    warn = sum(x.state == "warn" for x in findings)
+    print(f"\n{bad} problem(s), {warn} warning(s)" if bad or warn else "\neverything looks right")
+    return doctor.exit_code(findings)
+
+
+def cmd_backup(args) -> int:
+    from appliance import backup
+    cfg = _load_live(args)
+    try:
+        report = backup.create(cfg, configmod.resolve_path(args.config), args.file, with_log=not args.no_log)
+    except backup.BackupError as e:
+        print(f"hearth backup: {e}", file=sys.stderr)
+        return 1
+    # `sudo hearth backup FILE`: the file is the parent's to copy off the Pi, not root's.
+    if os.geteuid() == 0 and os.environ.get("SUDO_UID", "").isdigit():
+        try:
+            os.chown(args.file, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", "0") or 0))
+        except OSError:
+            pass
+    print(report)
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from appliance import backup
+    try:
+        report = backup.restore(args.file, configmod.resolve_path(args.config), dry_run=args.check)
+    except backup.BackupError as e:
+        print(f"hearth restore: {e}", file=sys.stderr)
+        print("  nothing was changed", file=sys.stderr)
+        return 1
+    print(report)
+    if not args.check:
+        try:
+            control.request(configmod.load(configmod.resolve_path(args.config)).data_dir, "reload", timeout=30)
+        except (OSError, ValueError, ConfigError):
+            print("(restart Hearth so every part reads what was restored: sudo systemctl restart hearth-dns "
+                  "hearth-admin)")
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -448,6 +504,16 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance import logcmd        # light: each command imports what it needs when it runs
     logcmd.log_arguments(add("log", logcmd.run_log, logcmd.LOG_HELP))
     logcmd.devices_arguments(add("devices", logcmd.run_devices, logcmd.DEVICES_HELP))
+    sp = add("doctor", cmd_doctor, "check this Hearth's setup: port 53, services, upstreams, clock, disk, lists, "
+                                   "devices; each problem with what to do (exit 1 if one is serious)")
+    sp.add_argument("--json", action="store_true", help="the findings as JSON (what the admin's health panel shows)")
+    sp.add_argument("--lang", choices=("en", "fr"), help="the language (default: alerts.language)")
+    sp = add("backup", cmd_backup, "save the config, overrides, admin password and tokens, and the log, to one file")
+    sp.add_argument("file", help="the backup file to write (e.g. hearth-backup.tar.gz)")
+    sp.add_argument("--no-log", action="store_true", help="leave the query log out (a smaller file)")
+    sp = add("restore", cmd_restore, "put back a backup made by hearth backup (checked whole before anything changes)")
+    sp.add_argument("file")
+    sp.add_argument("--check", action="store_true", help="only check the file; change nothing")
     add("reload", cmd_reload, "ask the running daemon to re-read the config and lists")
     sp = add("status", cmd_status, "what the running daemon is doing: queries, blocks, upstream health")
     sp.add_argument("--json", action="store_true", help="the daemon's counters as one JSON object")

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support.hearth_proc import free_port
 
@@ -24,8 +25,9 @@ def test_dns_says_plainly_when_its_port_is_taken(tmp_path):
     assert r.returncode == 1
     assert f"cannot start listening on 127.0.0.1:{port}: Address already in use" in r.stderr
     assert "Traceback" not in r.stderr
-    # who holds it, and what to do: here the holder is this test's own Python
-    assert f"port {port} is held by python" in r.stderr and f"(process {os.getpid()})" in r.stderr
+    # who holds it, and what to do: here the holder is this test's own process (python, or pytest by its script)
+    holder = Path(f"/proc/{os.getpid()}/comm").read_text().strip()
+    assert f"port {port} is held by {holder} (process {os.getpid()})" in r.stderr
 
 
 def test_dns_refuses_a_bad_config_before_starting(tmp_path):
@@ -56,7 +58,7 @@ def test_install_sh_is_valid_shell_and_lists_its_modes():
     script = Path(__file__).resolve().parent.parent / "install.sh"
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
     r = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True)
-    assert r.returncode == 2 and "--local" in r.stdout and "--test" in r.stdout and "--system" in r.stdout
+    assert r.returncode == 0 and "--local" in r.stdout and "--test" in r.stdout and "--system" in r.stdout
 
 
 def test_the_daemon_logs_times_in_the_configs_zone():

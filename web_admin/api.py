@@ -87,8 +87,9 @@ def _profile_json(p) -> dict:
 
 @route("/status", "GET", "The appliance's health, in words")
 def status():
-    from .dashboard import health
-    return jsonify(health=[{"state": s, "text": t} for s, t in health()])
+    from .dashboard import APPLIANCE_CHECKS, findings
+    # The same findings as `hearth doctor --json` (check, state, text, fix); the panel shows the appliance's own.
+    return jsonify(health=[x.as_dict() for x in findings() if x.check in APPLIANCE_CHECKS])
 
 
 @route("/children", "GET", "Every child with their rules and what is in force now")

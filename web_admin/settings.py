@@ -166,63 +166,10 @@ ROUTER_HELP = {
 }
 
 
-def _has_global_ipv6() -> bool:
-    try:
-        for line in Path("/proc/net/if_inet6").read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 4 and parts[3] == "00" and not parts[0].startswith(("fd", "fc")):
-                return True
-    except OSError:
-        pass
-    return False
-
-
 def setup_checks() -> list[tuple[str, str, str]]:
-    """(state, headline, what to do) rows, from the devices the DNS filter has seen and its own stats."""
-    from .dashboard import health
-    now = time.time()
-    seen = list(context.reports().devices())
-    recent = [d for d in seen if now - d.last_seen.timestamp() < 3600]
-    out: list[tuple[str, str, str]] = []
-    if not recent:
-        out.append(("bad", _("No request reached Hearth in the last hour."),
-                    _("Set Hearth's address as the DNS server in your router's DHCP settings, then restart "
-                      "a phone's Wi-Fi.")))
-    else:
-        addresses = {d.ip for d in recent}
-        from .hostnames import gateway
-        gw = gateway()
-        if len(addresses) == 1 or (gw and addresses <= {gw, "127.0.0.1", "::1"}):
-            out.append(("warn", _("Requests come from one address only (%(ip)s): probably the router, which "
-                                  "hides who is asking. Per-child rules cannot work like this.",
-                                  ip=", ".join(sorted(addresses))),
-                        _("Make the router hand Hearth's address to devices as their DNS server (below), or if "
-                          "the router forwards with the device's address in EDNS, list it in "
-                          "dns.trusted_forwarders.")))
-        else:
-            out.append(("ok", _("%(n)d devices asked Hearth in the last hour.", n=len(addresses)), ""))
-        v6 = [d for d in recent if d.ip and ":" in d.ip]
-        if _has_global_ipv6() and not v6:
-            out.append(("warn", _("This network has IPv6 but no device asks Hearth over IPv6: they may use the "
-                                  "router's IPv6 DNS and go around Hearth."),
-                        _("In the router's IPv6 settings, set the DNS server to Hearth's IPv6 address or turn off "
-                          "the router's own IPv6 DNS.")))
-    for p in context.kids():
-        for dev in p.devices:
-            s = next((d for d in seen if d.device == dev), None)
-            if s is not None and now - s.last_seen.timestamp() > 6 * 3600 and _online(s):
-                out.append(("warn", _("%(device)s (%(child)s) is on the network but has not asked Hearth for "
-                                      "hours: it may use its own DNS.", device=dev, child=p.name),
-                            _("Check its Wi-Fi settings for a manual DNS, or block port 53 and 853 to the internet "
-                              "on the router for that device.")))
-    for state, line in health():
-        out.append((state, line, ""))
-    return out
-
-
-def _online(seen) -> bool:
-    mac = context.neighbours().mac_for(seen.ip) if seen.ip else None
-    return mac is not None and (seen.mac is None or mac == seen.mac)
+    """(state, headline, what to do) rows: appliance.doctor's findings, as `hearth doctor` prints them."""
+    from .dashboard import findings
+    return [(x.state, x.text, x.fix) for x in findings(probe=True)]
 
 
 @bp.route("/check")
