@@ -131,6 +131,9 @@ _EN = {
     "lists.stale": "These lists have not been downloaded for days (or ever): {names}",
     "lists.stale.fix": "Update them now: hearth lists update (the DNS filter also does it every night).",
     "lists.ok": "Your lists are up to date.",
+    "lists.uncompiled": "Your newest lists are not in force: {why}",
+    "lists.uncompiled.fix": "Remove the biggest list from lists.sources (or use a smaller version of it), then: "
+                            "sudo systemctl reload hearth-dns.",
     "clients.none": "No request reached Hearth in the last hour.",
     "clients.none.fix": "Set Hearth's address as the DNS server in your router's DHCP settings, then restart a "
                         "phone's Wi-Fi.",
@@ -202,6 +205,9 @@ _FR = {
     "lists.stale": "Ces listes n'ont pas été téléchargées depuis des jours (ou jamais) : {names}",
     "lists.stale.fix": "Mettez-les à jour : hearth lists update (le filtre DNS le fait aussi chaque nuit).",
     "lists.ok": "Vos listes sont à jour.",
+    "lists.uncompiled": "Vos listes les plus récentes ne sont pas appliquées : {why}",
+    "lists.uncompiled.fix": "Retirez la plus grande liste de lists.sources (ou prenez-en une version plus petite), "
+                            "puis : sudo systemctl reload hearth-dns.",
     "clients.none": "Aucune requête n'est arrivée à Hearth depuis une heure.",
     "clients.none.fix": "Indiquez l'adresse de Hearth comme serveur DNS dans les réglages DHCP de votre box, puis "
                         "relancez le Wi-Fi d'un téléphone.",
@@ -344,10 +350,13 @@ def _disk(facts: Facts, f, lang: str) -> list[Finding]:
 
 
 def _lists(cfg: Config, facts: Facts, f) -> list[Finding]:
-    """The parent's own downloaded lists: the last download failed, or none succeeded for three days."""
+    """The parent's own downloaded lists: the last download failed, none succeeded for three days, or they could
+    not be compiled (older ones, or Hearth's own alone, are blocking)."""
+    why = (facts.stats or {}).get("index_stale")
+    uncompiled = [f("lists", "warn", "lists.uncompiled", "lists.uncompiled.fix", why=why)] if why else []
     urls = [s.name for s in cfg.lists.sources if s.url]
     if not urls:
-        return []
+        return uncompiled
     stale, failed = [], []
     for name in urls:
         ok_at, error = facts.lists.get(name, (None, None))
@@ -362,7 +371,7 @@ def _lists(cfg: Config, facts: Facts, f) -> list[Finding]:
             failed.append(name)
         elif age > LIST_STALE:
             stale.append(name)
-    out = []
+    out = uncompiled
     if failed:
         out.append(f("lists", "warn", "lists.failed", "lists.failed.fix", names=", ".join(failed)))
     if stale:

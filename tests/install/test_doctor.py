@@ -87,6 +87,9 @@ def test_a_healthy_home_has_no_problem(cfg):
     ({"lists": {}}, "lists", "warn", "nsfw", "hearth lists update"),
     ({"lists": {"nsfw": ("2026-09-01T00:00:00+00:00", None)}}, "lists", "warn", "for days", "lists update"),
     ({"lists": {"nsfw": ("2026-09-21T00:00:00+00:00", "HTTP 404")}}, "lists", "warn", "failed", "hearth lists status"),
+    ({"stats": {**RUNNING, "index_stale": "they need more than the 192 MB a compile may use; still blocking with the "
+                                          "lists as compiled on 2026-11-30 03:30"}},
+     "lists", "warn", "not in force: they need more than the 192 MB", "Remove the biggest list"),
     # The home's devices
     ({"seen": ()}, "clients", "bad", "No request", "DHCP"),
     ({"seen": (Seen("192.168.1.1", NOW - 10),)}, "clients", "warn", "192.168.1.1", "trusted_forwarders"),
