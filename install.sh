@@ -2,7 +2,7 @@
 # Hearth installer.
 #   ./install.sh --local   set up .venv and run Hearth in the foreground on unprivileged ports (DNS 127.0.0.1:5353)
 #   ./install.sh --test    set up .venv with the test tools (and the system packages they need), run every test
-#   ./install.sh --bench   set up .venv and the benchmarks' peers (dnsmasq, dnsperf)
+#   ./install.sh --bench   set up .venv and the benchmarks' peers (dnsmasq, unbound, dnsperf, py-spy)
 #   ./install.sh --proxy   set up .venv and the web proxy's own .venv-proxy (mitmproxy)
 #   ./install.sh --system  install on this machine (a Raspberry Pi): /opt/hearth, /etc/hearth, systemd units
 set -euo pipefail
@@ -146,10 +146,11 @@ case "${1:-}" in
     say "ready: .venv/bin/hearth proxy --config hearth.yaml (the config needs a proxy: section)"
     ;;
 --bench)
-    # The benchmarks' peers and load tools (not needed by the tests): dnsperf, dnsmasq, dig.
-    apt_install dnsutils dnsperf dnsmasq-base iproute2 openssl
+    # The benchmarks' peers and load tools (not needed by the tests): dnsperf, dnsmasq, unbound, dig, py-spy.
+    apt_install dnsutils dnsperf dnsmasq-base unbound iproute2 openssl
     make_venv "[test]"
-    say "ready: .venv/bin/python bench/dns_vs_dnsmasq.py (see bench/ for the others)"
+    [ -x "$VENV/bin/py-spy" ] || "$VENV/bin/pip" install -q --disable-pip-version-check py-spy   # bench --profile
+    say "ready: .venv/bin/python bench/dns_peers.py, bench/dns_vs_dnsmasq.py (see bench/ for the others)"
     ;;
 --system)
     [ "$(id -u)" = 0 ] || die "run --system as root (sudo ./install.sh --system)"

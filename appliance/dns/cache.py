@@ -35,7 +35,7 @@ class AnswerCache:
     def put(self, key: tuple, answer: Answer, now: float) -> None:
         if answer.rcode not in (NOERROR, NXDOMAIN) or answer.truncated or self.size <= 0:
             return     # SERVFAIL and friends are not facts about the name: ask again next time
-        negative = answer.rcode == NXDOMAIN or not answer.answer
+        negative = answer.rcode == NXDOMAIN or not answer.answer_count
         ttl = min(answer.ttl, self.neg_ttl) if negative else min(max(answer.ttl, self.min_ttl), self.max_ttl)
         if ttl <= 0:
             return
