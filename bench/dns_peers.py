@@ -322,7 +322,7 @@ def print_profile(path: Path, top: int = 25) -> None:
         stack, _, n = line.rpartition(" ")
         frames = stack.split(";")
         leaf[frames[-1].split(" (")[0] + " (" + frames[-1].rsplit("/", 1)[-1]] += int(n)
-        for fn in {f.split(" (")[0] for f in frames}:
+        for fn in {f.split(" (")[0].rsplit(".", 1)[-1] for f in frames}:
             inside[fn] += int(n)
         total += int(n)
     print(f"\na miss's Python time (py-spy, {total} samples holding the GIL), self time by function:")

@@ -70,25 +70,63 @@ class Query:
         return rec
 
 
-@dataclass(frozen=True, slots=True)
 class Answer:
-    """An upstream's reply, kept in the cache so each client gets its own ID, question and TTLs: as the upstream's
-    bytes (``raw``, the usual case; the record tuples are then empty, see ``records``) or as dnslib records."""
+    """An upstream's reply, kept in the cache so each client gets its own ID, question and TTLs.
 
-    rcode: int
-    answer: tuple = ()
-    authority: tuple = ()
-    additional: tuple = ()
-    ttl: int = 0                # how long the whole answer may be cached (min TTL, or the SOA's for negatives)
-    cnames: tuple[str, ...] = ()   # CNAME targets in the answer, lower case, to check against the lists
-    truncated: bool = False
-    ad: bool = False
-    raw: RawAnswer | None = field(default=None, repr=False)
+    Usually held as the upstream's bytes (``raw``, read by ``wire.parse_answer``): its records are parsed with
+    dnslib only if a slow path or a test asks for ``answer``, ``authority`` or ``additional``. Immutable, like a
+    frozen dataclass; a plain class so that the records can wait until they are wanted."""
+
+    __slots__ = ("rcode", "_answer", "_authority", "_additional", "ttl", "cnames", "truncated", "ad", "raw")
+
+    def __init__(self, rcode: int, answer: tuple = (), authority: tuple = (), additional: tuple = (), ttl: int = 0,
+                 cnames: tuple[str, ...] = (), truncated: bool = False, ad: bool = False,
+                 raw: RawAnswer | None = None):
+        put = object.__setattr__
+        put(self, "rcode", rcode)
+        put(self, "_answer", None if raw is not None else tuple(answer))
+        put(self, "_authority", None if raw is not None else tuple(authority))
+        put(self, "_additional", None if raw is not None else tuple(additional))
+        put(self, "ttl", ttl)            # how long the whole answer may be cached (min TTL, or the SOA's for negatives)
+        put(self, "cnames", cnames)      # CNAME targets in the answer, lower case, to check against the lists
+        put(self, "truncated", truncated)
+        put(self, "ad", ad)
+        put(self, "raw", raw)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("an upstream answer does not change once read")
+
+    def __repr__(self) -> str:
+        return f"Answer(rcode={self.rcode}, records={self.answer_count}, ttl={self.ttl}, cnames={self.cnames})"
+
+    def _parse(self) -> None:
+        rec = DNSRecord.parse(self.raw.wire)
+        object.__setattr__(self, "_answer", tuple(rec.rr))
+        object.__setattr__(self, "_authority", tuple(rec.auth))
+        object.__setattr__(self, "_additional", tuple(rr for rr in rec.ar if rr.rtype != TYPE_OPT))
+
+    @property
+    def answer(self) -> tuple:
+        if self._answer is None:
+            self._parse()
+        return self._answer
+
+    @property
+    def authority(self) -> tuple:
+        if self._authority is None:
+            self._parse()
+        return self._authority
+
+    @property
+    def additional(self) -> tuple:
+        if self._additional is None:
+            self._parse()
+        return self._additional
 
     @property
     def answer_count(self) -> int:
-        """Records in the answer section (0: NODATA or NXDOMAIN)."""
-        return len(self.answer) if self.raw is None else self.raw.counts[0]
+        """Records in the answer section (0: NODATA or NXDOMAIN), without parsing them."""
+        return self.raw.counts[0] if self.raw is not None else len(self._answer)
 
 
 def type_name(qtype: int) -> str:
@@ -454,7 +492,7 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
                             max_ttl=max_ttl, elapsed=elapsed, ttl_floor=ttl_floor)
         if out is not None:
             return out
-    an, ns, ar = records(answer)
+    an, ns, ar = answer.answer, answer.authority, answer.additional
 
     def aged(records) -> list:
         out = []
@@ -474,14 +512,6 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
         rr.insert(0, RR(query.record.q.qname, TYPE_CNAME, ttl=max(ttl_floor, ttl),
                         rdata=CNAME(DNSLabel(name_labels(cname_to)))))
     return _reply(query, answer.rcode, rr, aged(ns), aged(ar), ad=answer.ad)
-
-
-def records(answer: Answer) -> tuple[tuple, tuple, tuple]:
-    """dnslib's records of an answer's three sections (the additional one without its OPT)."""
-    if answer.raw is None:
-        return answer.answer, answer.authority, answer.additional
-    rec = DNSRecord.parse(answer.raw.wire)
-    return tuple(rec.rr), tuple(rec.auth), tuple(rr for rr in rec.ar if rr.rtype != TYPE_OPT)
 
 
 def fit_udp(wire: bytes, payload: int) -> bytes:

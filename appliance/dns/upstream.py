@@ -3,6 +3,11 @@
 Replies are checked against our ID and question before they are believed. A failure raises UpstreamError: the
 resolver answers SERVFAIL or a stale entry, never NXDOMAIN (a timeout is not proof a name does not exist).
 
+UDP goes through a small pool of connected sockets per upstream (``UdpPool``), each replaced after a few dozen
+queries: a new endpoint per query cost a cache miss about 200 µs. Every query still gets a random ID and a socket
+picked at random, a reply must come from the upstream's address (the socket is connected) and match both the ID
+and the question, and the pool's source ports keep changing (RFC 5452 §9).
+
 A caller holding a stale answer need not wait for every upstream to time out: with a ``deadline`` it gets
 ``UpstreamSlow`` at that time while the exchange goes on, and ``on_late`` hands the eventual answer over to
 refresh the cache (RFC 8767's client response timer, ``CLIENT_RESPONSE_TIMER``).
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import ssl
 import struct
 import time
@@ -77,22 +83,131 @@ class Health:
         return "down" if f > 0.5 else "failing" if f > 0.1 else "ok"
 
 
-class _UdpExchange(asyncio.DatagramProtocol):
-    def __init__(self, check):
-        self.check = check
-        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+POOL_SOCKETS = 8          # connected UDP sockets per upstream, one picked at random per query
+SOCKET_USES = 64          # queries a socket carries before a new one (a new random source port) takes its place
+READ_BATCH = 64           # datagrams read per wake-up of a socket
 
-    def datagram_received(self, data, addr):
-        if self.done.done():
-            return
+
+class _Socket:
+    """One connected UDP socket and the queries waiting on it, by ID."""
+
+    __slots__ = ("sock", "fd", "waiting", "uses", "retired")
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.waiting: dict[int, tuple[asyncio.Future, Callable[[bytes], Answer]]] = {}
+        self.uses = 0
+        self.retired = False
+
+
+class UdpPool:
+    """Connected UDP sockets to one upstream, read by the event loop directly (no transport, no protocol object).
+
+    A reply is taken only from the socket its query went out on (the kernel drops datagrams from any other
+    address on a connected socket), for a query waiting under its ID, and only if ``check`` accepts it (the
+    question matches); anything else is ignored and the query keeps waiting, as with a socket of its own."""
+
+    def __init__(self, host: str, port: int):
+        self.address = (host, port)
+        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.live: list[_Socket] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _open(self) -> _Socket:
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
-            self.done.set_result(self.check(data))
-        except ValueError:
-            pass   # not ours (wrong ID or question): keep waiting for the real reply
+            sock.setblocking(False)
+            sock.connect(self.address)      # the kernel picks a random ephemeral port
+        except OSError:
+            sock.close()
+            raise
+        s = _Socket(sock)
+        self._loop.add_reader(s.fd, self._readable, s)
+        return s
 
-    def error_received(self, exc):
-        if not self.done.done():
-            self.done.set_exception(UpstreamError(f"UDP error: {exc}"))
+    def _pick(self) -> _Socket:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:          # a new loop (tests run several): the old sockets belong to the old one
+            self.close()
+            self._loop = loop
+        live = self.live
+        if len(live) < POOL_SOCKETS:
+            s = self._open()
+            live.append(s)
+            return s
+        i = secrets.randbelow(len(live))
+        s = live[i]
+        if s.uses >= SOCKET_USES:           # retire it: closed once its last query is answered or gives up
+            s.retired = True
+            if not s.waiting:
+                self._close(s)
+            s = live[i] = self._open()
+        return s
+
+    async def ask(self, build: Callable[[int], bytes], check: Callable[[int, bytes, bytes], Answer],
+                  timeout: float) -> Answer:
+        """Send ``build(qid)`` with a random ID free on the socket, and wait up to ``timeout`` seconds for the
+        reply ``check(qid, sent, reply)`` accepts (it raises ValueError for one that is not ours)."""
+        s = self._pick()
+        qid = secrets.randbits(16)
+        while qid in s.waiting:
+            qid = secrets.randbits(16)
+        wire = build(qid)
+        fut = self._loop.create_future()
+        s.waiting[qid] = (fut, lambda data: check(qid, wire, data))
+        s.uses += 1
+        timer = self._loop.call_later(timeout, _expire, fut)
+        try:
+            s.sock.send(wire)
+            return await fut
+        finally:
+            timer.cancel()
+            s.waiting.pop(qid, None)
+            if s.retired and not s.waiting:
+                self._close(s)
+
+    def _readable(self, s: _Socket) -> None:
+        for _ in range(READ_BATCH):
+            try:
+                data = s.sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:            # ICMP unreachable: the upstream is not listening
+                for fut, _check in list(s.waiting.values()):
+                    if not fut.done():
+                        fut.set_exception(UpstreamError(f"UDP error: {e.strerror or e}"))
+                return
+            if len(data) < 12:
+                continue
+            w = s.waiting.get((data[0] << 8) | data[1])
+            if w is None or w[0].done():
+                continue                    # late, or a guess at an ID nobody is waiting for
+            try:
+                answer = w[1](data)
+            except ValueError:
+                continue                    # not ours (the question differs): keep waiting for the real reply
+            w[0].set_result(answer)
+
+    def _close(self, s: _Socket) -> None:
+        if s.fd >= 0:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(s.fd)
+            s.sock.close()
+            s.fd = -1
+
+    def close(self) -> None:
+        for s in self.live:
+            for fut, _check in s.waiting.values():
+                if not fut.done():
+                    fut.cancel()
+            self._close(s)
+        self.live = []
+
+
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError())
 
 
 class Upstreams:
@@ -101,6 +216,7 @@ class Upstreams:
         self.timeout = dns.upstream_timeout
         self.health = {u: Health() for u in self.servers}
         self._inflight: dict[tuple, asyncio.Future] = {}
+        self._udp_pools = {u: UdpPool(u.host, u.port) for u in self.servers if not u.tls}
         self._tls_idle: dict[Upstream, list] = {u: [] for u in self.servers if u.tls}
         self._ssl: ssl.SSLContext | None = None
         if any(u.tls for u in self.servers):
@@ -146,7 +262,7 @@ class Upstreams:
         for up in order[:2]:
             start = time.monotonic()
             try:
-                answer = await asyncio.wait_for(self._exchange(up, qname, qtype), self.timeout)
+                answer = await self._exchange(up, qname, qtype, start + self.timeout)
             except (asyncio.TimeoutError, OSError, ValueError, UpstreamError, ssl.SSLError,
                     asyncio.IncompleteReadError) as e:
                 self.health[up].failed()
@@ -161,30 +277,29 @@ class Upstreams:
             return answer, up
         raise UpstreamError("; ".join(errors))
 
-    async def _exchange(self, up: Upstream, qname: str, qtype: int) -> Answer:
-        qid = secrets.randbits(16)
-        wire = codec.new_query(qname, qtype, qid)
-
-        def check(data: bytes) -> Answer:
-            return codec.decode_answer(data, qid, qname, qtype)
-
+    async def _exchange(self, up: Upstream, qname: str, qtype: int, deadline: float) -> Answer:
+        """One upstream's answer by ``deadline`` (monotonic), or TimeoutError."""
         if up.tls:
-            return check(await self._tls(up, wire))
-        answer = await self._udp(up, wire, check)
-        if answer.truncated:
-            return check(await self._tcp(up, wire))
-        return answer
+            qid = secrets.randbits(16)
+            wire = codec.new_query(qname, qtype, qid)
+            data = await asyncio.wait_for(self._tls(up, wire), max(0.0, deadline - time.monotonic()))
+            return codec.decode_answer(data, qid, qname, qtype, sent=wire)
+        sent: list[tuple[int, bytes]] = []
 
-    async def _udp(self, up: Upstream, wire: bytes, check) -> Answer:
-        loop = asyncio.get_running_loop()
-        # A fresh socket per exchange: a random source port beside the random ID against spoofed replies.
-        transport, proto = await loop.create_datagram_endpoint(lambda: _UdpExchange(check),
-                                                               remote_addr=(up.host, up.port))
-        try:
-            transport.sendto(wire)
-            return await proto.done
-        finally:
-            _close(transport)
+        def build(qid: int) -> bytes:
+            wire = codec.new_query(qname, qtype, qid)
+            sent.append((qid, wire))
+            return wire
+
+        def check(qid: int, wire: bytes, data: bytes) -> Answer:
+            return codec.decode_answer(data, qid, qname, qtype, sent=wire)
+
+        answer = await self._udp_pools[up].ask(build, check, max(0.0, deadline - time.monotonic()))
+        if answer.truncated:
+            qid, wire = sent[-1]
+            data = await asyncio.wait_for(self._tcp(up, wire), max(0.0, deadline - time.monotonic()))
+            return check(qid, wire, data)
+        return answer
 
     async def _tcp(self, up: Upstream, wire: bytes) -> bytes:
         reader, writer = await asyncio.open_connection(up.host, up.port)
@@ -227,6 +342,8 @@ class Upstreams:
     def close(self) -> None:
         for task in list(self._inflight.values()):
             task.cancel()          # exchanges outlive their callers (shielded): not the daemon
+        for pool in self._udp_pools.values():
+            pool.close()
         for conns in self._tls_idle.values():
             for _r, w in conns:
                 w.close()
