@@ -108,6 +108,17 @@ def dnsperf(port: int, qfile: Path, seconds: float, *, outstanding: int = 200, r
     return res
 
 
+def settle(pid: int, limit: float = 30) -> None:
+    """Wait until a server is quiet (under 5% of a core over half a second): work left from the last test (a
+    log writer's backlog) is then not counted in the next."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        c0 = tree_cpu(pid)
+        time.sleep(0.5)
+        if tree_cpu(pid) - c0 < 0.025:
+            return
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -118,7 +129,8 @@ def pct(values: list[float], p: float) -> float:
 class Servers:
     """The stub upstream and the servers under test, started once for the whole run."""
 
-    def __init__(self, tmp: Path, blocked: list[str], only: set[str] | None):
+    def __init__(self, tmp: Path, blocked: list[str], only: set[str] | None,
+                 hearths: tuple[tuple[str, Path, bool], ...] = (("hearth", ROOT, True),)):
         self.tmp, self.procs, self.ports = tmp, {}, {}
         self.dnsmasq = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
         self.stub_port = free_port()
@@ -150,11 +162,13 @@ class Servers:
                 "forward-zone:\n  name: \".\"\n  forward-addr: 127.0.0.1@%d\n"
                 % (port, tmp, "".join(f"  local-zone: \"{d}.\" always_null\n" for d in blocked), self.stub_port))
             self._start("unbound", port, ["unbound", "-d", "-c", str(uconf)])
-        if want("hearth"):
+        (tmp / "bench-list.txt").write_text("\n".join(blocked) + "\n")
+        for k, (label, tree, log_on) in enumerate(hearths):
+            if not want("hearth"):
+                break
             port = free_port()
-            (tmp / "bench-list.txt").write_text("\n".join(blocked) + "\n")
             cfg = {
-                "timezone": "UTC", "data_dir": str(tmp / "var"),
+                "timezone": "UTC", "data_dir": str(tmp / f"var-{k}"), "query_log": {"enabled": log_on},
                 "dns": {"listen": [f"127.0.0.1:{port}"], "upstreams": [f"127.0.0.1:{self.stub_port}"],
                         "rate_limit": {"queries": 0}},     # dnsperf is one client sending far past a home's rate
                 "devices": [{"name": "bench-laptop", "ip": "127.0.0.1"},
@@ -166,16 +180,17 @@ class Servers:
                 "lists": {"sources": [{"name": "bench", "path": str(tmp / "bench-list.txt"),
                                        "category": "bench-list"}]},
             }
-            path = tmp / "hearth.yaml"
+            path = tmp / f"hearth-{k}.yaml"
             path.write_text(yaml.safe_dump(cfg))
-            self._start("hearth", port, [sys.executable, "-m", "appliance.cli", "dns", "--config", str(path)],
-                        env=dict(os.environ, HEARTH_LOG="WARNING"))
+            # python -m from the tree's own folder: that tree's appliance package is the one imported
+            self._start(label, port, [sys.executable, "-m", "appliance.cli", "dns", "--config", str(path)],
+                        env=dict(os.environ, HEARTH_LOG="WARNING", PYTHONPATH=str(tree)), cwd=tree)
         for name, port in self.ports.items():
             wait_answering(port, timeout=120)
 
-    def _start(self, name: str, port: int, cmd: list[str], env: dict | None = None) -> None:
-        self.procs[name] = subprocess.Popen(["taskset", "-c", SERVER_CORE] + cmd, env=env, cwd=ROOT,
-                                            stderr=subprocess.DEVNULL if name != "hearth" else None)
+    def _start(self, name: str, port: int, cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> None:
+        self.procs[name] = subprocess.Popen(["taskset", "-c", SERVER_CORE] + cmd, env=env, cwd=cwd,
+                                            stderr=subprocess.DEVNULL if not name.startswith("hearth") else None)
         self.ports[name] = port
 
     def stop(self) -> None:
@@ -195,6 +210,8 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=10)
     ap.add_argument("--profile", action="store_true", help="py-spy Hearth during the first miss round")
     ap.add_argument("--only", help="comma-separated: hearth, dnsmasq, unbound")
+    ap.add_argument("--no-log", action="store_true", help="also measure Hearth with its query log off")
+    ap.add_argument("--before", metavar="TREE", help="also measure the Hearth in another checkout (e.g. main)")
     args = ap.parse_args()
     for tool in ("dnsperf", "taskset"):
         if not shutil.which(tool):
@@ -218,9 +235,16 @@ def main() -> int:
         p.write_text("".join(f"n{i}.{tag}.miss-bench.net A\n" for i in range(int(40_000 * args.seconds))))
         return p
 
-    srv = Servers(tmp, blocked, only)
+    hearths = [("hearth", ROOT, True)]
+    if args.no_log:
+        hearths.append(("hearth, no log", ROOT, False))
+    if args.before:
+        rev = subprocess.run(["git", "-C", args.before, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip()
+        hearths.append((f"hearth before {rev}", Path(args.before).resolve(), True))
+    srv = Servers(tmp, blocked, only, tuple(hearths))
     results: dict[str, dict[str, list]] = {n: {} for n in srv.procs}
-    prof = tmp / "miss.prof"
+    profs = {n: tmp / f"miss-{i}.prof" for i, n in enumerate(srv.procs)}
     try:
         # The stub alone: what it takes before it is the bottleneck.
         stub_alone = dnsperf(srv.stub_port, miss_file("stub"), args.seconds, outstanding=20)
@@ -232,6 +256,7 @@ def main() -> int:
         for r in range(args.rounds):
             for name, p in srv.procs.items():
                 port, res = srv.ports[name], results[name]
+                settle(p.pid)
                 if r == 0:           # warm the caches: every name of the mix once, then a second as it comes
                     dnsperf(port, hot, 600, outstanding=20, once=True)
                 dnsperf(port, hot, 1)
@@ -242,11 +267,12 @@ def main() -> int:
 
                 mf = miss_file(f"{name.replace(' ', '')}-{r}")
                 spy = None
-                if args.profile and name == "hearth" and r == 0:
+                if args.profile and name.startswith("hearth") and r == 0:
                     spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                                            "record", "--format", "raw", "--rate", "250", "--gil", "-o", str(prof),
+                                            "record", "--format", "raw", "--rate", "250", "--gil", "-o", str(profs[name]),
                                             "-p", str(p.pid), "-d", str(int(args.seconds))],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                settle(p.pid)        # a log writer still busy with the hot mix must not be billed to the misses
                 c0, s0, t0 = tree_cpu(p.pid), tree_cpu(srv.stub.pid), time.monotonic()
                 m = dnsperf(port, mf, args.seconds, outstanding=20)
                 wall = time.monotonic() - t0
@@ -260,6 +286,7 @@ def main() -> int:
                 res["miss_rcodes"] = [m.get("rcodes")]
                 mf.unlink()
 
+                settle(p.pid)
                 lat = dnsperf(port, hot, args.seconds * 2, rate=FIXED_RATE, verbose=True)
                 ms = [x * 1000 for x in lat["lat"]]
                 for key, q in (("p50", 50), ("p99", 99), ("p999", 99.9)):
@@ -275,7 +302,7 @@ def main() -> int:
            for n in names}
     print(f"\n{args.domains:,} blocked domains; {args.rounds} interleaved rounds of {args.seconds:g} s (medians; "
           f"every round in brackets); server on core {SERVER_CORE}, dnsperf and the stub on core {CLIENT_CORE}\n")
-    peers = [n for n in names if n != "hearth"]
+    peers = [n for n in names if not n.startswith("hearth")]
     w = 22
     print(f"{'':<34}" + "".join(f"{n:>{w}}" for n in names) + (f"{'hearth ÷ best peer':>{w}}" if "hearth" in names
                                                                and peers else ""))
@@ -307,12 +334,14 @@ def main() -> int:
           f"limits them" if stub_alone.get("qps", 0) > max(med[n].get("miss_qps", 0) for n in names) * 1.2 else
           f"the stub alone: {stub_alone.get('qps', 0):,.0f} names/s: CLOSE TO the servers' rate, read misses with care")
     if args.profile:
-        print_profile(prof)
+        for name in names:
+            if name.startswith("hearth"):
+                print_profile(profs[name], name)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-def print_profile(path: Path, top: int = 25) -> None:
+def print_profile(path: Path, name: str, top: int = 25) -> None:
     """Self time by function, and time inside the main steps of a miss, from py-spy's collapsed stacks."""
     if not path.exists():
         print("no profile: is py-spy installed (./install.sh --bench)?")
@@ -325,7 +354,7 @@ def print_profile(path: Path, top: int = 25) -> None:
         for fn in {f.split(" (")[0].rsplit(".", 1)[-1] for f in frames}:
             inside[fn] += int(n)
         total += int(n)
-    print(f"\na miss's Python time (py-spy, {total} samples holding the GIL), self time by function:")
+    print(f"\n{name}: a miss's Python time (py-spy, {total} samples holding the GIL), self time by function:")
     for fn, n in leaf.most_common(top):
         print(f"  {n / total:6.1%}  {fn}")
     print("inclusive time in the steps of a miss:")

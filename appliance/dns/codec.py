@@ -466,7 +466,7 @@ def blocked_reply(query: Query, *, nxdomain: bool, ttl: int) -> bytes:
         if nxdomain:
             return wirefmt.simple_reply(*w, NXDOMAIN)
         if query.qtype in (TYPE_A, TYPE_AAAA):
-            return wirefmt.simple_reply(*w, NOERROR, wirefmt.null_record(query.qtype, ttl))
+            return wirefmt.simple_reply(*w, NOERROR, wirefmt.null_record(query.qtype, ttl, query.qend))
         return wirefmt.simple_reply(*w, NOERROR)
     if nxdomain:
         return _reply(query, NXDOMAIN)

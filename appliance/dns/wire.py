@@ -325,8 +325,10 @@ def simple_reply(query_wire: bytes, qend: int, qid: int, edns: bool, do: bool, r
     return head + query_wire[12:qend] + record + ((_OPT_DO if do else _OPT_PLAIN) if edns else b"")
 
 
-def null_record(qtype: int, ttl: int) -> bytes:
-    """0.0.0.0 or :: for the question's name (a pointer to it), for a block."""
+def null_record(qtype: int, ttl: int, qend: int) -> bytes:
+    """0.0.0.0 or :: for the question's name, for a block: a pointer to it, or the root itself (one byte, shorter
+    than a pointer; dnslib writes it so too)."""
+    owner = b"\x00" if qend == 17 else b"\xc0\x0c"
     if qtype == TYPE_A:
-        return b"\xc0\x0c" + _RR.pack(TYPE_A, 1, ttl, 4) + bytes(4)
-    return b"\xc0\x0c" + _RR.pack(TYPE_AAAA, 1, ttl, 16) + bytes(16)
+        return owner + _RR.pack(TYPE_A, 1, ttl, 4) + bytes(4)
+    return owner + _RR.pack(TYPE_AAAA, 1, ttl, 16) + bytes(16)
