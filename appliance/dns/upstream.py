@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import socket
 import ssl
@@ -96,7 +97,7 @@ class _Socket:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.fd = sock.fileno()
-        self.waiting: dict[int, tuple[asyncio.Future, Callable[[bytes], Answer]]] = {}
+        self.waiting: dict[int, tuple[asyncio.Future, str, int, bytes]] = {}   # ID -> (future, question, sent)
         self.uses = 0
         self.retired = False
 
@@ -126,7 +127,7 @@ class UdpPool:
         self._loop.add_reader(s.fd, self._readable, s)
         return s
 
-    def _pick(self) -> _Socket:
+    def _pick(self, r: int) -> _Socket:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:          # a new loop (tests run several): the old sockets belong to the old one
             self.close()
@@ -136,7 +137,7 @@ class UdpPool:
             s = self._open()
             live.append(s)
             return s
-        i = secrets.randbelow(len(live))
+        i = r % len(live)
         s = live[i]
         if s.uses >= SOCKET_USES:           # retire it: closed once its last query is answered or gives up
             s.retired = True
@@ -145,22 +146,22 @@ class UdpPool:
             s = live[i] = self._open()
         return s
 
-    async def ask(self, build: Callable[[int], bytes], check: Callable[[int, bytes, bytes], Answer],
-                  timeout: float) -> Answer:
-        """Send ``build(qid)`` with a random ID free on the socket, and wait up to ``timeout`` seconds for the
-        reply ``check(qid, sent, reply)`` accepts (it raises ValueError for one that is not ours)."""
-        s = self._pick()
-        qid = secrets.randbits(16)
+    async def ask(self, qname: str, qtype: int, timeout: float) -> tuple[Answer, int, bytes]:
+        """Ask with a random ID free on a socket picked at random, and wait up to ``timeout`` seconds for the reply
+        to this question; (the answer, the ID, the query sent)."""
+        r = int.from_bytes(os.urandom(3), "big")      # the ID and the socket: one call to the kernel's CSPRNG
+        s = self._pick(r >> 16)
+        qid = r & 0xFFFF
         while qid in s.waiting:
             qid = secrets.randbits(16)
-        wire = build(qid)
+        wire = codec.new_query(qname, qtype, qid)
         fut = self._loop.create_future()
-        s.waiting[qid] = (fut, lambda data: check(qid, wire, data))
+        s.waiting[qid] = (fut, qname, qtype, wire)
         s.uses += 1
         timer = self._loop.call_later(timeout, _expire, fut)
         try:
             s.sock.send(wire)
-            return await fut
+            return await fut, qid, wire
         finally:
             timer.cancel()
             s.waiting.pop(qid, None)
@@ -174,17 +175,18 @@ class UdpPool:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:            # ICMP unreachable: the upstream is not listening
-                for fut, _check in list(s.waiting.values()):
+                for fut, *_question in list(s.waiting.values()):
                     if not fut.done():
                         fut.set_exception(UpstreamError(f"UDP error: {e.strerror or e}"))
                 return
             if len(data) < 12:
                 continue
-            w = s.waiting.get((data[0] << 8) | data[1])
+            qid = (data[0] << 8) | data[1]
+            w = s.waiting.get(qid)
             if w is None or w[0].done():
                 continue                    # late, or a guess at an ID nobody is waiting for
             try:
-                answer = w[1](data)
+                answer = codec.decode_answer(data, qid, w[1], w[2], sent=w[3])
             except ValueError:
                 continue                    # not ours (the question differs): keep waiting for the real reply
             w[0].set_result(answer)
@@ -198,7 +200,7 @@ class UdpPool:
 
     def close(self) -> None:
         for s in self.live:
-            for fut, _check in s.waiting.values():
+            for fut, *_question in s.waiting.values():
                 if not fut.done():
                     fut.cancel()
             self._close(s)
@@ -284,21 +286,10 @@ class Upstreams:
             wire = codec.new_query(qname, qtype, qid)
             data = await asyncio.wait_for(self._tls(up, wire), max(0.0, deadline - time.monotonic()))
             return codec.decode_answer(data, qid, qname, qtype, sent=wire)
-        sent: list[tuple[int, bytes]] = []
-
-        def build(qid: int) -> bytes:
-            wire = codec.new_query(qname, qtype, qid)
-            sent.append((qid, wire))
-            return wire
-
-        def check(qid: int, wire: bytes, data: bytes) -> Answer:
-            return codec.decode_answer(data, qid, qname, qtype, sent=wire)
-
-        answer = await self._udp_pools[up].ask(build, check, max(0.0, deadline - time.monotonic()))
+        answer, qid, wire = await self._udp_pools[up].ask(qname, qtype, max(0.0, deadline - time.monotonic()))
         if answer.truncated:
-            qid, wire = sent[-1]
             data = await asyncio.wait_for(self._tcp(up, wire), max(0.0, deadline - time.monotonic()))
-            return check(qid, wire, data)
+            return codec.decode_answer(data, qid, qname, qtype, sent=wire)
         return answer
 
     async def _tcp(self, up: Upstream, wire: bytes) -> bytes:
