@@ -239,6 +239,8 @@ class Upstreams:
         if task is None:
             if len(self._inflight) >= MAX_INFLIGHT:
                 raise UpstreamError(f"{MAX_INFLIGHT} questions already waiting for the upstreams")
+            if deadline is None:
+                return await self._own(key, qname, qtype)
             task = asyncio.get_running_loop().create_task(self._failover(qname, qtype))
             self._inflight[key] = task
             task.add_done_callback(lambda t, key=key: self._finished(key, t))
@@ -250,6 +252,27 @@ class Upstreams:
             if on_late is not None:
                 task.add_done_callback(lambda t: _late(t, on_late))
             raise UpstreamSlow("no answer yet; still asking") from None
+
+    async def _own(self, key: tuple, qname: str, qtype: int) -> tuple[Answer, Upstream]:
+        """The first caller without a deadline runs the exchange itself (a task and a shield fewer per miss);
+        callers asking the same question meanwhile wait on its future. If this caller is cancelled (shutdown; a TCP
+        client gone for longer than any exchange takes), they get an error rather than wait for nothing."""
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            result = await self._failover(qname, qtype)
+        except BaseException as e:
+            if not fut.done():
+                fut.set_exception(e if isinstance(e, UpstreamError) else UpstreamError("the exchange was abandoned"))
+                fut.exception()         # retrieved: nobody else waiting is not an asyncio warning
+            raise
+        else:
+            if not fut.done():
+                fut.set_result(result)
+            return result
+        finally:
+            if self._inflight.get(key) is fut:
+                del self._inflight[key]
 
     def _finished(self, key: tuple, task: asyncio.Task) -> None:
         if self._inflight.get(key) is task:
