@@ -113,6 +113,7 @@ class UdpPool:
         self.address = (host, port)
         self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.live: list[_Socket] = []
+        self.retired: set[_Socket] = set()     # replaced, still waiting for their last replies
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _open(self) -> _Socket:
@@ -141,7 +142,9 @@ class UdpPool:
         s = live[i]
         if s.uses >= SOCKET_USES:           # retire it: closed once its last query is answered or gives up
             s.retired = True
-            if not s.waiting:
+            if s.waiting:
+                self.retired.add(s)
+            else:
                 self._close(s)
             s = live[i] = self._open()
         return s
@@ -166,6 +169,7 @@ class UdpPool:
             timer.cancel()
             s.waiting.pop(qid, None)
             if s.retired and not s.waiting:
+                self.retired.discard(s)
                 self._close(s)
 
     def _readable(self, s: _Socket) -> None:
@@ -199,12 +203,12 @@ class UdpPool:
             s.fd = -1
 
     def close(self) -> None:
-        for s in self.live:
+        for s in [*self.live, *self.retired]:
             for fut, *_question in s.waiting.values():
                 if not fut.done():
                     fut.cancel()
             self._close(s)
-        self.live = []
+        self.live, self.retired = [], set()
 
 
 def _expire(fut: asyncio.Future) -> None:

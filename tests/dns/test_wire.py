@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from appliance.config import DnsConfig, Upstream
 from appliance.dns import codec, wire
-from appliance.dns.upstream import SOCKET_USES, Upstreams
+from appliance.dns.upstream import SOCKET_USES, UpstreamError, Upstreams
 from tests.support.stub_upstream import StubUpstream
 
 LABEL = st.one_of(st.text("abcXYZ019-_", min_size=1, max_size=12).map(str.encode),
@@ -325,3 +325,67 @@ def test_replies_out_of_order_reach_their_own_queries():
     srv.close()
     for i, (answer, _up) in enumerate(results):
         assert answer.answer[0].rdata.toZone() == f"192.0.2.{i}"
+
+
+def _one_shot_upstream(replies):
+    """A UDP upstream that answers one query with ``replies(query)``: a list of datagrams, sent in order."""
+    import socket
+    import threading
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("127.0.0.1", 0))
+
+    def serve():
+        data, addr = srv.recvfrom(4096)
+        for datagram in replies(dns.message.from_wire(data)):
+            srv.sendto(datagram, addr)
+    threading.Thread(target=serve, daemon=True).start()
+    return srv
+
+
+def _reply_to(q: dns.message.Message, name: str, address: str, qid: int | None = None) -> bytes:
+    r = dns.message.make_response(q)
+    if qid is not None:
+        r.id = qid
+    r.question[0].name = dns.name.from_text(name)
+    r.answer.append(dns.rrset.from_text(name, 60, "IN", "A", address))
+    return r.to_wire()
+
+
+@pytest.mark.parametrize("spoofs", [
+    lambda q: [_reply_to(q, "example.com.", "6.6.6.6", qid=q.id ^ 1)],           # a guessed ID
+    lambda q: [_reply_to(q, "other.example.", "6.6.6.6")],                       # our ID, another question
+    lambda q: [b"\x00"],                                                         # not DNS at all
+    lambda q: [_reply_to(q, "other.example.", "6.6.6.6"), _reply_to(q, "example.com.", "6.6.6.7", q.id ^ 2)],
+])
+def test_a_spoofed_reply_is_ignored_and_the_real_one_taken(spoofs):
+    srv = _one_shot_upstream(lambda q: spoofs(q) + [_reply_to(q, "example.com.", "192.0.2.1")])
+    ups = Upstreams(DnsConfig(upstreams=(Upstream("127.0.0.1", srv.getsockname()[1]),), upstream_timeout=2.0))
+
+    async def go():
+        try:
+            return await ups.resolve("example.com", 1)
+        finally:
+            ups.close()
+    answer, _up = asyncio.run(go())
+    srv.close()
+    assert [rr.rdata.toZone() for rr in answer.answer] == ["192.0.2.1"]
+
+
+def test_an_upstream_not_listening_fails_at_once_not_at_the_timeout():
+    import socket
+    import time
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()                                       # nothing listens there: the kernel answers port unreachable
+    ups = Upstreams(DnsConfig(upstreams=(Upstream("127.0.0.1", port),), upstream_timeout=3.0))
+
+    async def go():
+        try:
+            await ups.resolve("example.com", 1)
+        finally:
+            ups.close()
+    t = time.monotonic()
+    with pytest.raises(UpstreamError):
+        asyncio.run(go())
+    assert time.monotonic() - t < 2.5
