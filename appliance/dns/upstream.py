@@ -106,8 +106,8 @@ class UdpPool:
     """Connected UDP sockets to one upstream, read by the event loop directly (no transport, no protocol object).
 
     A reply is taken only from the socket its query went out on (the kernel drops datagrams from any other
-    address on a connected socket), for a query waiting under its ID, and only if ``check`` accepts it (the
-    question matches); anything else is ignored and the query keeps waiting, as with a socket of its own."""
+    address on a connected socket), for a query waiting under its ID, and only if it answers that query's question
+    (``codec.decode_answer``); anything else is ignored and the query keeps waiting, as with a socket of its own."""
 
     def __init__(self, host: str, port: int):
         self.address = (host, port)
