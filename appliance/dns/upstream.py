@@ -223,7 +223,9 @@ class Upstreams:
         self.health = {u: Health() for u in self.servers}
         self._inflight: dict[tuple, asyncio.Future] = {}
         self._udp_pools = {u: UdpPool(u.host, u.port) for u in self.servers if not u.tls}
-        self._tls_idle: dict[Upstream, list] = {u: [] for u in self.servers if u.tls}
+        # Idle connections per upstream, kept for the next query: DNS over TLS, and plain TCP for truncated answers
+        # (RFC 7766 §6.2.1: reuse a connection rather than open one per query).
+        self._idle: dict[Upstream, list] = {u: [] for u in self.servers}
         self._ssl: ssl.SSLContext | None = None
         if any(u.tls for u in self.servers):
             self._ssl = ssl.create_default_context(cafile=dns.tls_ca_file) if dns.tls_ca_file else \
@@ -311,24 +313,18 @@ class Upstreams:
         if up.tls:
             qid = secrets.randbits(16)
             wire = codec.new_query(qname, qtype, qid)
-            data = await asyncio.wait_for(self._tls(up, wire), max(0.0, deadline - time.monotonic()))
+            data = await asyncio.wait_for(self._stream(up, wire), max(0.0, deadline - time.monotonic()))
             return codec.decode_answer(data, qid, qname, qtype, sent=wire)
         answer, qid, wire = await self._udp_pools[up].ask(qname, qtype, max(0.0, deadline - time.monotonic()))
         if answer.truncated:
-            data = await asyncio.wait_for(self._tcp(up, wire), max(0.0, deadline - time.monotonic()))
+            data = await asyncio.wait_for(self._stream(up, wire), max(0.0, deadline - time.monotonic()))
             return codec.decode_answer(data, qid, qname, qtype, sent=wire)
         return answer
 
-    async def _tcp(self, up: Upstream, wire: bytes) -> bytes:
-        reader, writer = await asyncio.open_connection(up.host, up.port)
-        try:
-            return await _framed_exchange(reader, writer, wire)
-        finally:
-            _close(writer)
-
-    async def _tls(self, up: Upstream, wire: bytes) -> bytes:
-        """DNS over TLS (RFC 7858) on a reused connection: a handshake per query would double the latency."""
-        idle = self._tls_idle[up]
+    async def _stream(self, up: Upstream, wire: bytes) -> bytes:
+        """One exchange over TCP, or DNS over TLS (RFC 7858), on a reused connection: a handshake per query would
+        double the latency (TLS) or cost a round trip (TCP)."""
+        idle = self._idle[up]
         while idle:
             reader, writer = idle.pop()
             if writer.is_closing() or reader.at_eof():
@@ -344,8 +340,11 @@ class Upstreams:
                 raise
             idle.append((reader, writer))
             return data
-        reader, writer = await asyncio.open_connection(
-            up.host, up.port, ssl=self._ssl, server_hostname=up.server_name or up.host)
+        if up.tls:
+            reader, writer = await asyncio.open_connection(
+                up.host, up.port, ssl=self._ssl, server_hostname=up.server_name or up.host)
+        else:
+            reader, writer = await asyncio.open_connection(up.host, up.port)
         try:
             data = await _framed_exchange(reader, writer, wire)
         except BaseException:
@@ -362,7 +361,7 @@ class Upstreams:
             task.cancel()          # exchanges outlive their callers (shielded): not the daemon
         for pool in self._udp_pools.values():
             pool.close()
-        for conns in self._tls_idle.values():
+        for conns in self._idle.values():
             for _r, w in conns:
                 w.close()
             conns.clear()
