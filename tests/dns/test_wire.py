@@ -389,3 +389,65 @@ def test_an_upstream_not_listening_fails_at_once_not_at_the_timeout():
     with pytest.raises(UpstreamError):
         asyncio.run(go())
     assert time.monotonic() - t < 2.5
+
+
+def test_truncated_answers_reuse_one_tcp_connection():
+    """UDP says TC for every name; the TCP retries of three questions in a row go over one connection."""
+    import socket
+    import threading
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    port = udp.getsockname()[1]
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind(("127.0.0.1", port))
+    tcp.listen(8)
+    accepted = []
+
+    def serve_udp():
+        while True:
+            try:
+                data, addr = udp.recvfrom(4096)
+            except OSError:
+                return
+            r = dns.message.make_response(dns.message.from_wire(data))
+            r.flags |= dns.flags.TC
+            udp.sendto(r.to_wire(), addr)
+
+    def serve_tcp():
+        while True:
+            try:
+                conn, _ = tcp.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            threading.Thread(target=serve_conn, args=(conn,), daemon=True).start()
+
+    def serve_conn(conn):
+        with conn:
+            while True:
+                head = conn.recv(2)
+                if len(head) < 2:
+                    return
+                data = b""
+                while len(data) < struct.unpack("!H", head)[0]:
+                    data += conn.recv(4096)
+                q = dns.message.from_wire(data)
+                r = dns.message.make_response(q)
+                r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", "192.0.2.1"))
+                wire_ = r.to_wire()
+                conn.sendall(struct.pack("!H", len(wire_)) + wire_)
+    for target in (serve_udp, serve_tcp):
+        threading.Thread(target=target, daemon=True).start()
+    ups = Upstreams(DnsConfig(upstreams=(Upstream("127.0.0.1", port),), upstream_timeout=2.0))
+
+    async def go():
+        try:
+            return [await ups.resolve(f"t{i}.example", 1) for i in range(3)]
+        finally:
+            ups.close()
+    results = asyncio.run(go())
+    udp.close()
+    tcp.close()
+    assert [a.answer[0].rdata.toZone() for a, _up in results] == ["192.0.2.1"] * 3
+    assert len(accepted) == 1
