@@ -555,8 +555,8 @@ def decode_answer(data: bytes, qid: int, qname: str, qtype: int, *, sent: bytes 
     if sent is not None:
         p = wirefmt.parse_answer(data, qid, sent[12:-11])      # its question: between the header and our OPT
         if p is not None:
-            return Answer(p.rcode, ttl=p.ttl, cnames=tuple(name_text(c) for c in p.cnames), truncated=p.truncated,
-                          ad=p.ad, raw=p.raw)
+            return Answer(p.rcode, ttl=p.ttl, cnames=tuple(map(name_text, p.cnames)) if p.cnames else (),
+                          truncated=p.truncated, ad=p.ad, raw=p.raw)
     try:
         rec = DNSRecord.parse(data)
     except ParseErrors as e:
