@@ -304,8 +304,10 @@ def main() -> int:
           f"every round in brackets); server on core {SERVER_CORE}, dnsperf and the stub on core {CLIENT_CORE}\n")
     peers = [n for n in names if not n.startswith("hearth")]
     w = 22
+    before = next((n for n in names if n.startswith("hearth before")), None)
     print(f"{'':<34}" + "".join(f"{n:>{w}}" for n in names) + (f"{'hearth ÷ best peer':>{w}}" if "hearth" in names
-                                                               and peers else ""))
+                                                               and peers else "")
+          + (f"{'hearth ÷ before':>{w}}" if before else ""))
     rows = (("hot_cpu", "hot mix: CPU per query (µs)", "{:.1f}", min),
             ("hot_qps", "hot mix: queries per second", "{:,.0f}", max),
             ("miss_cpu", "miss: CPU per query (µs)", "{:.0f}", min),
@@ -321,6 +323,9 @@ def main() -> int:
         line = f"{label:<34}" + "".join(f"{fmt.format(med[n].get(key, float('nan'))):>{w}}" for n in names)
         if best is not None and "hearth" in names and peers:
             b = best(med[n].get(key, float("nan")) for n in peers)
+            line += f"{med['hearth'].get(key, 0) / b if b else float('nan'):>{w}.2f}"
+        if best is not None and before and "hearth" in names:
+            b = med[before].get(key, float("nan"))
             line += f"{med['hearth'].get(key, 0) / b if b else float('nan'):>{w}.2f}"
         print(line)
     print(f"{'RSS at the end (MB)':<34}" + "".join(f"{rss[n]:>{w}.1f}" for n in names))
