@@ -154,6 +154,9 @@ def name_text(labels: tuple[bytes, ...]) -> str:
     a dot or backslash inside a label is ``\\.`` / ``\\\\``, any other byte outside printable ASCII ``\\DDD``.
     One name has one string and one string one name: the policy decides on exactly what ``name_labels`` asks
     upstream (dnslib's own text loses a dot inside a label and turns raw UTF-8 into punycode)."""
+    joined = b".".join(labels).lower()
+    if len(joined.translate(None, _PLAIN_BYTES)) == max(len(labels) - 1, 0):
+        return joined.decode("ascii")      # the usual name: only the dots between labels are not plain bytes
     out = []
     for label in labels:
         label = label.lower()     # ASCII letters only: DNS is case-blind for those and nothing else

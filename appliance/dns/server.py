@@ -309,7 +309,7 @@ class Resolver:
             self.stats["stale"] += 1
             return stale.answer, 0, "stale"
         self.cache.put(key, answer, self.clock.monotonic())
-        return answer, 0, str(up)
+        return answer, 0, self.upstreams.names.get(up) or str(up)
 
     def _ttls(self, cap: int, elapsed: int, upstream: str | None) -> dict:
         if upstream == "stale":     # RFC 8767: a stale answer carries a short TTL so the client asks again soon

@@ -221,6 +221,7 @@ class Upstreams:
         self.servers = dns.upstreams
         self.timeout = dns.upstream_timeout
         self.health = {u: Health() for u in self.servers}
+        self.names = {u: str(u) for u in self.servers}    # for the log, once (not formatted per miss)
         self._inflight: dict[tuple, asyncio.Future] = {}
         self._udp_pools = {u: UdpPool(u.host, u.port) for u in self.servers if not u.tls}
         # Idle connections per upstream, kept for the next query: DNS over TLS, and plain TCP for truncated answers
