@@ -10,7 +10,7 @@
 #              --yes                answer yes (turn off systemd-resolved's stub listener if it holds port 53)
 #   ./install.sh --local            set up .venv, run Hearth in the foreground on unprivileged ports (DNS :5353)
 #   ./install.sh --test [ARGS]      set up .venv with the test tools and their system packages, run pytest ARGS
-#   ./install.sh --bench            set up .venv and the benchmarks' peers (dnsmasq, dnsperf)
+#   ./install.sh --bench            set up .venv and the benchmarks' peers (dnsmasq, unbound, dnsperf, py-spy)
 #   ./install.sh --proxy            set up .venv and the web proxy's own .venv-proxy (mitmproxy)
 #   ./install.sh --help             this text
 set -euo pipefail
@@ -447,10 +447,11 @@ case "${1:-}" in
     say "ready: .venv/bin/hearth proxy --config hearth.yaml (the config needs a proxy: section)"
     ;;
 --bench)
-    # The benchmarks' peers and load tools (not needed by the tests): dnsperf, dnsmasq, dig.
-    apt_install dnsutils dnsperf dnsmasq-base iproute2 openssl
+    # The benchmarks' peers and load tools (not needed by the tests): dnsperf, dnsmasq, unbound, dig, py-spy.
+    apt_install dnsutils dnsperf dnsmasq-base unbound iproute2 openssl
     make_venv "[test]"
-    say "ready: .venv/bin/python bench/dns_vs_dnsmasq.py (see bench/ for the others)"
+    [ -x "$VENV/bin/py-spy" ] || "$VENV/bin/pip" install -q --disable-pip-version-check py-spy   # bench --profile
+    say "ready: .venv/bin/python bench/dns_peers.py, bench/dns_vs_dnsmasq.py (see bench/ for the others)"
     ;;
 --system|""|--root|--root=*|--yes|-y)
     [ "${1:-}" = --system ] && shift

@@ -35,7 +35,7 @@ class AnswerCache:
     def put(self, key: tuple, answer: Answer, now: float) -> None:
         if answer.rcode not in (NOERROR, NXDOMAIN) or answer.truncated or self.size <= 0:
             return     # SERVFAIL and friends are not facts about the name: ask again next time
-        negative = answer.rcode == NXDOMAIN or not answer.answer
+        negative = answer.rcode == NXDOMAIN or not answer.answer_count
         ttl = min(answer.ttl, self.neg_ttl) if negative else min(max(answer.ttl, self.min_ttl), self.max_ttl)
         if ttl <= 0:
             return
@@ -97,7 +97,9 @@ class HotCache:
         self.size = size
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._d: dict[tuple, HotEntry] = {}
+        # An OrderedDict, not a dict: evicting the oldest from a plain dict (next(iter(d))) walks past every slot
+        # freed before it, so a stream of new names made each miss slower (10% of a miss in the profile).
+        self._d: OrderedDict[tuple, HotEntry] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._d)
@@ -133,8 +135,8 @@ class HotCache:
         if old is not None:
             self.bytes -= _cost(key, old)
         while d and (len(d) >= self.size or self.bytes + cost > self.max_bytes):
-            k = next(iter(d))              # oldest first: cheap, and a busy entry comes straight back
-            self.bytes -= _cost(k, d.pop(k))
+            k, gone = d.popitem(last=False)   # oldest first: cheap, and a busy entry comes straight back
+            self.bytes -= _cost(k, gone)
         d[key] = entry
         self.bytes += cost
 

@@ -1,6 +1,8 @@
 """Bytes ⇄ DNS messages. The only module that imports dnslib: everything else sees Query, Answer and bytes.
 
-The hot path never comes here: it patches prebuilt replies (see ``wire_ttl_offsets`` and ``patch``).
+The hot path never comes here: it patches prebuilt replies (see ``wire_ttl_offsets`` and ``patch``). A cache miss
+mostly does not either: the usual shapes of a query, an upstream answer and a reply are read and written from their
+bytes by ``wire`` (no dnslib objects), and dnslib handles the rest.
 """
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
-from dnslib import A, AAAA, CNAME, DNSHeader, DNSLabel, DNSQuestion, DNSRecord, EDNS0, QTYPE, RD, RR
+from dnslib import A, AAAA, CNAME, DNSHeader, DNSLabel, DNSRecord, EDNS0, QTYPE, RD, RR
 from dnslib.buffer import BufferError as DnsBufferError
 from dnslib.dns import DNSError
 from dnslib.label import DNSLabelError
+
+from appliance.dns import wire as wirefmt
+from appliance.dns.wire import RawAnswer
 
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, NOTAUTH, BADVERS = 0, 1, 2, 3, 4, 5, 9, 16
 TYPE_A, TYPE_CNAME, TYPE_SOA, TYPE_AAAA, TYPE_OPT = 1, 5, 6, 28, 41
@@ -47,26 +52,81 @@ class Query:
     client_subnet: str | None   # EDNS client-subnet address (believed only from trusted forwarders)
     client_mac: str | None      # dnsmasq's add-mac option
     wire: bytes = field(repr=False)
-    record: DNSRecord = field(repr=False, compare=False)
+    _record: DNSRecord | None = field(repr=False, compare=False)   # dnslib's reading, made when first needed
     do: bool = False            # the client takes DNSSEC records (RFC 3225): echoed, and RRSIGs kept for it
+    qend: int = field(default=0, repr=False, compare=False)      # where the question ends in ``wire`` (0: unknown)
 
     @property
     def type_name(self) -> str:
         return type_name(self.qtype)
 
+    @property
+    def record(self) -> DNSRecord:
+        """dnslib's objects for this query: parsed only by the paths that still build replies with dnslib."""
+        rec = self._record
+        if rec is None:
+            rec = DNSRecord.parse(self.wire)
+            object.__setattr__(self, "_record", rec)
+        return rec
 
-@dataclass(frozen=True, slots=True)
+
 class Answer:
-    """An upstream's reply, kept in the cache as records so each client gets its own ID, question and TTLs."""
+    """An upstream's reply, kept in the cache so each client gets its own ID, question and TTLs.
 
-    rcode: int
-    answer: tuple = ()
-    authority: tuple = ()
-    additional: tuple = ()
-    ttl: int = 0                # how long the whole answer may be cached (min TTL, or the SOA's for negatives)
-    cnames: tuple[str, ...] = ()   # CNAME targets in the answer, lower case, to check against the lists
-    truncated: bool = False
-    ad: bool = False
+    Usually held as the upstream's bytes (``raw``, read by ``wire.parse_answer``): its records are parsed with
+    dnslib only if a slow path or a test asks for ``answer``, ``authority`` or ``additional``. Immutable, like a
+    frozen dataclass; a plain class so that the records can wait until they are wanted."""
+
+    __slots__ = ("rcode", "_answer", "_authority", "_additional", "ttl", "cnames", "truncated", "ad", "raw")
+
+    def __init__(self, rcode: int, answer: tuple = (), authority: tuple = (), additional: tuple = (), ttl: int = 0,
+                 cnames: tuple[str, ...] = (), truncated: bool = False, ad: bool = False,
+                 raw: RawAnswer | None = None):
+        put = object.__setattr__
+        put(self, "rcode", rcode)
+        put(self, "_answer", None if raw is not None else tuple(answer))
+        put(self, "_authority", None if raw is not None else tuple(authority))
+        put(self, "_additional", None if raw is not None else tuple(additional))
+        put(self, "ttl", ttl)            # how long the whole answer may be cached (min TTL, or the SOA's for negatives)
+        put(self, "cnames", cnames)      # CNAME targets in the answer, lower case, to check against the lists
+        put(self, "truncated", truncated)
+        put(self, "ad", ad)
+        put(self, "raw", raw)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("an upstream answer does not change once read")
+
+    def __repr__(self) -> str:
+        return f"Answer(rcode={self.rcode}, records={self.answer_count}, ttl={self.ttl}, cnames={self.cnames})"
+
+    def _parse(self) -> None:
+        rec = DNSRecord.parse(self.raw.wire)
+        object.__setattr__(self, "_answer", tuple(rec.rr))
+        object.__setattr__(self, "_authority", tuple(rec.auth))
+        object.__setattr__(self, "_additional", tuple(rr for rr in rec.ar if rr.rtype != TYPE_OPT))
+
+    @property
+    def answer(self) -> tuple:
+        if self._answer is None:
+            self._parse()
+        return self._answer
+
+    @property
+    def authority(self) -> tuple:
+        if self._authority is None:
+            self._parse()
+        return self._authority
+
+    @property
+    def additional(self) -> tuple:
+        if self._additional is None:
+            self._parse()
+        return self._additional
+
+    @property
+    def answer_count(self) -> int:
+        """Records in the answer section (0: NODATA or NXDOMAIN), without parsing them."""
+        return self.raw.counts[0] if self.raw is not None else len(self._answer)
 
 
 def type_name(qtype: int) -> str:
@@ -94,6 +154,9 @@ def name_text(labels: tuple[bytes, ...]) -> str:
     a dot or backslash inside a label is ``\\.`` / ``\\\\``, any other byte outside printable ASCII ``\\DDD``.
     One name has one string and one string one name: the policy decides on exactly what ``name_labels`` asks
     upstream (dnslib's own text loses a dot inside a label and turns raw UTF-8 into punycode)."""
+    joined = b".".join(labels).lower()
+    if len(joined.translate(None, _PLAIN_BYTES)) == max(len(labels) - 1, 0):
+        return joined.decode("ascii")      # the usual name: only the dots between labels are not plain bytes
     out = []
     for label in labels:
         label = label.lower()     # ASCII letters only: DNS is case-blind for those and nothing else
@@ -196,6 +259,23 @@ def hot_key(data: bytes) -> bytes | None:
 
 def decode_query(data: bytes) -> Query:
     """Parse a client's query. Raises MalformedPacket (with the error reply to send, or None: drop it)."""
+    p = wirefmt.parse_query(data)
+    if p is not None:             # the usual shape, read from the bytes
+        payload, subnet, mac = PLAIN_UDP_LIMIT, None, None
+        if p.edns:
+            payload = max(PLAIN_UDP_LIMIT, min(p.payload, OUR_UDP_PAYLOAD))
+            for code, value in p.options:
+                if code == OPT_CLIENT_SUBNET:
+                    subnet = _client_subnet(value)
+                elif code == OPT_DNSMASQ_MAC:
+                    mac = _mac(value)
+        return Query(p.id, name_text(p.labels), p.qtype, p.qclass, p.edns, payload, subnet, mac, data, None, p.do,
+                     p.qend)
+    return _decode_query_slow(data)
+
+
+def _decode_query_slow(data: bytes) -> Query:
+    """dnslib's reading, for every shape ``wire.parse_query`` leaves alone, and the errors they get."""
     if len(data) < 12:
         raise MalformedPacket("shorter than a DNS header", None)
     if data[2] & 0x80:
@@ -230,7 +310,8 @@ def decode_query(data: bytes) -> Query:
             elif o.code == OPT_DNSMASQ_MAC:
                 mac = _mac(o.data)
     q = rec.q
-    return Query(rec.header.id, _name(q.qname), q.qtype, q.qclass, edns, payload, subnet, mac, data, rec, do)
+    return Query(rec.header.id, _name(q.qname), q.qtype, q.qclass, edns, payload, subnet, mac, data, rec, do,
+                 wirefmt.question_end(data) or 0)
 
 
 def _client_subnet(data: bytes) -> str | None:
@@ -314,7 +395,7 @@ def _reply(query: Query, rcode: int = NOERROR, rr: list | None = None, auth: lis
     per-flag setters and per-record count updates cost more than the packing itself.
 
     AD only to a client that asked for DNSSEC (DO) or for AD itself (RFC 6840 §5.8)."""
-    flags = query.record.header.bitmap
+    flags = (query.wire[2] << 8) | query.wire[3]
     ad = ad and (query.do or bool(flags & _AD))
     bitmap = _QR | _RA | (flags & _RD_CD) | (_AD if ad else 0) | rcode
     ar = ar or []
@@ -325,6 +406,8 @@ def _reply(query: Query, rcode: int = NOERROR, rr: list | None = None, auth: lis
 
 
 def error_reply(query: Query, rcode: int) -> bytes:
+    if query.qend:
+        return wirefmt.simple_reply(query.wire, query.qend, query.id, query.edns, query.do, rcode)
     return _reply(query, rcode)
 
 
@@ -381,6 +464,13 @@ def blocked_reply(query: Query, *, nxdomain: bool, ttl: int) -> bytes:
     Carries a SOA-less negative answer: the short TTL lives on the null records, and clients treat a NODATA or
     NXDOMAIN without SOA as uncacheable, so a block lifts as soon as the parent's rule does.
     """
+    if query.qend:                # from the bytes: the same reply, byte for byte (tests/dns/test_wire.py)
+        w = query.wire, query.qend, query.id, query.edns, query.do
+        if nxdomain:
+            return wirefmt.simple_reply(*w, NXDOMAIN)
+        if query.qtype in (TYPE_A, TYPE_AAAA):
+            return wirefmt.simple_reply(*w, NOERROR, wirefmt.null_record(query.qtype, ttl, query.qend))
+        return wirefmt.simple_reply(*w, NOERROR)
     if nxdomain:
         return _reply(query, NXDOMAIN)
     qn = query.record.q.qname
@@ -398,6 +488,14 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
 
     # Upstreams are always asked with DO: a client that did not ask gets no DNSSEC records (RFC 4035 §3.2.1).
     strip = not query.do and query.qtype not in _DNSSEC_TYPES
+    raw = answer.raw
+    if raw is not None and cname_to is None and query.qend and not (strip and raw.dnssec):
+        # The upstream's records behind the client's header and question, TTLs patched in place.
+        out = wirefmt.reply(query.wire, query.qend, query.id, query.edns, query.do, raw, answer.rcode, answer.ad,
+                            max_ttl=max_ttl, elapsed=elapsed, ttl_floor=ttl_floor)
+        if out is not None:
+            return out
+    an, ns, ar = answer.answer, answer.authority, answer.additional
 
     def aged(records) -> list:
         out = []
@@ -411,12 +509,12 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
             out.append(rr if ttl == rr.ttl else RR(rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata))
         return out
 
-    rr = aged(answer.answer)
+    rr = aged(an)
     if cname_to is not None:
         ttl = min(answer.ttl, max_ttl) if max_ttl is not None else answer.ttl
         rr.insert(0, RR(query.record.q.qname, TYPE_CNAME, ttl=max(ttl_floor, ttl),
                         rdata=CNAME(DNSLabel(name_labels(cname_to)))))
-    return _reply(query, answer.rcode, rr, aged(answer.authority), aged(answer.additional), ad=answer.ad)
+    return _reply(query, answer.rcode, rr, aged(ns), aged(ar), ad=answer.ad)
 
 
 def fit_udp(wire: bytes, payload: int) -> bytes:
@@ -449,14 +547,19 @@ def fit_udp(wire: bytes, payload: int) -> bytes:
 def new_query(qname: str, qtype: int, qid: int) -> bytes:
     """What we send upstream: the question (the client's, or a safe-search target) byte for byte, our ID, RD,
     our EDNS size and DO: one cached answer then serves clients that validate (with its RRSIGs) and clients that
-    do not (without them, see ``answer_reply``)."""
-    rec = DNSRecord(DNSHeader(id=qid, rd=1), questions=[DNSQuestion(DNSLabel(name_labels(qname)), qtype)])
-    rec.add_ar(_OPT_DO)
-    return _pack(rec)
+    do not (without them, see ``answer_reply``). ValueError for a name DNS cannot carry."""
+    return wirefmt.new_query(name_labels(qname), qtype, qid)
 
 
-def decode_answer(data: bytes, qid: int, qname: str, qtype: int) -> Answer:
-    """Parse an upstream reply; raises ValueError if it is not the reply to our question (spoofing, confusion)."""
+def decode_answer(data: bytes, qid: int, qname: str, qtype: int, *, sent: bytes | None = None) -> Answer:
+    """Parse an upstream reply; raises ValueError if it is not the reply to our question (spoofing, confusion).
+    With ``sent`` (the query we sent, as ``new_query`` built it), the usual shape is read from the bytes and kept
+    as bytes."""
+    if sent is not None:
+        p = wirefmt.parse_answer(data, qid, sent[12:-11])      # its question: between the header and our OPT
+        if p is not None:
+            return Answer(p.rcode, ttl=p.ttl, cnames=tuple(map(name_text, p.cnames)) if p.cnames else (),
+                          truncated=p.truncated, ad=p.ad, raw=p.raw)
     try:
         rec = DNSRecord.parse(data)
     except ParseErrors as e:

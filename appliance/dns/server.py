@@ -9,6 +9,7 @@ fence), so an answer decided before a pause cannot be served after it.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import datetime
 
@@ -81,6 +82,7 @@ class Resolver:
         self.hot = HotCache(self._dns.cache_size)
         self._clients: dict[str, _Known] = {}
         self._rate: dict[str, _Budget] = {}
+        self._changes: dict[str, tuple] = {}   # profile -> (generation, from, until, next change): see _next_change
         self._last_warning, self._suppressed = -WARN_EVERY, 0
         self.stats = {"full_chain": 0, "hot": 0, "blocked": 0, "refused": 0, "rate_limited": 0, "servfail": 0,
                       "stale": 0, "late_writes": 0}
@@ -307,13 +309,24 @@ class Resolver:
             self.stats["stale"] += 1
             return stale.answer, 0, "stale"
         self.cache.put(key, answer, self.clock.monotonic())
-        return answer, 0, str(up)
+        return answer, 0, self.upstreams.names.get(up) or str(up)
 
     def _ttls(self, cap: int, elapsed: int, upstream: str | None) -> dict:
         if upstream == "stale":     # RFC 8767: a stale answer carries a short TTL so the client asks again soon
             ttl = self._dns.stale_ttl
             return {"max_ttl": ttl, "ttl_floor": ttl}
         return {"max_ttl": cap, "elapsed": elapsed}
+
+    def _next_change(self, st: Snapshot, profile: str, now: datetime) -> datetime | None:
+        """``st.next_change``, asked once per profile until the time it names: nothing changes before the first
+        change, so every miss in between gets the same answer (it was a twentieth of a miss's time)."""
+        ts = now.timestamp()
+        c = self._changes.get(profile)
+        if c is not None and c[0] == st.generation and c[1] <= ts < c[2]:
+            return c[3]
+        change = st.next_change(profile, now)
+        self._changes[profile] = (st.generation, ts, math.inf if change is None else change.timestamp(), change)
+        return change
 
     def _remember(self, q: Query, router: str | None, client: Client, d: Decision, wire: bytes, tcp: bool,
                   now: datetime, st: Snapshot, max_life: float) -> None:
@@ -323,7 +336,7 @@ class Resolver:
             self.stats["late_writes"] += 1
             return
         mono = self.clock.monotonic()
-        change = st.next_change(client.profile, now)
+        change = self._next_change(st, client.profile, now)
         life = max_life if change is None else min(max_life, (change - now).total_seconds())
         if d.action is Action.BLOCK:
             offsets: tuple[int, ...] = ()     # a block's TTL is a constant: serve it as built
