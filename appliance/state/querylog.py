@@ -128,6 +128,7 @@ class QueryLog:
         self._writing = threading.Lock()    # one write at a time, even when a shutdown flush meets a cancelled one
         # Writer thread only: ids of rows in the small tables.
         self._decisions: dict[int, tuple[Decision, int, int]] = {}   # id(obj) -> (obj, row id, its tally's id)
+        self._decision_values: dict[Decision, tuple[Decision, int, int]] = {}    # the same, by value
         self._tallies: dict[tuple, int] = {}    # (profile, action, list) -> the decision id its rollup rows use
         self._clients: dict[str, dict[int, tuple[Client, int]]] = {}   # source -> id(obj) -> (obj, row id)
         self._names: dict[str, int] = {}
@@ -337,7 +338,7 @@ class QueryLog:
         and one decision per blocked rule made as many rollup rows as rules (an upsert each, 1.2 µs a row).
         A tally is filed under the first of its decisions in the table; any of them would say the same."""
         decisions, names, upstreams, by_source = self._decisions, self._names, self._upstreams, self._clients
-        tallies = self._tallies
+        tallies, by_value = self._tallies, self._decision_values
         out = []
         append = out.append
         src_last, clients = None, None
@@ -346,11 +347,16 @@ class QueryLog:
             # hashing a dataclass's fields per row would cost more than the insert.
             e = decisions.get(id(d))
             if e is None or e[0] is not d:
-                did = _decision_id(conn, d)
-                t = tallies.get((d.profile, d.action, d.list))
-                if t is None:
-                    t = tallies[(d.profile, d.action, d.list)] = _tally_id(conn, d)
-                e = decisions[id(d)] = (d, did, t)
+                # Every miss of the full chain brings a new Decision object equal to one seen before: by value
+                # (a hash of its fields, about a µs) before asking SQLite (several).
+                e = by_value.get(d)
+                if e is None:
+                    t = tallies.get((d.profile, d.action, d.list))
+                    did = _decision_id(conn, d)
+                    if t is None:
+                        t = tallies[(d.profile, d.action, d.list)] = _tally_id(conn, d)
+                    e = by_value[d] = (d, did, t)
+                decisions[id(d)] = (d, e[1], e[2])
             if src is not src_last:
                 src_last, clients = src, by_source.setdefault(src, {})
             f = clients.get(id(c))
@@ -374,6 +380,7 @@ class QueryLog:
         self._upstreams.clear()
         self._decisions.clear()
         self._tallies.clear()
+        self._decision_values.clear()
         self._clients.clear()
         self._names.clear()
 
@@ -476,10 +483,13 @@ def _client_id(conn: sqlite3.Connection, c: Client, source: str) -> int:
 
 
 def _text_id(conn: sqlite3.Connection, table: str, name: str) -> int:
-    row = conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
+    # One statement for a new name (the writer's usual case: a name it has not remembered is mostly new): the
+    # insert says its id, and only a name already there costs the second look.
+    row = conn.execute(f"INSERT INTO {table} (name) VALUES (?) ON CONFLICT (name) DO NOTHING RETURNING id",
+                       (name,)).fetchone()
     if row is not None:
         return row[0]
-    return conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (name,)).lastrowid
+    return conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()[0]
 
 
 def id_at(conn: sqlite3.Connection, at_ms: int) -> int:
