@@ -60,6 +60,10 @@ def imported(tmp_path, *argv) -> tuple[int, set[str]]:
     (["now", "emma"], set()),
     (["overrides"], set()),
     (["status"], set()),                               # no daemon here: it says so
+    (["alerts"], set()),
+    (["budgets"], set()),
+    (["lists", "status"], set()),
+    (["token", "list"], set()),
     (["explain", "www.omegle.com", "--ip", "192.168.1.23"], {"dnslib"}),    # names of query types (AAAA, HTTPS)
 ])
 def test_a_parents_command_loads_no_daemon_package(tmp_path, argv, allowed):
