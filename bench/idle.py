@@ -8,6 +8,8 @@ alone for ``--settle`` seconds (start-up work: the first list download, the firs
 ``--seconds`` with no query at all. A wake-up is a voluntary context switch of any of the process's threads (read
 from /proc/PID/task/*/status): each time a thread sleeps on a timer or a socket and is woken, it switches out once.
 
+The web admin (`hearth admin`, the Pi's other unit) is measured too, answering its setup page once and then idle.
+
 ``--strace`` also runs strace on Hearth for a few seconds and counts the event loop's waits by the timeout they
 were given and ended on: a timer that fires often shows up as one timeout value seen many times.
 """
@@ -68,6 +70,19 @@ def answering(port: int, name: str, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
+def answering_http(listen: str, timeout: float = 60) -> None:
+    import urllib.request
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{listen}/setup", timeout=2).read()
+            return
+        except OSError:
+            if time.monotonic() > end:
+                raise RuntimeError(f"the admin does not answer on {listen}")
+            time.sleep(0.2)
+
+
 def starter_config(path: Path, data_dir: Path, port: int) -> None:
     """The config install.sh writes for a new user (its own function, so the two never drift apart)."""
     script = (f'source <(sed -n "/^say()/p;/^starter_config()/,/^}}/p" "{ROOT / "install.sh"}"); '
@@ -82,8 +97,9 @@ def upstreams(config: Path) -> list[str]:
     return [u.strip().strip("\"'") for u in m.group(1).split(",")] if m else ["9.9.9.9"]
 
 
-def start_hearth(tmp: Path, tree: Path = ROOT) -> tuple[subprocess.Popen, int, Path]:
-    """`hearth dns` on the starter config, running the code of ``tree`` (this checkout, or another one)."""
+def start_hearth(tmp: Path, tree: Path = ROOT, command: str = "dns") -> tuple[subprocess.Popen, int, Path]:
+    """`hearth dns` (or ``command``) on the starter config, running the code of ``tree`` (this checkout, or
+    another one)."""
     port = free_port()
     tmp = tmp / f"hearth-{port}"
     tmp.mkdir()
@@ -91,7 +107,7 @@ def start_hearth(tmp: Path, tree: Path = ROOT) -> tuple[subprocess.Popen, int, P
     starter_config(cfg, tmp / "var", port)
     hearth = Path(sys.executable).parent / "hearth"
     argv = [str(hearth)] if hearth.exists() else [sys.executable, "-m", "appliance.cli"]
-    p = subprocess.Popen(argv + ["dns", "--config", str(cfg)], stdout=subprocess.DEVNULL,
+    p = subprocess.Popen(argv + [command, "--config", str(cfg)], stdout=subprocess.DEVNULL,
                          stderr=open(tmp / "hearth.log", "w"), env={**os.environ, "PYTHONPATH": str(tree)})
     return p, port, cfg
 
@@ -176,6 +192,12 @@ def main() -> int:
             servers.append((name, started[0], started[1], "localhost"))
         for name, p, port, qname in servers:
             answering(port, qname)
+        # The Pi's other unit: the web admin, idle too (no browser open). Measured after the DNS servers.
+        admin, _, admin_cfg = start_hearth(tmp, command="admin")
+        procs.append(admin)
+        listen = re.search(r'listen: "([^"]+)"', admin_cfg.read_text()).group(1)
+        answering_http(listen)
+        servers.append(("hearth admin", admin, 0, ""))
         time.sleep(args.settle)
         print(f"idle wake-ups a second over {args.seconds:.0f} s, no queries (load average "
               f"{os.getloadavg()[0]:.1f}); Hearth runs the starter config")
