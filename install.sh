@@ -56,6 +56,15 @@ make_venv() {   # $1: pip extras ("" or "[test]")
         "$VENV/bin/python" -c "import appliance, dnslib, yaml, marisa_trie" || die "the Python install failed"
         echo "$want" > "$stamp"
     fi
+    compile_tree "$HERE"
+}
+
+# Python compiles a module each time it imports it unless a .pyc is beside it, and a user who may not write the
+# tree (the hearth service user, a parent's own account) or PYTHONDONTWRITEBYTECODE=1 never gets one written:
+# every `hearth pause` then compiled ~60 modules (0.3 s here, more on a Pi). Compile them now (only what changed).
+compile_tree() {   # $1: the source tree
+    "$VENV/bin/python" -m compileall -q -j0 "$1/appliance" "$1/web_admin" >/dev/null \
+        || say "could not compile $1 (Hearth still runs, slower to start)"
 }
 
 starter_config() {  # $1: path, $2: data_dir, $3: DNS listen, $4: the admin's listen
@@ -314,6 +323,7 @@ system_install() {
     sync_code
     after="$(tree_digest "$OPT/src")"
     system_venv
+    compile_tree "$OPT/src"       # sync_code leaves no __pycache__, and the hearth user cannot write one there
     starter_config "$ETC/hearth.yaml" /var/lib/hearth '["0.0.0.0:53", "[::]:53"]' "0.0.0.0:80"
     # The admin runs as hearth and saves the config (atomically, beside it): the folder and file are its own.
     chown "$HEARTH_IDS" "$ETC" "$ETC/hearth.yaml" && chmod 0750 "$ETC" && chmod 0640 "$ETC/hearth.yaml"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .clock import SYSTEM, Clock
@@ -18,14 +19,15 @@ from .config import DEFAULT_PROFILE, Config, Profile
 from .lists.catalog import load_catalog
 from .model import Client, Decision, Reason
 from .policy import overrides as policy_overrides
-from .policy.decide import compile_profile, decide
-from .policy.engine import Rules, build_rules
 from .policy.overrides import NO_OVERRIDES, Overrides, in_force, occurrence_of
 from .policy.schedules import Schedule
 from .policy.when import parse_duration, parse_instant, parse_until
 from .state import db
 from .state.overrides import Override, OverrideStore
 from .wording import describe
+
+if TYPE_CHECKING:       # explain alone decides a query: the engine, the lists and decide load when it runs
+    from .policy.decide import Rules
 
 __all__ = ["UserError", "ActionResult", "Explanation", "Actions"]
 
@@ -386,6 +388,8 @@ class Actions:
             client = directory.identify(dev.ip or (str(dev.cidr.network_address) if dev.cidr else "0.0.0.0"), dev.mac)
         else:
             client = directory.identify(ip or "0.0.0.0", mac.lower() if mac else None)
+        from .policy.decide import compile_profile, decide     # here: the other actions never decide a query
+        from .policy.engine import build_rules
         rules = self._rules or build_rules(cfg)
         profile = cfg.profiles[client.profile]
         overrides = self.overrides_now()

@@ -186,8 +186,11 @@ def make_server(config_path: str, listen: str, test_config: dict | None = None):
     from web_admin import create_app
     app = create_app(config_path, test_config)
     # Few threads: a family's phones, and a Pi's 1 GB. No proxy headers trusted: the client address must be real,
-    # since it decides whether a child's device is refused.
-    return create_server(app, listen=listen, threads=4, ident="hearth", clear_untrusted_proxy_headers=True)
+    # since it decides whether a child's device is refused. The loop's timeout only paces waitress's housekeeping
+    # (closing idle connections, every 30 s anyway): its default of 1 s woke an idle Pi every second. A request,
+    # a new connection and a finished response wake the loop themselves.
+    return create_server(app, listen=listen, threads=4, ident="hearth", clear_untrusted_proxy_headers=True,
+                         asyncore_loop_timeout=30)
 
 
 def serve(config_path: str, listen: str) -> None:

@@ -70,8 +70,36 @@ def category_domains_path(root: Path, category: str) -> Path:
     return Path(root) / "categories" / category / "domains.txt"
 
 
+# root -> (the files' signature, the catalog read from them): one process reads the catalog several times (the
+# config's validation, then explain's titles; the daemon's reload, its alerts and budgets), the files seldom change.
+_read: dict[Path, tuple[tuple, Catalog]] = {}
+
+
+def _signature(root: Path) -> tuple:
+    """What load_catalog reads, by name, size and modification time: a change to any of them reads it again."""
+    sig = []
+    for path in sorted([*root.glob("categories/*/category.yaml"), *root.glob("categories/*/domains.txt"),
+                        *root.glob("apps/*.yaml"), root / "categories", root / "apps"]):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        sig.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(sig)
+
+
 def load_catalog(root: str | Path) -> Catalog:
     root = Path(root)
+    sig = _signature(root)
+    known = _read.get(root)
+    if known is not None and known[0] == sig:
+        return known[1]        # immutable: the same catalog can be handed out again
+    catalog = _load(root)
+    _read[root] = (sig, catalog)
+    return catalog
+
+
+def _load(root: Path) -> Catalog:
     errors: list[str] = []
     if not (root / "categories").is_dir():
         raise CatalogError([f"{root / 'categories'}: no such directory (is blocklists_dir right?)"])

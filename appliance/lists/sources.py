@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import filecmp
-import http.client
 import json
 import logging
 import os
@@ -16,8 +15,6 @@ import re
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -128,9 +125,12 @@ def update_source(config: Config, source: ListSource, now: datetime | None = Non
 
 
 def _fetch(url: str, config: Config, old: SourceStatus | None,
-           consume: Callable[[Iterator[bytes]], T]) -> tuple[T | None, http.client.HTTPMessage]:
+           consume: Callable[[Iterator[bytes]], T]) -> "tuple[T | None, http.client.HTTPMessage]":
     """``consume(chunks of the body)`` (None for 304) and the headers; _Refused on any transport problem, within
     one overall deadline. The body goes to ``consume`` as it arrives: a 60 MB list is never held whole."""
+    import http.client      # here: with ssl they cost `hearth lists status` 15 ms, and only a download needs them
+    import urllib.error
+    import urllib.request
     limit, timeout = config.lists.max_bytes, config.lists.timeout
     deadline = time.monotonic() + timeout
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, identity"}

@@ -24,7 +24,6 @@ everything else, new devices included. Each alert keeps the explanation of its f
 """
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import logging
@@ -487,6 +486,7 @@ class AlertSink:
     async def flush(self, final: bool = False) -> None:
         batch = self.take(final)
         if any(batch):
+            import asyncio      # here: `hearth alerts` reads the store and never runs the sink
             await asyncio.get_running_loop().run_in_executor(None, self.process, *batch)
 
     def flush_now(self) -> None:

@@ -27,7 +27,10 @@ class Doorbell:
         self.armed = False
         loop, event = self._loop, self._event
         if loop is not None and event is not None:
-            loop.call_soon_threadsafe(event.set)
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:     # the loop has closed (a put after shutdown): nobody to wake, never raise
+                pass
 
     async def wait(self, empty: Callable[[], bool]) -> None:
         """Return when something is queued (``empty()`` is False, or the bell rang)."""
@@ -39,7 +42,10 @@ class Doorbell:
         if not empty():     # queued before the bell was armed
             self.armed = False
             return
-        await self._event.wait()
+        try:
+            await self._event.wait()
+        finally:            # rung, or cancelled at shutdown: either way nobody waits now
+            self.armed = False
 
 
 async def beat(bell: Doorbell, empty: Callable[[], bool], flush: Callable[[], Awaitable[None]],

@@ -114,3 +114,20 @@ def test_bad_needs_name_the_file(blocklists, needs, message):
     with pytest.raises(CatalogError) as e:
         load_catalog(blocklists)
     assert any(message in err and "apps/tinder.yaml" in err for err in e.value.errors), e.value.errors
+
+
+def test_the_catalog_is_read_again_when_a_file_changes_and_not_otherwise(tmp_path):
+    """One process reads it several times (config validation, explain's titles): a change is never missed."""
+    import shutil
+
+    from tests.dns.conftest import write_blocklists
+    root = write_blocklists(tmp_path / "bl")
+    first = load_catalog(root)
+    assert load_catalog(root) is first                      # nothing changed: the same (immutable) catalog
+    app = root / "apps" / "tiktok.yaml"
+    app.write_text(app.read_text().replace("title: TikTok", "title: TikTok Lite"))
+    assert load_catalog(root).apps["tiktok"].title == "TikTok Lite"
+    shutil.rmtree(root / "categories" / "dating")
+    assert "dating" not in load_catalog(root).categories
+    (root / "apps" / "tiktok.yaml").unlink()
+    assert "tiktok" not in load_catalog(root).apps

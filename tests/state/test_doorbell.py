@@ -93,3 +93,20 @@ def test_a_busy_writer_keeps_one_batch_per_beat():
         return w.batches
 
     assert asyncio.run(main()) == [[0, 1, 2, 3, 4]]
+
+
+def test_an_entry_after_the_writer_stopped_never_raises():
+    """At shutdown the writer is cancelled while it waits; a late entry finds nobody to wake, and says nothing."""
+    w = Writer()
+
+    async def main():
+        task = asyncio.create_task(w.run())
+        await settle(lambda: w.bell.armed)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+    assert not w.bell.armed
+    w.bell.armed = True          # as if the cancel had come between arming and waiting
+    w.put("late")                # the loop is closed: ringing it must not raise
+    assert w.queue == ["late"]
