@@ -71,6 +71,8 @@ def imported(tmp_path, *argv) -> tuple[int, set[str]]:
     (["budgets"], set()),
     (["lists", "status"], set()),
     (["token", "list"], set()),
+    (["log", "--limit", "5"], set()),
+    (["devices"], set()),
     (["explain", "www.omegle.com", "--ip", "192.168.1.23"], {"dnslib"}),    # names of query types (AAAA, HTTPS)
 ])
 def test_a_parents_command_loads_no_daemon_package(tmp_path, argv, allowed):

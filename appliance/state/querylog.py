@@ -23,7 +23,6 @@ because another program held the file is tried once more with the next one.
 """
 from __future__ import annotations
 
-import asyncio
 import collections
 import itertools
 import json
@@ -214,6 +213,7 @@ class QueryLog:
         """Commit every ``interval`` whatever the load (measured from the start of the last commit, so a slow
         write does not stretch it), sooner when a batch is full, never closer than MIN_GAP; asleep while there
         is nothing to write (state/doorbell.py: the first entry wakes it), so an idle Pi is not woken."""
+        import asyncio      # here: the CLI's readers (hearth log, devices) import this module and never run it
         loop = asyncio.get_running_loop()
         last = time.monotonic()
         while True:
@@ -233,9 +233,11 @@ class QueryLog:
         if self._bell.armed:
             self._bell.ring()
 
-    async def flush(self, loop: asyncio.AbstractEventLoop | None = None, *, final: bool = True) -> None:
+    async def flush(self, loop=None, *, final: bool = True) -> None:
         """Write what is queued. ``final=False`` (the timer) leaves the current second's repeats to go on counting."""
-        loop = loop or asyncio.get_running_loop()
+        if loop is None:
+            import asyncio
+            loop = asyncio.get_running_loop()
         rows, retried = self._take(final)
         seen, self._seen = self._seen, {}
         if not rows and not seen:
