@@ -359,7 +359,7 @@ def _today_totals(args) -> str | None:
     now = datetime.now(cfg.tz)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     try:
-        reports = Reports(db.db_path(cfg.data_dir))
+        reports = Reports(db.log_path(cfg))
         try:
             totals = reports.totals(midnight, midnight + timedelta(days=1))     # whole quarter hours
         finally:

@@ -113,6 +113,8 @@ _EN = {
     "wear.busy": "The log writes about {n} rows an hour: an SD card wears out faster.",
     "wear.busy.fix": "Log only blocked requests (query_log.log_allowed: false), or use a USB SSD for /var/lib/hearth.",
     "wear.ok": "The query log takes {size} MB.",
+    "wear.memory": "The query log is kept in memory only (query_log.storage: memory): the SD card is spared, and "
+                   "the log starts empty after every restart or power cut.",
     "wear.card": "The disk Hearth's data is on takes about {size} MB of writes an hour: an SD card wears out "
                  "with writes.",
     "wear.card.fix": "See what writes (sudo iotop -ao); keep fewer days of log or only blocked requests "
@@ -185,6 +187,8 @@ _FR = {
     "wear.busy.fix": "N'enregistrez que les requêtes bloquées (query_log.log_allowed: false), ou mettez "
                      "/var/lib/hearth sur un SSD USB.",
     "wear.ok": "Le journal des requêtes occupe {size} Mo.",
+    "wear.memory": "Le journal des requêtes est gardé en mémoire seulement (query_log.storage: memory) : la carte "
+                   "SD est épargnée, et le journal repart vide à chaque redémarrage ou coupure de courant.",
     "wear.card": "Le disque des données de Hearth reçoit environ {size} Mo d'écritures par heure : une carte SD "
                  "s'use à force d'écritures.",
     "wear.card.fix": "Voyez ce qui écrit (sudo iotop -ao) ; gardez moins de jours de journal ou seulement les "
@@ -278,6 +282,8 @@ def diagnose(cfg: Config, facts: Facts, *, lang: str = "en", systemd: bool | Non
                          why="; ".join(last.get("errors", []))))
     out.extend(_clock(cfg, facts, f, lang))
     out.extend(_disk(facts, f, lang))
+    if getattr(cfg.query_log, "storage", "disk") == "memory":     # what that choice costs, said where it is seen
+        out.append(f("wear", "ok", "wear.memory"))
     out.extend(_lists(cfg, facts, f))
     out.extend(_clients(cfg, facts, f))
     return out
@@ -473,7 +479,7 @@ def _probe(u, timeout: float) -> bool:
 def _seen(cfg: Config) -> Iterable[Seen]:
     from appliance.state import db
     from appliance.state.reports import Reports
-    path = db.db_path(cfg.data_dir)
+    path = db.log_path(cfg)
     if not path.exists():
         return []
     try:

@@ -64,7 +64,7 @@ def _setup(args):
     from appliance import cli
     from appliance.state import db
     cfg = cli._load(args)
-    return cfg, db.db_path(cfg.data_dir)
+    return cfg, db.log_path(cfg)
 
 
 def run_log(args) -> int:

@@ -114,7 +114,7 @@ def reports():
     if "reports" not in g:
         from appliance.state import db
         from appliance.state.reports import Reports
-        g.reports = Reports(db.db_path(config().data_dir))
+        g.reports = Reports(db.log_path(config()))
     return g.reports
 
 

@@ -176,6 +176,9 @@ class QueryLogConfig:
     keep_days: int = setting(90, lo=1, hi=3650, help="rows older than this are pruned nightly")
     keep_allowed_days: int = setting(30, lo=1, hi=3650, help="allowed rows are pruned sooner than blocks")
     log_allowed: bool = setting(True, help="false: only blocked requests are written")
+    storage: str = setting("disk", choices=("disk", "memory"),
+                           help="memory: kept in RAM only, spares the SD card; the log starts empty after every "
+                                "restart or power cut")
 
 
 @dataclass(frozen=True, slots=True)

@@ -232,7 +232,7 @@ class Daemon:
         # The schema first (a big log's migration takes seconds on a Pi: off the loop, before DNS starts).
         await self._loop.run_in_executor(None, self._upgrade, dbfile)
         self.overrides = self._open_overrides(dbfile)
-        self.querylog = QueryLog(dbfile, enabled=config.query_log.enabled)
+        self.querylog = QueryLog(db.log_path(config), enabled=config.query_log.enabled)
         self.querylog.configure(config)
         self.stream.add(self.querylog)
         t0 = time.monotonic()

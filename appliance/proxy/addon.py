@@ -158,7 +158,7 @@ class HearthAddon:
             log.error("cannot open the time budgets in %s (%s)", dbfile, e)
             budgets = None
         self.engine = Engine.build(config, overrides=overrides, budgets=budgets)
-        self.querylog = QueryLog(dbfile, enabled=config.query_log.enabled)
+        self.querylog = QueryLog(db.log_path(config), enabled=config.query_log.enabled)
         self.querylog.configure(config)
         self.alerts = alertsmod.follow(alertsmod.AlertSink(config, dbfile), self.engine)
         self.stream = Stream([self.querylog, self.alerts])

@@ -10,10 +10,27 @@ import sqlite3
 from pathlib import Path
 
 DB_NAME = "hearth.db"
+LOG_IN_MEMORY = "querylog.db"
+RUNTIME_DIR = Path("/run/hearth")     # systemd's RuntimeDirectory=hearth (both units keep it across restarts)
 
 
 def db_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / DB_NAME
+
+
+def log_path(config) -> Path:
+    """Where the query log is: in the database beside everything else, or (``query_log.storage: memory``) in a
+    file of its own on a RAM disk, so that a Pi's SD card sees no log writes at all. Every process that reads or
+    writes the log (the daemon, the proxy, the admin, the CLI) finds the same file from the config alone."""
+    ql = getattr(config, "query_log", None)
+    if getattr(ql, "storage", "disk") != "memory":
+        return db_path(config.data_dir)
+    if RUNTIME_DIR.is_dir():
+        return RUNTIME_DIR / LOG_IN_MEMORY
+    # Elsewhere (./install.sh --local): the shared-memory tmpfs, one folder per data directory.
+    import hashlib
+    tag = hashlib.sha256(str(Path(config.data_dir).resolve()).encode()).hexdigest()[:12]
+    return Path("/dev/shm") / f"hearth-{tag}" / LOG_IN_MEMORY
 
 
 def prepare(path: Path) -> None:
