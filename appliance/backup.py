@@ -34,7 +34,7 @@ from appliance import config as configmod
 from appliance import control
 from appliance.config import Config, ConfigError
 
-__all__ = ["BackupError", "create", "restore", "FORMAT", "VERSION"]
+__all__ = ["BackupError", "Checked", "check", "create", "restore", "FORMAT", "VERSION"]
 
 FORMAT = "hearth-backup"
 VERSION = 1
@@ -183,11 +183,7 @@ def restore(path: str | os.PathLike, config_path: str | os.PathLike, *, dry_run:
     config_path = Path(config_path).absolute()
     config_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".hearth-restore-", dir=config_path.parent) as scratch:
-        members = read(path, Path(scratch))
-        cfg = _check_config(members[CONFIG_NAME].read_bytes(), config_path)
-        for name, kind in DATABASES.items():
-            if name in members:
-                _check_db(name, members[name].path, kind)
+        _manifest_of, members, cfg = _checked(path, config_path, Path(scratch))
         what = ", ".join(members)
         if dry_run:
             return f"{path} is a good Hearth backup ({what}); nothing was changed"
@@ -214,9 +210,42 @@ def restore(path: str | os.PathLike, config_path: str | os.PathLike, *, dry_run:
     return f"restored {what} from {path}{kept}"
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What a good backup holds, for the admin to show before anything is replaced."""
+    files: dict[str, int]       # name in the archive → size in bytes
+    created: str                # as the manifest says it ("2026-12-01T11:52:58+0000")
+    hearth: str                 # the Hearth version that made it
+    with_log: bool
+    config: Config              # its config, loaded as it would be from where it will live
+
+
+def check(path: str | os.PathLike, config_path: str | os.PathLike) -> Checked:
+    """Every check `hearth restore --check` makes (the same code), and what the file holds; BackupError if any
+    fails. Nothing is changed."""
+    config_path = Path(config_path).absolute()
+    with tempfile.TemporaryDirectory(prefix=".hearth-restore-", dir=config_path.parent) as scratch:
+        manifest, members, cfg = _checked(path, config_path, Path(scratch))
+    return Checked({n: int(manifest["files"][n].get("size") or 0) for n in members}, str(manifest.get("created", "")),
+                   str(manifest.get("hearth", "unknown")), manifest.get("with_log") is not False, cfg)
+
+
+def _checked(path, config_path: Path, scratch: Path) -> tuple[dict, dict[str, Member], Config]:
+    manifest, members = _read(path, scratch)
+    cfg = _check_config(members[CONFIG_NAME].read_bytes(), config_path)
+    for name, kind in DATABASES.items():
+        if name in members:
+            _check_db(name, members[name].path, kind)
+    return manifest, members, cfg
+
+
 def read(path: str | os.PathLike, into: Path) -> dict[str, Member]:
     """The members of a backup, extracted into the folder ``into`` and each checked against the manifest;
     BackupError if anything is off."""
+    return _read(path, into)[1]
+
+
+def _read(path, into: Path) -> tuple[dict, dict[str, Member]]:
     try:
         tar = tarfile.open(path, mode="r:gz")
     except FileNotFoundError:
@@ -228,7 +257,8 @@ def read(path: str | os.PathLike, into: Path) -> dict[str, Member]:
             first = tar.next()
             if first is None or first.name != "manifest.json":
                 raise BackupError(f"{path} is not a Hearth backup (no manifest at its start)")
-            listed = _manifest(tar, first, path)["files"]
+            manifest = _manifest(tar, first, path)
+            listed = manifest["files"]
             out: dict[str, Member] = {}
             for e in iter(tar.next, None):
                 if e.name not in listed or e.name in out:
@@ -252,7 +282,7 @@ def read(path: str | os.PathLike, into: Path) -> dict[str, Member]:
         raise BackupError(f"{path} is incomplete: {', '.join(sorted(missing))} missing")
     if CONFIG_NAME not in out:
         raise BackupError(f"{path} has no config in it")
-    return out
+    return manifest, out
 
 
 def _manifest(tar: tarfile.TarFile, entry: tarfile.TarInfo, path) -> dict:
