@@ -1,15 +1,17 @@
 """Settings: upstreams (with DNS over TLS), block answer, TTLs, retention, networks, time zone; download and
-restore of the config (validated before anything is replaced); the password, tokens and "log out everywhere";
-and the setup check, which says from what the DNS filter actually sees whether filtering works."""
+restore of the config (validated before anything is replaced); a whole backup (`hearth backup`) to download, and
+one to check and keep ready for `hearth restore`; the password, tokens and "log out everywhere"; and the setup check, which says from what the DNS filter actually sees whether filtering works."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import tempfile
 import time
 import zoneinfo
 from pathlib import Path
 
-from flask import (Blueprint, Response, current_app, flash, redirect, render_template, request, url_for)
+from flask import (Blueprint, Response, current_app, flash, redirect, render_template, request, send_file, url_for)
 from flask_babel import gettext as _
 
 from . import context, saving
@@ -37,7 +39,7 @@ def _form_from_config():
 
 def _render(form, errors, status=200):
     return render_template("settings.html", form=form, errors=errors, zones=_zones(),
-                           tokens=context.store().tokens(), title=_("Settings")), status
+                           tokens=context.store().tokens(), waiting=_waiting(), upload_mb=_upload_mb(), title=_("Settings")), status
 
 
 def _zones():
@@ -152,6 +154,156 @@ def revoke_token():
     name = request.form.get("name", "")
     if context.store().revoke_token(name):
         flash(_("The token %(name)s no longer works.", name=name), "ok")
+    return redirect(url_for("settings.index"))
+
+
+# --- a whole backup -----------------------------------------------------------------------------------------------
+# The same appliance.backup as `hearth backup` and `hearth restore --check`. The admin never restores itself: restore
+# refuses while the DNS daemon runs, and the admin holds admin.db. A checked file is kept in the data directory
+# and the parent is given the one command that stops Hearth, restores (saving what is there now as
+# pre-restore-*.tar.gz), removes the kept file and starts Hearth again.
+
+CHECKED = "restore-checked.tar.gz"     # uploaded and checked, waiting for the parent to confirm
+WAITING = "restore-waiting.tar.gz"     # confirmed: `hearth restore` puts it back
+
+
+def _data() -> Path:
+    return Path(context.config().data_dir)
+
+
+def _config_path() -> Path:
+    return Path(current_app.config["HEARTH_CONFIG"]).absolute()
+
+
+def restore_command(path: Path) -> str:
+    """What the parent types on the Pi (the same stop and start backup.py itself asks for)."""
+    from appliance import config as configmod
+    cfg = "" if str(_config_path()) == configmod.DEFAULT_CONFIG_PATH else f" --config {_config_path()}"
+    return (f"sudo systemctl stop hearth-dns hearth-admin && sudo hearth restore{cfg} {path} && sudo rm {path}; "
+            "sudo systemctl start hearth-dns hearth-admin")
+
+
+def _waiting() -> dict | None:
+    path = _data() / WAITING
+    if not path.is_file():
+        return None
+    return {"command": restore_command(path), "when": time.strftime("%Y-%m-%d %H:%M",
+                                                                    time.localtime(path.stat().st_mtime))}
+
+
+@bp.post("/backup")
+def backup_download():
+    """Streams the file `hearth backup` writes: made in the data directory (never /tmp, a RAM disk on a Pi), opened,
+    then unlinked, so nothing with the password's hash stays behind and nothing is held whole in memory."""
+    from appliance import backup
+    with_log = request.form.get("with_log") == "on"
+    data = _data()
+    try:
+        with tempfile.TemporaryDirectory(prefix=".hearth-download-", dir=data) as scratch:
+            out = Path(scratch) / "backup.tar.gz"
+            backup.create(context.config(), _config_path(), out, with_log=with_log)
+            f = open(out, "rb")
+    except (backup.BackupError, OSError) as e:
+        flash(_("The backup could not be made: %(why)s", why=str(e)), "error")
+        return redirect(url_for("settings.index"))
+    name = f"hearth-backup-{time.strftime('%Y%m%d')}{'' if with_log else '-no-log'}.tar.gz"
+    resp = send_file(f, mimetype="application/gzip", as_attachment=True, download_name=name, max_age=0)
+    resp.headers["Cache-Control"] = "no-store"        # it holds the admin's secret and password hash
+    return resp
+
+
+@bp.post("/backup/check")
+def backup_check():
+    """Checks an uploaded backup with `hearth restore --check`'s code and shows what it holds; nothing is replaced.
+    A file that fails is deleted and the parent is told why."""
+    from appliance import backup
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("Nothing was changed: choose a backup file first."), "error")
+        return redirect(url_for("settings.index"))
+    data = _data()
+    data.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".restore-upload-", suffix=".tar.gz", dir=data)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            upload.save(f)
+        os.chmod(tmp, 0o600)
+        checked = backup.check(tmp, _config_path())
+    except backup.BackupError as e:
+        Path(tmp).unlink(missing_ok=True)
+        flash(_("Nothing was changed: this file cannot be restored. %(why)s",
+                why=str(e).replace(tmp, upload.filename)), "error")
+        return redirect(url_for("settings.index"))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    os.replace(tmp, data / CHECKED)
+    return render_template("backup_check.html", checked=checked, rows=_compare(checked),
+                           filename=upload.filename, title=_("Check a backup"))
+
+
+def _compare(checked) -> list[tuple[str, str, str]]:
+    """(what, in the backup, on Hearth now) rows, in words a parent knows."""
+    now = context.config()
+    data = _data()
+
+    def kids(cfg) -> str:
+        return ", ".join(p.name for p in cfg.children() if p.child) or _("none")
+
+    def present(in_backup: bool, here: bool) -> tuple[str, str]:
+        return (_("yes") if in_backup else _("no"), _("yes") if here else _("no"))
+
+    rows = [(_("Made on"), checked.created.replace("T", " ")[:16] or _("unknown"), ""),
+            (_("Children"), kids(checked.config), kids(now)),
+            (_("Devices"), str(len(checked.config.devices)), str(len(now.devices))),
+            (_("Time zone"), checked.config.timezone, now.timezone),
+            (_("Query log"), _("included") if checked.with_log else _("not included"), "")]
+    for label, name in ((_("Password and tokens"), "admin.db"), (_("Pauses, allowances and devices seen"),
+                                                                  "hearth.db")):
+        rows.append((label, *present(name in checked.files, (data / name).exists())))
+    ca = any(n.startswith("proxy-ca/") for n in checked.files)
+    rows.append((_("Certificates"), *present(ca or "admin-cert.pem" in checked.files,
+                                             (data / "admin-cert.pem").exists() or (data / "proxy-ca").is_dir())))
+    return rows
+
+
+@bp.post("/backup/keep")
+def backup_keep():
+    """The parent confirmed: the checked file is kept for `hearth restore` (checked again: it sat on the card)."""
+    from appliance import backup
+    data = _data()
+    path = data / CHECKED
+    if not path.is_file():
+        flash(_("Nothing was changed: upload the backup again."), "error")
+        return redirect(url_for("settings.index"))
+    try:
+        backup.check(path, _config_path())
+    except backup.BackupError as e:
+        path.unlink(missing_ok=True)
+        flash(_("Nothing was changed: this file cannot be restored. %(why)s", why=str(e)), "error")
+        return redirect(url_for("settings.index"))
+    os.replace(path, data / WAITING)
+    flash(_("The backup is ready on the Pi. Nothing has been replaced yet: run the command below on the Pi."), "ok")
+    return redirect(url_for("settings.index") + "#backup")
+
+
+@bp.post("/backup/discard")
+def backup_discard():
+    data = _data()
+    for name in (CHECKED, WAITING):
+        (data / name).unlink(missing_ok=True)
+    flash(_("The uploaded backup is deleted. Nothing was changed."), "ok")
+    return redirect(url_for("settings.index") + "#backup")
+
+
+def _upload_mb() -> int:
+    return max(1, (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024))
+
+
+@bp.errorhandler(413)
+def too_large(e):
+    flash(_("Nothing was changed: that file is larger than the admin accepts (%(mb)d MB). Make the backup without "
+            "the query log, or copy it to the Pi and run: sudo hearth restore FILE", mb=_upload_mb()), "error")
     return redirect(url_for("settings.index"))
 
 
