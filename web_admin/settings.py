@@ -280,7 +280,8 @@ def backup_keep():
         backup.check(path, _config_path())
     except backup.BackupError as e:
         path.unlink(missing_ok=True)
-        flash(_("Nothing was changed: this file cannot be restored. %(why)s", why=str(e)), "error")
+        flash(_("Nothing was changed: this file cannot be restored. %(why)s",
+                why=str(e).replace(str(path), _("the uploaded backup"))), "error")
         return redirect(url_for("settings.index"))
     os.replace(path, data / WAITING)
     flash(_("The backup is ready on the Pi. Nothing has been replaced yet: run the command below on the Pi."), "ok")

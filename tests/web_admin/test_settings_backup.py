@@ -62,10 +62,15 @@ def test_not_logged_in_gets_no_backup(auth, client):
     assert r.status_code in (302, 400) and b"manifest.json" not in r.get_data()
 
 
-def test_a_childs_device_gets_no_backup(parent, client):
+@pytest.mark.parametrize("path", ["/settings/backup", "/settings/backup/check", "/settings/backup/keep",
+                                  "/settings/backup/discard"])
+def test_a_childs_device_gets_no_backup(parent, client, config_path, path):
+    """Emma's phone (127.0.0.5), even with the parent's session cookie and CSRF token: the file holds the secrets."""
     token = csrf_of(client.get("/settings/").get_data(as_text=True))
-    r = client.post("/settings/backup", data={"csrf_token": token}, environ_base={"REMOTE_ADDR": "127.0.0.5"})
+    before = _tree(config_path.parent)
+    r = client.post(path, data={"csrf_token": token}, environ_base={"REMOTE_ADDR": "127.0.0.5"})
     assert r.status_code == 403 and b"manifest.json" not in r.get_data()
+    assert _tree(config_path.parent) == before
 
 
 def _foreign_tar() -> bytes:
@@ -154,3 +159,18 @@ def test_a_too_large_upload_is_refused_plainly(parent, client, app, config_path)
 def test_the_section_is_in_french(parent, client):
     html = client.get("/settings/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "Sauvegarde et restauration" in html
+
+
+def test_keep_checks_the_file_again(parent, client, config_path):
+    """The checked file sat on the card between the two clicks: it is checked again, and refused if it changed."""
+    good = _download(parent, with_log=False).get_data()
+    html = _upload(parent, good).get_data(as_text=True)
+    data = configmod.load(config_path).data_dir
+    (data / "restore-checked.tar.gz").write_bytes(good[:100])
+    r = client.post("/settings/backup/keep", data={"csrf_token": csrf_of(html)})
+    assert r.status_code == 302
+    page = client.get("/settings/").get_data(as_text=True)
+    assert "Nothing was changed: this file cannot be restored" in page and "the uploaded backup" in page
+    assert not (data / "restore-checked.tar.gz").exists() and not (data / "restore-waiting.tar.gz").exists()
+    r = client.post("/settings/backup/keep", data={"csrf_token": csrf_of(page)})
+    assert "upload the backup again" in client.get("/settings/").get_data(as_text=True)
