@@ -189,8 +189,12 @@ def make_server(config_path: str, listen: str, test_config: dict | None = None):
     # since it decides whether a child's device is refused. The loop's timeout only paces waitress's housekeeping
     # (closing idle connections, every 30 s anyway): its default of 1 s woke an idle Pi every second. A request,
     # a new connection and a finished response wake the loop themselves.
+    # waitress keeps a body up to max_request_body_size (1 GB by default) in a temporary file, in RAM on Trixie,
+    # before Flask can refuse it, even from someone not logged in: the same bound as the app's, and a little more
+    # for the form around an upload.
+    limit = (app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024 * 1024) + 64 * 1024
     return create_server(app, listen=listen, threads=4, ident="hearth", clear_untrusted_proxy_headers=True,
-                         asyncore_loop_timeout=30)
+                         asyncore_loop_timeout=30, max_request_body_size=limit)
 
 
 def serve(config_path: str, listen: str) -> None:
