@@ -272,6 +272,8 @@ class Daemon:
                 self.scheduler.shutdown(wait=False)
             for t in tasks:
                 t.cancel()
+            # Let them end (the database watch closes its inotify descriptor in its finally) before the last flushes.
+            await asyncio.gather(*tasks, return_exceptions=True)
             for o in opened:
                 o.close()
             ctl.close()
