@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from appliance.doctor import gateway     # the home router: one reading of the route table, the doctor's
+
 LEASE_FILES = ("/var/lib/misc/dnsmasq.leases", "/var/lib/dnsmasq/dnsmasq.leases")
 TTL = 600.0
 WAIT = 0.5
@@ -35,18 +37,6 @@ def read_leases(paths=LEASE_FILES) -> dict[str, str]:
             if len(parts) >= 4 and parts[3] != "*":
                 out[parts[2]] = parts[3]
     return out
-
-
-def gateway(route_file: str = "/proc/net/route") -> str | None:
-    """The IPv4 default gateway: the home router."""
-    try:
-        for line in Path(route_file).read_text().splitlines()[1:]:
-            parts = line.split()
-            if len(parts) > 2 and parts[1] == "00000000":
-                return str(ipaddress.IPv4Address(bytes.fromhex(parts[2])[::-1]))
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def reverse_names(ips, server: str | None, port: int = 53, wait: float = WAIT) -> dict[str, str]:
