@@ -3,10 +3,16 @@ and ``appliance.proxy.access`` share: tables of lengths (the default, 30 minutes
 DST change) and of refusals in words, on a real SQLite alert store written by the real alert sink."""
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
+
+from appliance import config as configmod
 
 from appliance.actions import ASK, Actions, UserError
 from appliance.clock import Clock
@@ -126,3 +132,27 @@ def test_the_approval_speaks_french(tmp_path):
     _raise(c, _ask(NOON.timestamp()))
     result = Actions(c, clock=_clock(NOON), lang="fr").approve(1, "today")
     assert result.message.startswith("omegle.com est autorisé pour emma jusqu'à")
+
+
+@pytest.mark.parametrize("args, code, out, err", [
+    (["1", "--for", "today"], 0, "omegle.com is allowed for emma until", ""),
+    (["1"], 0, "omegle.com is allowed for emma until", ""),
+    (["2", "--for", "2h"], 2, "", "hearth approve: alert 2 is not a child's ask for access"),
+    (["1", "--for", "soon"], 2, "", "hearth approve: cannot read 'soon' as a duration"),
+])
+def test_hearth_approve_from_the_shell(tmp_path, args, code, out, err):
+    """The real command in a subprocess, on a config file and the data dir the proxy writes to."""
+    path = tmp_path / "hearth.yaml"
+    path.write_text(yaml.safe_dump({"timezone": "Europe/Paris", "data_dir": str(tmp_path / "var"),
+                                    "devices": [{"name": "tab", "ip": "10.0.0.5"}],
+                                    "profiles": {"emma": {"devices": ["tab"], "managed": True}},
+                                    "proxy": {"ask_minutes": 45}}))
+    c = configmod.load(path)
+    c.data_dir.mkdir(parents=True)
+    _raise(c, _ask(time.time()), Notice("text", time.time(), WHO, "emma", "chat.x", "grooming", "en.r", "words"))
+    r = subprocess.run([sys.executable, "-m", "appliance.cli", "approve", *args, "--config", str(path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == code, r.stderr
+    assert out in r.stdout and err in r.stderr
+    with OverrideStore(c.data_dir / "hearth.db") as store:
+        assert [o.target for o in store.live(datetime.now(PARIS))] == (["omegle.com"] if code == 0 else [])
