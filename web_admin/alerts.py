@@ -7,19 +7,19 @@ import re
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from appliance.actions import ASK, TODAY
+
 from . import context, saving
 from .saving import edits
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
-
 # How long an approved ask allows the site: the buttons an ask alert gets, and the only lengths accepted.
-APPROVE_FOR = ("30m", "2h", "today")
+APPROVE_FOR = ("30m", "2h", TODAY)
 
 
 def _allowed_until(items) -> dict[int, object]:
     """For each ask alert, when the allow it asked for ends, if one is live now (approved here or by the CLI)."""
-    from appliance.actions import ASK
     asks = [a for a in items if a.reason == ASK and a.child and a.domain]
     if not asks:
         return {}
@@ -35,7 +35,6 @@ def index():
     show_all = request.args.get("all") == "1"
     items = context.alerts_store().list(limit=200, include_dismissed=show_all)
     from appliance import notify
-    from appliance.actions import ASK
     channels = context.config().alerts.notify
     return render_template("alerts.html", alerts=items, show_all=show_all, channels=channels,
                            shown=[notify.display_url(u) for u in channels], ask=ASK, approve_for=APPROVE_FOR,
