@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -29,7 +29,10 @@ from .wording import describe
 if TYPE_CHECKING:       # explain alone decides a query: the engine, the lists and decide load when it runs
     from .policy.decide import Rules
 
-__all__ = ["UserError", "ActionResult", "Explanation", "Actions"]
+__all__ = ["UserError", "ActionResult", "Explanation", "Actions", "ASK", "TODAY"]
+
+ASK = "ASK"         # the reason of a child's *Ask for access* alert (raised by the proxy's block page)
+TODAY = "today"     # an approval's length that means "until midnight", wherever the clock is now
 
 
 class UserError(Exception):
@@ -80,6 +83,9 @@ _SAY = {
     "now_nothing": ("nothing special: the everyday rules apply", "rien de spécial : les règles habituelles "
                     "s'appliquent"),
     "tomorrow": ("tomorrow {t}", "demain {t}"),
+    "no_ask": ("there is no ask number {n} (hearth alerts lists them)",
+               "il n'y a pas de demande numéro {n} (hearth alerts les liste)"),
+    "not_ask": ("alert {n} is not a child's ask for access", "l'alerte {n} n'est pas une demande d'accès d'un enfant"),
 }
 
 
@@ -229,6 +235,46 @@ class Actions:
         if everything:
             msg += self._say("through", w=everything[0].name)
         return ActionResult(msg, o)
+
+    def approve(self, alert_id: int, duration: str | timedelta | None = None) -> ActionResult:
+        """Grant a child's *Ask for access*: the ask alert ``alert_id`` (reason ASK, raised by the proxy, naming the
+        domain that blocked the page) becomes a timed allow of that domain for ``duration`` ("30m", "2h",
+        ``TODAY`` for until midnight; default proxy.ask_minutes), and the alert is marked seen. The CLI's
+        ``hearth approve`` and the admin's buttons both come here."""
+        from .state.alerts import AlertNotFound, Alerts
+        try:
+            store = Alerts(db.db_path(self.config.data_dir), self.config.tz)
+            try:
+                a = store.get(alert_id)
+            finally:
+                store.close()
+        except AlertNotFound:
+            raise UserError(self._say("no_ask", n=alert_id)) from None
+        except (sqlite3.Error, OSError) as e:
+            raise UserError(f"nothing was changed: Hearth cannot read its alerts in {self.config.data_dir} "
+                            f"({_plain_error(e)})") from None
+        if a.reason != ASK or not a.child or not a.domain:
+            raise UserError(self._say("not_ask", n=alert_id))
+        if duration is None:
+            duration = timedelta(minutes=self.config.proxy.ask_minutes if self.config.proxy else 30)
+        elif isinstance(duration, str) and duration.strip().lower() == TODAY:
+            duration = self._until_midnight()
+        result = self.allow(a.child, a.domain, duration)
+        store = Alerts(db.db_path(self.config.data_dir), self.config.tz)
+        try:
+            store.mark_seen(alert_id)       # the allow is written: a failure here must not undo or hide it
+        except (sqlite3.Error, LookupError):
+            pass
+        finally:
+            store.close()
+        return result
+
+    def _until_midnight(self) -> timedelta:
+        """From now to the next local midnight, in real seconds (a DST change today makes the day 23 or 25 hours:
+        the subtraction is done in UTC, since aware datetimes in one zone subtract by their wall clocks)."""
+        now = self._now()
+        midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=self.config.tz)
+        return midnight.astimezone(timezone.utc) - now.astimezone(timezone.utc)
 
     def later(self, profile: str, window: str, delay: str | timedelta) -> ActionResult:
         p = self.profile(profile)

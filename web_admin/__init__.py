@@ -46,9 +46,9 @@ def create_app(config_path: str | os.PathLike | None = None, test_config: dict |
     context.init_app(app)
     i18n.init_app(app)
 
-    from . import (alerts, api, auth, children, dashboard, devices, lists, log, schedules, settings)
+    from . import (alerts, api, auth, children, dashboard, devices, lists, log, proxy, schedules, settings)
     for bp in (auth.bp, dashboard.bp, children.bp, schedules.bp, devices.bp, log.bp, alerts.bp, lists.bp,
-               settings.bp, api.bp):
+               proxy.bp, settings.bp, api.bp):
         app.register_blueprint(bp)
     auth.init_app(app)
     return app

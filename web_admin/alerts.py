@@ -1,4 +1,5 @@
-"""Alerts: the list (new first), mark seen, dismiss; the notification channels (Apprise URLs) with Send test."""
+"""Alerts: the list (new first), mark seen, dismiss; a child's *Ask for access* approved for a while (the same
+``Actions.approve`` as ``hearth approve``); the notification channels (Apprise URLs) with Send test."""
 from __future__ import annotations
 
 import re
@@ -6,10 +7,27 @@ import re
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from appliance.actions import ASK, TODAY
+
 from . import context, saving
 from .saving import edits
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
+
+# How long an approved ask allows the site: the buttons an ask alert gets, and the only lengths accepted.
+APPROVE_FOR = ("30m", "2h", TODAY)
+
+
+def _allowed_until(items) -> dict[int, object]:
+    """For each ask alert, when the allow it asked for ends, if one is live now (approved here or by the CLI)."""
+    asks = [a for a in items if a.reason == ASK and a.child and a.domain]
+    if not asks:
+        return {}
+    try:
+        live = {(o.profile, o.target): o.expires for o in context.actions().overrides() if o.kind == "allow"}
+    except Exception:       # an unreadable overrides table must not hide the alerts
+        return {}
+    return {a.id: live[(a.child, a.domain)] for a in asks if (a.child, a.domain) in live}
 
 
 @bp.route("/")
@@ -19,7 +37,25 @@ def index():
     from appliance import notify
     channels = context.config().alerts.notify
     return render_template("alerts.html", alerts=items, show_all=show_all, channels=channels,
-                           shown=[notify.display_url(u) for u in channels], title=_("Alerts"))
+                           shown=[notify.display_url(u) for u in channels], ask=ASK, approve_for=APPROVE_FOR,
+                           allowed_until=_allowed_until(items), tz=context.config().tz, title=_("Alerts"))
+
+
+@bp.post("/<int:alert_id>/approve")
+def approve(alert_id):
+    """Grant a child's ask for access: a timed allow of the domain that blocked the page."""
+    from appliance.actions import UserError
+    duration = request.form.get("duration", "")
+    if duration not in APPROVE_FOR:
+        flash(_("Nothing was changed: choose one of the buttons (30 minutes, 2 hours or today)."), "error")
+        return redirect(url_for("alerts.index"))
+    try:
+        result = context.actions().approve(alert_id, duration)
+    except UserError as e:
+        flash(str(e), "error")
+    else:
+        flash(result.message, "ok")
+    return redirect(url_for("alerts.index"))
 
 
 @bp.post("/<int:alert_id>/seen")

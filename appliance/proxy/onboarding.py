@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import Config
 
-__all__ = ["onboarding_page", "ca_certificate", "CA_CERT_FILE"]
+__all__ = ["onboarding_page", "onboarding_html", "onboarding_title", "ca_certificate", "CA_CERT_FILE"]
 
 CA_CERT_FILE = "mitmproxy-ca-cert.pem"      # the public half, in the proxy's confdir; the key never leaves it
 
@@ -128,9 +128,9 @@ def ca_certificate(confdir: str | Path) -> bytes | None:
         return None
 
 
-def onboarding_page(config: Config, *, lang: str = "en", base: str = "/__hearth", pac_url: str | None = None) -> bytes:
-    """The whole page. ``base``: where the certificate files are served; ``pac_url``: the PAC file's address as
-    the device reaches it (the proxy's, or the admin's)."""
+def onboarding_html(config: Config, *, lang: str = "en", base: str = "/__hearth", pac_url: str | None = None) -> str:
+    """The page's content without its head (the certificate links, the steps per system, how the device reaches
+    the proxy, the limits), every outside word escaped: the admin shows it inside its own page."""
     w = _STEPS.get(lang, _STEPS["en"])
     mode = config.proxy.mode if config.proxy else "regular"
     pac = escape(pac_url or f"http://{config.proxy.listen if config.proxy else ''}{base}/proxy.pac")
@@ -142,8 +142,20 @@ def onboarding_page(config: Config, *, lang: str = "en", base: str = "/__hearth"
     parts.append(f"<h2>{escape(w['reach'])}</h2><p>{escape(w['modes'][mode]).format(pac=f'<code>{pac}</code>')}</p>")
     parts.append(f"<h2>{escape(w['limits'])}</h2><ul>" + "".join(f"<li>{escape(s)}</li>" for s in w["limit_list"])
                  + "</ul>")
+    return "".join(parts)
+
+
+def onboarding_title(lang: str = "en") -> str:
+    return _STEPS.get(lang, _STEPS["en"])["title"]
+
+
+def onboarding_page(config: Config, *, lang: str = "en", base: str = "/__hearth", pac_url: str | None = None) -> bytes:
+    """The whole page. ``base``: where the certificate files are served; ``pac_url``: the PAC file's address as
+    the device reaches it (the proxy's, or the admin's)."""
+    title = escape(onboarding_title(lang))
+    body = onboarding_html(config, lang=lang, base=base, pac_url=pac_url)
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width,initial-scale=1"><title>{escape(w["title"])}</title><style>body{{font-'
+            f'content="width=device-width,initial-scale=1"><title>{title}</title><style>body{{font-'
             f'family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}'
-            f'code{{word-break:break-all}}</style></head><body><h1>{escape(w["title"])}</h1>{"".join(parts)}'
+            f'code{{word-break:break-all}}</style></head><body><h1>{title}</h1>{body}'
             f"</body></html>").encode("utf-8")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import dns.message
@@ -224,5 +225,147 @@ def test_a_parent_runs_the_house_from_the_browser(hearth, browser):
     page.goto(url + "/")
     page.click("header button:has-text('Déconnexion'), header button:has-text('Log out')")
     screens.check("login")
+    assert not errors, errors
+    screens.assert_clean()
+
+
+# --- the web filter (issue 13): a real proxy in WireGuard mode, its QR code read back from the screen --------------
+
+WEB_FILTER = """\
+schema_version: 2
+timezone: UTC
+data_dir: {data}
+dns: {{listen: ["127.0.0.1:{dns}"]}}
+admin: {{listen: "127.0.0.1:{admin}"}}
+devices:
+  - {{name: emma-tablet, ip: 127.0.0.5}}
+profiles:
+  emma:
+    devices: [emma-tablet]
+    managed: true
+    block: [random-chat]
+alerts:
+  digest: off
+proxy:
+  listen: 127.0.0.1:{wg}
+  mode: wireguard
+"""
+
+
+@pytest.fixture
+def web_filter(tmp_path):
+    """The admin (waitress) and a real ``hearth proxy`` (mitmdump, WireGuard mode) on one config: the proxy writes
+    Emma's tablet's WireGuard configuration, which the admin shows."""
+    import os
+    import subprocess
+    import sys
+
+    from appliance.proxy.run import find_mitmdump
+    if find_mitmdump() is None:
+        pytest.skip("mitmproxy is not installed (./install.sh --test sets up .venv-proxy)")
+    data = tmp_path / "var"
+    data.mkdir()
+    admin_port = free_port()
+    path = tmp_path / "hearth.yaml"
+    path.write_text(WEB_FILTER.format(data=data, dns=free_port(), admin=admin_port, wg=free_port()))
+    (tmp_path / "arp").write_text("IP address       HW type     Flags       HW address            Mask     Device\n")
+    log = open(tmp_path / "mitmdump.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "proxy", "--config", str(path), "--",
+                             "--set", "hearth_neighbours=false"], stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ))
+    peer = data / "proxy" / "wireguard-emma-tablet.peer"
+    from appliance.admincmd import make_server
+    server = make_server(str(path), f"127.0.0.1:{admin_port}", {"ARP_PATH": str(tmp_path / "arp")})
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    try:
+        if not wait_for(lambda: peer.exists() and peer.stat().st_size > 0 or proc.poll() is not None, timeout=60) \
+                or proc.poll() is not None:
+            pytest.fail("the proxy wrote no WireGuard configuration: " + (tmp_path / "mitmdump.log").read_text())
+        yield path, peer, f"http://127.0.0.1:{admin_port}"
+    finally:
+        server.close()
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def read_qr(png: Path) -> str:
+    """What a QR code in a screenshot says, read by zbar (Debian's zbar-tools), as a phone's camera would."""
+    import shutil
+    import subprocess
+    exe = shutil.which("zbarimg")
+    if exe is None:
+        pytest.fail("zbarimg is missing: run ./install.sh --test (Debian's zbar-tools)")
+    r = subprocess.run([exe, "--quiet", "--raw", "-Sbinary", str(png)], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode()
+
+
+@NEEDS_ALERTS
+def test_a_parent_answers_an_ask_and_sets_up_a_tablet(web_filter, browser):
+    from appliance import config as configmod
+    from appliance.model import Action, Client, Decision, Reason
+    from appliance.state.alerts import AlertSink, Notice
+    from appliance.state.overrides import OverrideStore
+    path, peer, url = web_filter
+    cfg = configmod.load(path)
+
+    # Emma's tablet asked for a blocked page: the alert the proxy's block page raises (tests/proxy/test_live.py
+    # makes one through a real mitmdump; here the same sink writes it).
+    sink = AlertSink(cfg, cfg.data_dir / "hearth.db")
+    blocked = Decision(Action.BLOCK, Reason.CATEGORY, "emma", list="random-chat", rule="omegle.com")
+    sink.notice(Notice("ask", time.time() - 60, Client("127.0.0.5", None, "emma-tablet", "emma"), "emma",
+                       "omegle.com", None, "https://www.omegle.com/",
+                       "asks for access to https://www.omegle.com/ (random chat sites)", "high", blocked))
+    sink.flush_now()
+    sink.close()
+
+    context = browser.new_context(bypass_csp=True, viewport=SIZES["laptop"], locale="en-GB")
+    page = context.new_page()
+    screens = Screens(page)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/setup")
+    page.fill("#password", PASSWORD)
+    page.fill("#password2", PASSWORD)
+    page.click("button.primary")
+
+    # The ask, on the alerts screen, with its three buttons.
+    page.click("nav >> text=Alerts")
+    card = page.locator("section.card", has_text="omegle.com")
+    for label in ("Allow for 30 minutes", "Allow for 2 hours", "Allow for today"):
+        assert card.locator("button", has_text=label).is_visible(), label
+    screens.check("alerts-ask")
+    card.locator("button", has_text="Allow for 2 hours").click()
+    assert "omegle.com is allowed for emma until" in page.inner_text(".messages")
+    assert page.locator("section.card", has_text="omegle.com").locator(".pill.allowed").is_visible()
+    screens.check("alerts-ask-approved")
+    with OverrideStore(cfg.data_dir / "hearth.db") as store:
+        live = store.live(datetime.now(cfg.tz))
+    assert [(o.profile, o.target, round((o.expires - o.created).total_seconds())) for o in live] \
+        == [("emma", "omegle.com", 7200)]
+
+    # The web filter's screen: Emma's tablet's QR code is the configuration the proxy wrote.
+    page.click("nav >> text=Web filter")
+    assert page.url == url + "/proxy/"
+    assert "listens on this Pi only" in page.inner_text("#status")      # the test proxy is on loopback: said so
+    page.click("summary:has-text('emma-tablet')")
+    qr = page.locator("img.qr")
+    assert wait_for(lambda: page.evaluate("img => img.complete && img.naturalWidth > 0", qr.element_handle()))
+    screens.check("proxy-wireguard")
+    shot = ARTIFACTS / "proxy-wireguard-qr.png"
+    qr.screenshot(path=str(shot))
+    assert read_qr(shot).strip() == peer.read_text().strip()
+    with page.expect_download() as dl:
+        page.click("text=Download the configuration file")
+    assert Path(dl.value.path()).read_text() == peer.read_text()
+    page.click("footer button:has-text('Français')")
+    assert "Filtre web" in page.inner_text("nav")
+    page.click("summary:has-text('emma-tablet')")
+    screens.check("proxy-wireguard-fr")
     assert not errors, errors
     screens.assert_clean()
