@@ -438,8 +438,9 @@ case "${1:-}" in
 --test)
     # Only what the tests use: ip (network-namespace test), openssl (the DNS-over-TLS test's certificate),
     # faketime (hearth doctor on a Pi that booted in 1970), python3-seccomp (the units' system call filter),
-    # chromium (Debian's, driven by playwright: no browser download) and npm for the admin's browser tests.
-    apt_install iproute2 openssl chromium faketime python3-seccomp
+    # chromium (Debian's, driven by playwright: no browser download), zbar-tools (the WireGuard QR code read back)
+    # and npm for the admin's browser tests.
+    apt_install iproute2 openssl chromium faketime python3-seccomp zbar-tools
     command -v npm >/dev/null || apt_install npm     # a NodeSource node brings its own npm
     make_venv "[test]"
     make_proxy_venv      # the live proxy tests run a real mitmdump
