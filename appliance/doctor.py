@@ -436,7 +436,7 @@ def gather(cfg: Config, *, now: float | None = None, neighbours=None, route_file
     online = frozenset(s.ip for s in seen if s.ip and neighbours.mac_for(s.ip) is not None)
     return Facts(
         now=now, stats=stats, holders=holders, probes=probes, clock_synced=clock_synchronised(),
-        newest_write=_newest_write(cfg), disk=_disk_usage(cfg.data_dir), db_bytes=_db_bytes(cfg.data_dir),
+        newest_write=_newest_write(cfg), disk=_disk_usage(cfg.data_dir), db_bytes=_log_bytes(cfg),
         disk_writes=disk_writes_per_hour(cfg.data_dir),
         lists=_list_status(cfg), seen=seen, gateway=gateway(route_file), global_ipv6=has_global_ipv6(),
         # The units' states only when the daemon is down (a failed unit says why); a running daemon is answer
@@ -530,9 +530,10 @@ def disk_writes_per_hour(path, sys_root: str = "/sys/dev/block", uptime_file: st
         return None             # a disk the kernel keeps no counters for (tmpfs, overlay): say nothing
 
 
-def _db_bytes(data_dir) -> int:
+def _log_bytes(cfg: Config) -> int:
+    """The query log's file and its WAL: the database on disk, or the RAM file with ``storage: memory``."""
     from appliance.state import db
-    path = db.db_path(data_dir)
+    path = db.log_path(cfg)
     total = 0
     for p in (path, path.with_name(path.name + "-wal")):
         try:
