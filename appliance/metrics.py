@@ -237,9 +237,10 @@ def _from_stats(st: dict):
         if total:
             yield GaugeMetricFamily("hearth_hot_path_ratio", "Queries answered from the hot cache, since start",
                                     value=paths[0][1] / total)
-    events = [(k, num(k)) for k in ("refused", "rate_limited", "servfail", "stale")]
+    events = [(k, num(k)) for k in ("refused", "rate_limited", "servfail", "stale", "newcomers_dropped")]
     if any(v is not None for _, v in events):
-        fam = CounterMetricFamily("hearth_dns_events", "Refused, rate-limited, SERVFAIL and stale answers",
+        fam = CounterMetricFamily("hearth_dns_events", "Refused, rate-limited, SERVFAIL and stale answers, and "
+                                  "queries from new addresses dropped in a flood of them",
                                   labels=["event"])
         for k, v in events:
             if v is not None:

@@ -33,7 +33,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from appliance.state import db
-from appliance.state.alerts import Titles, child_name, in_window, settings
+from appliance.state.alerts import MANY_DEVICES, NEW_DEVICES_PER_HOUR, Titles, child_name, in_window, settings
 
 log = logging.getLogger("hearth.notify")
 
@@ -196,11 +196,14 @@ _T = {
     "en": {
         "one_attempt": "Hearth: {child} tried to reach {domain}",
         "one_device": "Hearth: a new device joined your network",
+        "one_many": "Hearth: many new devices joined your network",
         "many": "Hearth: {n} alerts",
         "attempt": "{at} {child} ({device}): {domain}, {list}, blocked{times}",
         "times": " ({n} tries)",
         "more": "… and {n} more",
         "device": "{at} new device: {who}",
+        "many_devices": "{at} more than {limit} new devices within an hour ({n} past that so far), among them "
+                        "{who}: one device may be pretending to be many",
         "do_attempt": "Hearth blocked it; nothing to do right now. If it worries you, talk with {child}. "
                       "Details: Alerts in Hearth, or `hearth alerts`.",
         "do_attempts": "Hearth blocked them; nothing to do right now. Details: Alerts in Hearth, or `hearth alerts`.",
@@ -212,6 +215,7 @@ _T = {
         "digest_alert": "{domain} ({list}) {n}× at {at}",
         "digest_devices_title": "Hearth: new devices on your network",
         "digest_devices": "New devices: {parts}.",
+        "digest_many": "{n} more within an hour (one device may be pretending to be many)",
         "digest_do": "Nothing to do unless something surprises you; the details are in Hearth's log.",
         "schedule": "{name} window",
         "paused": "while paused",
@@ -222,11 +226,14 @@ _T = {
     "fr": {
         "one_attempt": "Hearth : {child} a essayé d'aller sur {domain}",
         "one_device": "Hearth : un nouvel appareil sur votre réseau",
+        "one_many": "Hearth : beaucoup de nouveaux appareils sur votre réseau",
         "many": "Hearth : {n} alertes",
         "attempt": "{at} {child} ({device}) : {domain}, {list}, bloqué{times}",
         "times": " ({n} essais)",
         "more": "… et {n} de plus",
         "device": "{at} nouvel appareil : {who}",
+        "many_devices": "{at} plus de {limit} nouveaux appareils en une heure ({n} de plus pour l'instant), "
+                        "dont {who} : un appareil se fait peut-être passer pour beaucoup",
         "do_attempt": "Hearth l'a bloqué ; rien à faire pour l'instant. Si cela vous inquiète, parlez-en avec "
                       "{child}. Détails : Alertes dans Hearth, ou `hearth alerts`.",
         "do_attempts": "Hearth les a bloqués ; rien à faire pour l'instant. Détails : Alertes dans Hearth, ou "
@@ -239,6 +246,7 @@ _T = {
         "digest_alert": "{domain} ({list}) {n}× à {at}",
         "digest_devices_title": "Hearth : nouveaux appareils sur votre réseau",
         "digest_devices": "Nouveaux appareils : {parts}.",
+        "digest_many": "{n} de plus en une heure (un appareil se fait peut-être passer pour beaucoup)",
         "digest_do": "Rien à faire sauf si quelque chose vous surprend ; les détails sont dans le journal de Hearth.",
         "schedule": "plage {name}",
         "paused": "pendant la pause",
@@ -348,7 +356,9 @@ class Notifier:
         for r in rows[:MAX_LINES]:
             if r["kind"] == "device":
                 who = f"{r['address']} ({r['mac']})" if r["mac"] else r["address"]
-                lines.append(w["device"].format(at=self._at(r["first"]), who=who))
+                many = r["reason"] == MANY_DEVICES
+                lines.append(w["many_devices" if many else "device"].format(at=self._at(r["first"]), who=who,
+                                                                           n=r["count"], limit=NEW_DEVICES_PER_HOUR))
             elif r["kind"] != "attempt":      # the proxy's alerts (text, ask, pinned) carry their own words
                 lines.append(f"{self._at(r['first'])} {child_name(r['child'])} ({r['device']}): {r['words']}")
             else:
@@ -361,7 +371,7 @@ class Notifier:
         kinds = {r["kind"] for r in rows}
         if len(rows) == 1:
             r = rows[0]
-            title = (w["one_device"] if r["kind"] == "device" else
+            title = (w["one_many" if r["reason"] == MANY_DEVICES else "one_device"] if r["kind"] == "device" else
                      w["one_attempt"].format(child=child_name(r["child"]), domain=_domain(r["domain"]))
                      if r["kind"] == "attempt" else f"Hearth: {child_name(r['child'])}: {r['words']}"[:120])
         else:
@@ -405,7 +415,8 @@ class Notifier:
                 rows = conn.execute("SELECT * FROM alerts WHERE kind = 'device' AND first >= ? AND first < ?"
                                     " AND status != 'dismissed' ORDER BY first", (start, slot)).fetchall()
                 w = _T[self.lang]
-                parts = [f"{r['address']} ({r['mac']})" if r["mac"] else r["address"] for r in rows]
+                parts = [w["digest_many"].format(n=r["count"]) if r["reason"] == MANY_DEVICES else
+                         f"{r['address']} ({r['mac']})" if r["mac"] else r["address"] for r in rows]
                 body = (w["digest_devices"].format(parts=", ".join(parts)) + "\n" + w["do_device"]) if rows else ""
                 made += self._queue(conn, key, "digest", w["digest_devices_title"], body, now)
                 conn.executemany("UPDATE alerts SET notified = ? WHERE id = ? AND notified IS NULL",

@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from appliance.actions import ASK, TODAY
+from appliance.state.alerts import MANY_DEVICES
 
 from . import context, saving
 from .saving import edits
@@ -37,8 +38,9 @@ def index():
     from appliance import notify
     channels = context.config().alerts.notify
     return render_template("alerts.html", alerts=items, show_all=show_all, channels=channels,
-                           shown=[notify.display_url(u) for u in channels], ask=ASK, approve_for=APPROVE_FOR,
-                           allowed_until=_allowed_until(items), tz=context.config().tz, title=_("Alerts"))
+                           shown=[notify.display_url(u) for u in channels], ask=ASK, many_devices=MANY_DEVICES,
+                           approve_for=APPROVE_FOR, allowed_until=_allowed_until(items), tz=context.config().tz,
+                           title=_("Alerts"))
 
 
 @bp.post("/<int:alert_id>/approve")

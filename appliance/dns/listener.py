@@ -9,6 +9,7 @@ every ten seconds with a count.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import socket
@@ -27,7 +28,10 @@ MAX_PENDING_PER_CLIENT = 500   # one device's share of those: a flood of names n
 TCP_IDLE = 10.0           # seconds an idle TCP connection is kept (RFC 7766 suggests seconds, not minutes)
 TCP_BUSY_IDLE = 2.0       # ... once half the connection table is taken (RFC 7766 §6.2.3: shed idle ones first)
 TCP_MESSAGE_DEADLINE = 3.0   # seconds from a message's first byte to its last: a client dribbling bytes is cut off
-READ_BATCH = 64           # datagrams read per wake-up of the UDP socket
+READ_BATCH = 256          # datagrams read per wake-up of the UDP socket
+NEWCOMERS_QUEUED = 1024   # UDP queries from addresses not yet identified, waiting their turn (the newest kept)
+NEWCOMER_BYTES = 2 << 20  # ... and at most this many bytes of them
+NEWCOMERS_PER_TURN = 4    # ... of which this many start per turn of the event loop
 TCP_MAX_CONNECTIONS = 200
 TCP_PER_CLIENT = 16       # connections one address may hold; its oldest is closed for a new one
 TCP_INFLIGHT = 32         # queries of one connection being answered or waiting to be sent: past this it is not read
@@ -80,7 +84,13 @@ def _where(e: BaseException) -> str:
 class UdpListener:
     """Reads its socket itself, up to READ_BATCH datagrams each time it is readable. asyncio's datagram transport
     reads one per turn of the loop: a loop busy with a flood of names going upstream read the socket too slowly,
-    and the kernel dropped the house's queries with the attacker's."""
+    and the kernel dropped the house's queries with the attacker's.
+
+    An address Hearth has not identified yet costs the whole chain (identification, a new device, a row of its own
+    in the log): a device spoofing thousands of addresses made the loop so slow that the kernel dropped the house's
+    queries with the flood's. So newcomers wait in a queue of their own, a few started per turn of the loop, while
+    the socket goes on being read and familiar devices answered at once. Past the queue's bound the oldest newcomer
+    is dropped (its client asks again); a UDP source address proves nothing, so the house comes first."""
 
     def __init__(self, resolver: Resolver, sock: socket.socket, report: OneLine | None = None):
         self.resolver = resolver
@@ -90,6 +100,12 @@ class UdpListener:
         self.per_client: dict[str, int] = {}
         self.dropped = 0
         self.unsent = 0
+        self.newcomers: collections.deque[tuple[bytes, object, str]] = collections.deque()
+        self._newcomer_bytes = 0
+        self._admitting = False
+        self.newcomers_dropped = 0
+        self._told, self._told_count = -REPORT_EVERY, 0     # the last line about dropped newcomers, and its count
+        self._untold: float | None = None                  # when the first drop since that line happened
         self._loop: asyncio.AbstractEventLoop | None = None
         sock.setblocking(False)
 
@@ -135,6 +151,57 @@ class UdpListener:
         if reply is not None:
             self._send(reply, addr)
             return
+        if not self.resolver.familiar(ip):
+            self._queue_newcomer(data, addr, ip)
+            return
+        self._start(data, addr, ip)
+
+    def _queue_newcomer(self, data: bytes, addr, ip: str) -> None:
+        q = self.newcomers
+        q.append((data, addr, ip))
+        self._newcomer_bytes += len(data)
+        while len(q) > NEWCOMERS_QUEUED or self._newcomer_bytes > NEWCOMER_BYTES:
+            self._newcomer_bytes -= len(q.popleft()[0])
+            self._dropped_newcomer()
+        if not self._admitting:
+            self._admitting = True
+            asyncio.get_running_loop().call_soon(self._admit)
+
+    def _dropped_newcomer(self) -> None:
+        self.resolver.stats["newcomers_dropped"] += 1
+        self.newcomers_dropped += 1
+        if self._untold is None:
+            self._untold = time.monotonic()
+
+    def _tell_dropped(self, done: bool) -> None:
+        """One line for a flood: once it is over (or has gone on for a second), then at most every REPORT_EVERY."""
+        now = time.monotonic()
+        if now - self._told >= REPORT_EVERY and (done or now - self._untold >= 1.0):
+            dropped = self.newcomers_dropped
+            log.warning("%d queries from addresses not seen before were dropped: more were asking at once than "
+                        "Hearth can identify. A device on the network may be inventing addresses; the devices it "
+                        "knows are answered first", dropped - self._told_count)
+            self._told, self._told_count, self._untold = now, dropped, None
+
+    def _admit(self) -> None:
+        """Start a few newcomers, and come back next turn while some wait: reading the socket goes first."""
+        q = self.newcomers
+        for _ in range(min(NEWCOMERS_PER_TURN, len(q))):
+            data, addr, ip = q.popleft()
+            self._newcomer_bytes -= len(data)
+            try:
+                self._start(data, addr, ip)
+            except Exception as e:
+                self.report(ip, e)
+        more = bool(q) and self.sock.fileno() >= 0
+        if self._untold is not None:
+            self._tell_dropped(done=not more)
+        if more:
+            asyncio.get_running_loop().call_soon(self._admit)
+        else:
+            self._admitting = False
+
+    def _start(self, data: bytes, addr, ip: str) -> None:
         mine = self.per_client.get(ip, 0)
         if len(self.pending) >= MAX_PENDING or mine >= MAX_PENDING_PER_CLIENT:
             self.dropped += 1

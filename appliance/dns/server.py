@@ -40,12 +40,13 @@ _CNAME_BLOCKS = (Reason.DENY_LIST, Reason.APP, Reason.CATEGORY, Reason.BYPASS, R
 class _Known:
     """An address identified by the full chain: reused by the hot path until ``expires`` (monotonic)."""
 
-    __slots__ = ("client", "forwarder", "expires")
+    __slots__ = ("client", "forwarder", "expires", "again")
 
-    def __init__(self, client: Client | None, forwarder: bool, expires: float):
+    def __init__(self, client: Client | None, forwarder: bool, expires: float, again: bool = False):
         self.client = client          # None: outside the home networks (refused)
         self.forwarder = forwarder    # a trusted router: the device is read from each packet
         self.expires = expires
+        self.again = again            # it asked again after being identified: a device, not a spoofed one-off
 
 
 class _Budget:
@@ -85,7 +86,7 @@ class Resolver:
         self._changes: dict[str, tuple] = {}   # profile -> (generation, from, until, next change): see _next_change
         self._last_warning, self._suppressed = -WARN_EVERY, 0
         self.stats = {"full_chain": 0, "hot": 0, "blocked": 0, "refused": 0, "rate_limited": 0, "servfail": 0,
-                      "stale": 0, "late_writes": 0}
+                      "stale": 0, "late_writes": 0, "newcomers_dropped": 0}
         engine.on_swap(self.swapped)
 
     @property
@@ -101,7 +102,8 @@ class Resolver:
             self.hot = HotCache(self._dns.cache_size)
         self._generation = snap.generation
         self.hot.clear()
-        self._clients.clear()
+        for known in self._clients.values():     # identified again at their next query, yet still familiar:
+            known.expires = 0.0                  # a reload during a flood must not send the house to the back
 
     # --- the hot path -----------------------------------------------------------------------------------------
 
@@ -116,7 +118,10 @@ class Resolver:
             r = self._rate[ip] = _Budget(now)
         r.count += 1
         c = self._clients.get(ip)
-        if c is None or c.expires <= now:
+        if c is None:
+            return None
+        c.again = True
+        if c.expires <= now:
             return None
         client = c.client
         if client is None:
@@ -146,6 +151,11 @@ class Resolver:
             self.stats["blocked"] += 1
         self.log.repeat(int(self.clock.time()), client, e)
         return serve(e, data, now)
+
+    def familiar(self, ip: str) -> bool:
+        """Whether ip has been identified before (even if that has to be done again): the listener serves such
+        addresses before newcomers, which a spoofing device can invent by the thousand."""
+        return ip in self._clients
 
     def _evict_budgets(self, now: float, seconds: float, limit: int) -> None:
         """Make room in the rate-limit table without forgetting who is being limited: first the windows that
@@ -236,9 +246,10 @@ class Resolver:
         """(the client, whether ip is a trusted forwarder); None for a source outside the home networks.
         The address checks are remembered for CLIENT_TTL; a forwarder's device is read from each packet."""
         c = self._clients.get(ip)
+        again = c is not None and c.again
         if c is None or c.expires <= now:
             if not st.directory.allowed(ip):
-                self._remember_client(ip, _Known(None, False, now + CLIENT_TTL), st)
+                self._remember_client(ip, _Known(None, False, now + CLIENT_TTL, again), st)
                 return None, False
             forwarder, expires = st.directory.is_forwarder(ip), now + CLIENT_TTL
         elif not c.forwarder:
@@ -246,7 +257,7 @@ class Resolver:
         else:
             forwarder, expires = True, c.expires
         client = identify(st.directory, self.neighbours, ip, q.client_subnet, q.client_mac, forwarder=forwarder)
-        self._remember_client(ip, _Known(client, forwarder, expires), st)
+        self._remember_client(ip, _Known(client, forwarder, expires, again), st)
         self.log.seen(client, self.clock.time())
         return client, forwarder
 
@@ -255,12 +266,15 @@ class Resolver:
             return
         clients = self._clients
         if ip not in clients and len(clients) >= MAX_SOURCES:
+            # Room is made from the addresses that asked once and never again (what a spoofed flood leaves),
+            # oldest first; the house's devices go last, or a flood would make them newcomers again.
             now = known.expires - CLIENT_TTL
-            for old in [a for a, k in clients.items() if k.expires <= now]:
-                del clients[old]
-            if len(clients) >= MAX_SOURCES:       # all fresh: the oldest half goes (they are re-identified)
-                for old in list(clients)[: MAX_SOURCES // 2]:
+            for spare in (lambda k: not k.again, lambda k: k.expires <= now, lambda k: True):
+                victims = [a for a, k in clients.items() if spare(k)]
+                for old in victims[: len(clients) - MAX_SOURCES // 2]:
                     del clients[old]
+                if len(clients) < MAX_SOURCES:
+                    break
         clients[ip] = known
 
     def _rate_limited(self, q: Query, client: Client, r: _Budget) -> bytes:

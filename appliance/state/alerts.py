@@ -89,6 +89,9 @@ MAX_KNOWN = 50_000         # device keys remembered in memory (the db stays the 
 TALLY_KEEP_DAYS = 40
 STATUSES = ("new", "seen", "dismissed")
 NEW_DEVICE = "NEW_DEVICE"
+MANY_DEVICES = "NEW_DEVICES"   # the alert that counts new devices past NEW_DEVICES_PER_HOUR
+NEW_DEVICES_PER_HOUR = 10      # new-device alerts of their own in an hour: a home rarely sees more, and a device
+                               # spoofing addresses would otherwise raise one alert (and message) per address
 HIGH_CATEGORIES = frozenset({"random-chat", "adult"})
 NIGHT = (dtime(22, 0), dtime(7, 0))     # "at night" when no quiet hours are set
 
@@ -142,11 +145,17 @@ _W = {
     "en": {"device": "a new device joined the network: {who}. It gets the default rules until you assign it to a "
                      "child.",
            "quarantined": "a new device joined the network: {who}. It can reach only essential services until you "
-                          "assign it to a child or to the parents."},
+                          "assign it to a child or to the parents.",
+           "many": "more than {n} new devices joined the network within an hour, among them {who}. So many at once "
+                   "usually means that one device is pretending to be many. If you did not expect this, look at "
+                   "the devices page, and change your Wi-Fi password."},
     "fr": {"device": "un nouvel appareil s'est connecté au réseau : {who}. Il suit les règles par défaut tant que "
                      "vous ne l'attribuez pas à un enfant.",
            "quarantined": "un nouvel appareil s'est connecté au réseau : {who}. Il n'accède qu'aux services "
-                          "essentiels tant que vous ne l'attribuez pas à un enfant ou aux parents."},
+                          "essentiels tant que vous ne l'attribuez pas à un enfant ou aux parents.",
+           "many": "plus de {n} nouveaux appareils se sont connectés au réseau en une heure, dont {who}. "
+                   "Autant à la fois, c'est en général un seul appareil qui se fait passer pour beaucoup. Si vous "
+                   "ne vous y attendiez pas, regardez la page des appareils et changez le mot de passe du Wi-Fi."},
 }
 
 
@@ -568,11 +577,19 @@ class AlertSink:
                     candidates.append((_Row(ts, last, client, qname, d, n), hit[0], hit[1] or d.rule or qname))
         with conn:
             self._attempts(conn, candidates)
+            recent = None      # new-device alerts raised in the last hour, read once a batch
             for item in devices:
                 if isinstance(item, Notice):
                     self._notice(conn, item)
                 elif s.new_devices:
-                    self._device(conn, *item)
+                    client, now = item
+                    if recent is None:
+                        recent = conn.execute("SELECT count(*) FROM alerts WHERE kind = 'device' AND reason = ?"
+                                              " AND first > ?", (NEW_DEVICE, now - HOUR)).fetchone()[0]
+                    if recent < NEW_DEVICES_PER_HOUR:
+                        recent += self._device(conn, client, now)
+                    else:
+                        self._many_devices(conn, client, now)
             conn.executemany("INSERT INTO alert_tally (day, child, what, count) VALUES (?,?,?,?)"
                              " ON CONFLICT(day, child, what) DO UPDATE SET count = count + excluded.count",
                              [(*k, n) for k, n in tally.items()])
@@ -669,11 +686,12 @@ class AlertSink:
              json.dumps(d.as_dict()), n, first, last, self.severity(lst, first), words))
         self.raised += 1
 
-    def _device(self, conn, client: Client, now: float) -> None:
+    def _device(self, conn, client: Client, now: float) -> int:
+        """An alert for a device seen for the first time; returns how many were raised (0 or 1)."""
         key = client.mac or client.address
         cur = conn.execute("INSERT OR IGNORE INTO alert_devices (key, first_seen) VALUES (?, ?)", (key, now))
         if cur.rowcount == 0:
-            return      # known before (an earlier run, or this run's memory was cleared)
+            return 0    # known before (an earlier run, or this run's memory was cleared)
         who = f"{client.address} ({client.mac})" if client.mac else client.address
         held = getattr(getattr(self.config, "unknown_devices", None), "profile", "default") == "quarantine"
         words = _W.get(self.settings.language, _W["en"])["quarantined" if held else "device"].format(who=who)
@@ -681,6 +699,23 @@ class AlertSink:
             "INSERT INTO alerts (kind, child, device, address, mac, domain, list, reason, count, first, last,"
             " severity, words) VALUES ('device', NULL, ?, ?, ?, NULL, NULL, ?, 1, ?, ?, 'normal', ?)",
             (client.address, client.address, client.mac, NEW_DEVICE, now, now, words))
+        self.raised += 1
+        return 1
+
+    def _many_devices(self, conn, client: Client, now: float) -> None:
+        """Past NEW_DEVICES_PER_HOUR, one alert counts the newcomers. They are not remembered as known: a real
+        device among them gets an alert of its own when it comes back after the flood."""
+        row = conn.execute("SELECT id FROM alerts WHERE kind = 'device' AND reason = ? AND status != 'dismissed'"
+                           " AND first > ? ORDER BY id DESC LIMIT 1", (MANY_DEVICES, now - HOUR)).fetchone()
+        if row is not None:
+            conn.execute("UPDATE alerts SET count = count + 1, last = max(last, ?) WHERE id = ?", (now, row[0]))
+            return
+        who = f"{client.address} ({client.mac})" if client.mac else client.address
+        words = _W.get(self.settings.language, _W["en"])["many"].format(n=NEW_DEVICES_PER_HOUR, who=who)
+        conn.execute(
+            "INSERT INTO alerts (kind, child, device, address, mac, domain, list, reason, count, first, last,"
+            " severity, words) VALUES ('device', NULL, NULL, ?, ?, NULL, NULL, ?, 1, ?, ?, 'high', ?)",
+            (client.address, client.mac, MANY_DEVICES, now, now, words))
         self.raised += 1
 
     def _notice(self, conn, n: Notice) -> None:

@@ -375,3 +375,24 @@ def test_a_channel_that_hangs_costs_a_timeout_not_the_worker(make_config, db_pat
         assert "did not answer in time" in n.pending()[0]["error"]
     finally:
         hung.close()
+
+
+def test_a_flood_of_new_devices_is_one_message_that_says_what_it_may_be(make_config, db_path, receiver):
+    cfg = make_config({"notify": [receiver.url]})
+    clock = Clock("2026-12-01 12:00:00")
+    sink = AlertSink(cfg, db_path, clock=clock)
+    for i in range(300):
+        sink.seen(Client(f"192.168.1.{i % 250 + 2}" if i < 250 else f"192.168.2.{i}", None, None, "default"),
+                  clock())
+    sink.flush_now()
+    n = Notifier(cfg, db_path, clock=clock)
+    n.tick()
+    [m] = receiver.accepted                  # the summary is high: it does not wait for the digest
+    assert m["title"] == "Hearth: many new devices joined your network"
+    assert "more than 10 new devices within an hour (290 past that so far)" in m["message"]
+    assert "pretending to be many" in m["message"] and "Wi-Fi password" in m["message"]
+    clock.set("2026-12-01 19:31:00")
+    n.tick()
+    digest = receiver.accepted[-1]
+    assert digest["title"] == "Hearth: new devices on your network"
+    assert digest["message"].count("192.168.1.") == 10 and "290 more within an hour" in digest["message"]

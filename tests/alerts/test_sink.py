@@ -368,3 +368,29 @@ def test_another_writer_holding_the_file_delays_an_alert_and_never_loses_it(make
     feed(sink, entry(clock(), EMMA, "www.omegle.com", d))
     assert [a.domain for a in Alerts(db_path, tz=TZ).list()] == ["omegle.com"]
     assert sink.dropped == 0
+
+
+def test_a_flood_of_new_addresses_makes_ten_alerts_and_one_that_counts_the_rest(make_config, db_path):
+    """Issue 16: a device spoofing 20,000 addresses queued as many new-device alerts (and messages to the parent's
+    phone). Past NEW_DEVICES_PER_HOUR in an hour, one alert counts the others; the next hour starts afresh."""
+    from appliance.state.alerts import NEW_DEVICES_PER_HOUR
+    cfg = make_config()
+    clock = Clock("2026-12-01 15:00:00")
+    sink = sink_for(cfg, db_path, clock)
+    for i in range(500):
+        sink.seen(Client(f"192.168.{1 + i // 250}.{i % 250 + 2}", None, None, "default"), clock() + i / 100)
+    sink.flush_now()
+    alerts = Alerts(db_path).list(limit=1000)
+    singles = [a for a in alerts if a.reason == "NEW_DEVICE"]
+    [many] = [a for a in alerts if a.reason == "NEW_DEVICES"]
+    assert len(singles) == NEW_DEVICES_PER_HOUR == len(alerts) - 1
+    assert many.count == 500 - NEW_DEVICES_PER_HOUR and many.severity == "high"
+    assert "pretending to be many" in many.words and "among them 192.168.1.12" in many.words
+    with sqlite3.connect(db_path) as conn:      # the flood's addresses are not all remembered as known
+        assert conn.execute("SELECT count(*) FROM alert_devices").fetchone()[0] < 50
+    sink.seen(Client("192.168.3.9", None, None, "default"), clock() + 1800)    # more the same hour: counted
+    sink.flush_now()
+    assert [a.count for a in Alerts(db_path).list() if a.reason == "NEW_DEVICES"] == [many.count + 1]
+    sink.seen(Client("192.168.3.10", None, None, "default"), clock() + 3700)   # an hour later: its own alert
+    sink.flush_now()
+    assert sum(a.reason == "NEW_DEVICE" for a in Alerts(db_path).list(limit=1000)) == NEW_DEVICES_PER_HOUR + 1

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import socket
 import struct
+import threading
 import time
 
 import dns.flags
@@ -347,3 +349,52 @@ def test_stale_answer_comes_at_the_client_response_timer(hearth, upstream):
         r = ask(h, "example.com", timeout=6)
         assert addrs(r) == ["93.184.216.34"]
         assert time.monotonic() - t0 < 3.0         # not the 4 s of two silent upstreams
+
+
+@pytest.mark.parametrize("queued, answered_from", [(8, 92), (listener.NEWCOMERS_QUEUED, 0)])
+def test_newcomers_wait_their_turn_and_a_familiar_device_does_not(hearth, monkeypatch, caplog, queued,
+                                                                  answered_from):
+    """Issue 16: 20,000 spoofed addresses asking once each cost the whole chain each (identification, a new device,
+    a log row), and the kernel dropped the house's queries with the flood's. Addresses not yet identified now
+    queue (the newest kept); a device Hearth knows is answered as its packet is read."""
+    monkeypatch.setattr(listener, "NEWCOMERS_QUEUED", queued)
+    h = hearth()
+    assert ask(h, "example.com", source="127.0.0.2").rcode() == dns.rcode.NOERROR      # familiar from now on
+    house = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    house.bind(("127.0.0.2", 0))
+    spoofed = []
+    for i in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((f"127.1.0.{i + 1}", 0))
+        spoofed.append(s)
+    held, gate = threading.Event(), threading.Event()
+
+    def hold():
+        held.set()
+        gate.wait(5)
+    h.loop.call_soon_threadsafe(hold)          # the loop is busy while the whole burst lands in the socket
+    assert held.wait(5)
+    try:
+        for i, s in enumerate(spoofed):
+            s.sendto(dns.message.make_query(f"n{i}.example.com", "A", id=i).to_wire(), ("127.0.0.1", h.port))
+        house.sendto(dns.message.make_query("example.com", "A", id=4242).to_wire(), ("127.0.0.1", h.port))
+    finally:
+        gate.set()
+    house.settimeout(2)
+    assert dns.message.from_wire(house.recv(4096)).id == 4242
+    answered, end = [], time.monotonic() + 3
+    while time.monotonic() < end:          # every reply that comes, and a little longer for a stray one
+        ready, _, _ = select.select(spoofed, [], [], 0.3 if len(answered) >= 8 else end - time.monotonic())
+        if not ready:
+            break
+        for s in ready:
+            answered.append(dns.message.from_wire(s.recv(4096)).id)
+    for s in spoofed + [house]:
+        s.close()
+    answered.sort()
+    assert answered == list(range(answered_from, 100))    # the newest; the others' clients ask again
+    assert h.daemon.resolver.stats["newcomers_dropped"] == answered_from
+    assert [r.getMessage() for r in caplog.records if "not seen before" in r.getMessage()] == \
+        ([f"{answered_from} queries from addresses not seen before were dropped: more were asking at once than Hearth "
+          "can identify. A device on the network may be inventing addresses; the devices it knows are answered first"]
+         if answered_from else [])

@@ -150,3 +150,23 @@ def test_a_flood_of_sources_never_frees_a_limited_client(resolver, monkeypatch):
     assert r.ask("example.com", source="127.0.0.2").rcode() == dns.rcode.REFUSED   # still inside its window
     r.clock.advance(61)
     assert r.ask("example.com", source="127.0.0.2").rcode() == dns.rcode.NOERROR   # a new window
+
+
+def test_a_flood_of_one_shot_sources_leaves_the_house_familiar(monkeypatch, resolver):
+    """Issue 16: the client table made room by forgetting its oldest half, the house's devices first, and a
+    reload forgot everyone; the listener would then queue the house behind a spoofed flood (appliance/dns/listener).
+    Addresses that asked once go first, and a reload re-identifies the house without making it strangers."""
+    from appliance.dns import server
+    monkeypatch.setattr(server, "MAX_SOURCES", 200)
+    r = resolver({"dns": {"allow_networks": ["127.0.0.0/8"]}})
+    for _ in range(2):
+        r.ask("example.com", source="127.0.0.2")           # a device of the house: it asks again
+    for i in range(600):                                   # three times the table, each address once
+        r.ask("example.com", source=f"127.1.{i // 250}.{i % 250 + 1}")
+    assert len(r.resolver._clients) <= 200
+    assert r.resolver.familiar("127.0.0.2") and not r.resolver.familiar("127.1.0.1")
+    r.engine.reload(r.config)                               # a reload: everyone is identified again...
+    assert r.resolver.familiar("127.0.0.2")                 # ... yet the house is still familiar
+    before = r.resolver.stats["full_chain"]
+    assert r.ask("example.com", source="127.0.0.2").rcode() == dns.rcode.NOERROR
+    assert r.resolver.stats["full_chain"] == before + 1     # identified afresh under the new snapshot

@@ -466,3 +466,18 @@ def test_a_new_device_alert_reads_as_one_never_as_none(parent, config_path):
     html = parent.client.get("/alerts/").get_data(as_text=True)
     assert "A new device" in html and "de:ad:be:ef:00:77" in html
     assert ">None<" not in html and "None ·" not in html
+
+
+def test_a_flood_of_new_devices_is_one_alert_that_says_so(parent, config_path):
+    from appliance.model import Client
+    from appliance.state import db
+    from appliance.state.alerts import NEW_DEVICES_PER_HOUR, AlertSink
+    cfg = configmod.load(config_path)
+    sink = AlertSink(cfg, db.db_path(cfg.data_dir))
+    for i in range(NEW_DEVICES_PER_HOUR + 40):
+        sink.seen(Client(f"127.0.1.{i + 1}", None, None, "default"), 1_764_590_400.0 + i)
+    sink.flush_now()
+    sink.close()
+    html = parent.client.get("/alerts/").get_data(as_text=True)
+    assert html.count("A new device") == NEW_DEVICES_PER_HOUR and html.count("Many new devices") == 1
+    assert "40 more devices" in html and "pretending to be many" in html and "important" in html
