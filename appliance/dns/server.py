@@ -110,6 +110,10 @@ class Resolver:
     def fast(self, data: bytes, ip: str, tcp: bool) -> bytes | None:
         """A reply without leaving this call, or None for the full chain."""
         now = self.clock.monotonic()
+        c = self._clients.get(ip)
+        if c is None:
+            return None        # a newcomer: the full chain identifies it and opens its rate budget
+        c.again = True
         rl = self._dns.rate_limit
         r = self._rate.get(ip)
         if r is None or now - r.start >= rl.seconds:
@@ -117,10 +121,6 @@ class Resolver:
                 self._evict_budgets(now, rl.seconds, rl.queries)
             r = self._rate[ip] = _Budget(now)
         r.count += 1
-        c = self._clients.get(ip)
-        if c is None:
-            return None
-        c.again = True
         if c.expires <= now:
             return None
         client = c.client
@@ -157,6 +157,14 @@ class Resolver:
         addresses before newcomers, which a spoofing device can invent by the thousand."""
         return ip in self._clients
 
+    def _open_budget(self, ip: str, now: float) -> _Budget:
+        rl = self._dns.rate_limit
+        if len(self._rate) >= MAX_SOURCES:
+            self._evict_budgets(now, rl.seconds, rl.queries)
+        r = self._rate[ip] = _Budget(now)
+        r.count = 1
+        return r
+
     def _evict_budgets(self, now: float, seconds: float, limit: int) -> None:
         """Make room in the rate-limit table without forgetting who is being limited: first the windows that
         have ended, then sources that asked once (what a spoofed flood looks like), oldest first; never a
@@ -188,6 +196,8 @@ class Resolver:
             self.stats["refused"] += 1
             return codec.error_reply(q, REFUSED)
         r = self._rate.get(ip)
+        if r is None:                  # its first query: fast() counts only addresses already identified
+            r = self._open_budget(ip, t0)
         limit = st.config.dns.rate_limit.queries
         if limit and r is not None and r.count > limit and not forwarder:
             return self._rate_limited(q, client, r)
