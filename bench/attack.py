@@ -7,7 +7,10 @@ it prints what was sent, the replies that should have come and did not, lines th
 peak / after, and the share of the house's ordinary queries answered (the bar: 99% for UDP and for TCP).
 
     .venv/bin/python bench/attack.py [--seconds 10] [--fuzz 50000] [--only NAME ...] [--rate-limit 0]
-                                     [--genreport /path/to/genreport]
+                                     [--genreport /path/to/genreport] [--kill9 RUNS]
+
+Then it kills a daemon with SIGKILL under 1,000 unique names a second, --kill9 times (5 unless told), and prints
+the answers the house received that the query log lost, and how old the oldest of them was at the kill.
 
 The rate limit is off by default: a trusted forwarder is not rate-limited, and no bound may rest on it.
 genreport (ISC's EDNS compliance tester) is run when given: its source is public (a GitHub mirror of
@@ -23,6 +26,7 @@ import os
 import random
 import select
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -32,6 +36,7 @@ import time
 from pathlib import Path
 
 import dns.edns
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
@@ -420,6 +425,80 @@ def stub_process(zone: dict):
     return address, end
 
 
+# --- kill -9 under load: what the query log loses ---------------------------------------------------------------
+
+def kill9(stub_address: str, runs: int, rate: int = 1000) -> list[dict]:
+    """A daemon answering ``rate`` unique names a second from the house, killed with SIGKILL at a random moment,
+    ``runs`` times. Each answer the house received is a row the log owes; the figures are the rows missing and
+    the age of the oldest missing one at the kill (issue 16: at most a second)."""
+    out = []
+    for run in range(runs):
+        tmp = Path(tempfile.mkdtemp(prefix="hearth-kill9-"))
+        port = free_port()
+        cfg = {"timezone": "UTC", "data_dir": str(tmp / "var"),
+               "dns": {"listen": [f"{HOST}:{port}"], "upstreams": [stub_address],
+                       "rate_limit": {"queries": 0, "seconds": 60}}}    # one device asks far past the limit
+        (tmp / "hearth.yaml").write_text(yaml.safe_dump(cfg))
+        proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "dns", "--config", str(tmp / "hearth.yaml")],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        answered: dict[str, float] = {}          # name -> when its answer arrived
+        try:
+            _wait_ready(port)
+            stop = threading.Event()
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind((DEVICES[run % len(DEVICES)], 0))
+            sock.settimeout(0.2)
+
+            def send() -> None:          # on a schedule, not after each answer: the rate holds whatever the RTT
+                i, t0 = 0, time.monotonic()
+                while not stop.is_set():
+                    sock.sendto(dns.message.make_query(f"k{run}-{i}.example.com", "A").to_wire(), (HOST, port))
+                    i += 1
+                    time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+
+            def receive() -> None:
+                while not stop.is_set():
+                    try:
+                        reply = dns.message.from_wire(sock.recv(4096))
+                    except (OSError, dns.exception.DNSException):
+                        continue
+                    if reply.rcode() in ANSWERED and reply.question:
+                        answered[reply.question[0].name.to_text(omit_final_dot=True)] = time.time()
+            threads = [threading.Thread(target=f, daemon=True) for f in (send, receive)]
+            for t in threads:
+                t.start()
+            time.sleep(random.uniform(2.0, 4.0))
+            killed = time.time()
+            proc.kill()
+            stop.set()
+            for t in threads:
+                t.join(2)
+            sock.close()
+            proc.wait(5)
+            conn = sqlite3.connect(tmp / "var" / "hearth.db")
+            logged = {r[0] for r in conn.execute("SELECT n.name FROM queries q JOIN names n ON n.id = q.name_id")}
+            intact = conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            conn.close()
+            missing = [t for name, t in answered.items() if t <= killed and name not in logged]
+            out.append({"answered": sum(t <= killed for t in answered.values()), "missing": len(missing),
+                        "oldest": killed - min(missing) if missing else 0.0, "intact": intact})
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return out
+
+
+def _wait_ready(port: int) -> None:
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        try:
+            dns.query.udp(dns.message.make_query("example.com", "A"), HOST, port=port, timeout=0.5)
+            return
+        except Exception:
+            time.sleep(0.2)
+    raise SystemExit(f"Hearth did not answer on port {port} within a minute")
+
+
 # --- genreport ---------------------------------------------------------------------------------------------------
 
 def genreport(binary: str, port: int) -> str:
@@ -440,6 +519,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", choices=sorted(ATTACKS), help="run these attacks only")
     ap.add_argument("--rate-limit", type=int, default=0, help="queries per client per minute (0: off)")
     ap.add_argument("--genreport", help="path to a built genreport binary")
+    ap.add_argument("--kill9", type=int, default=5, metavar="RUNS",
+                    help="kill -9 the daemon under 1,000 unique names a second this many times (0: skip)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="hearth-attack-"))
@@ -457,13 +538,7 @@ def main() -> None:
                                 env=dict(os.environ, HEARTH_LOG="INFO"))
     rows = []
     try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            try:
-                dns.query.udp(dns.message.make_query("example.com", "A"), HOST, port=port, timeout=0.5)
-                break
-            except Exception:
-                time.sleep(0.2)
+        _wait_ready(port)
         for name in args.only or ATTACKS:
             time.sleep(1.0)                              # the last attack's leftovers time out first
             lines_before = logfile.read_bytes().count(b"\n")
@@ -481,6 +556,7 @@ def main() -> None:
                          "asked": (house.results["udp"][0], house.results["tcp"][0]), "alive": proc.poll() is None})
             print(_row(rows[-1]), flush=True)
         report = genreport(args.genreport, port) if args.genreport else None
+        killed = kill9(stub_address, args.kill9) if args.kill9 else []
     finally:
         proc.terminate()
         try:
@@ -498,6 +574,14 @@ def main() -> None:
     bad = [r["attack"] for r in rows if r["udp"] < 99 or r["tcp"] < 99 or not r["alive"] or r["missing"]]
     print("every attack left the house its DNS (>= 99% UDP and TCP), every packet its reply" if not bad
           else f"below the bar: {', '.join(bad)}")
+    if killed:
+        print(f"\nkill -9 under 1,000 unique names a second, {len(killed)} runs: answers the house got before the "
+              "kill, and how many of them the query log lost")
+        for k in killed:
+            print(f"  answered {k['answered']:>6,}   lost {k['missing']:>5,}   oldest lost {k['oldest']:.2f} s before "
+                  f"the kill   database {'intact' if k['intact'] else 'DAMAGED'}")
+        worst = max(k["oldest"] for k in killed)
+        print(f"  worst: {worst:.2f} s of answers lost ({'within' if worst <= 1.0 else 'PAST'} the one-second bar)")
     if report is not None:
         print("\ngenreport -R -f (ISC EDNS compliance, recursive mode):\n" + report)
 
