@@ -447,8 +447,199 @@ def cmd_restore(args) -> int:
 
 
 # --- the parser ----------------------------------------------------------------------------------------------
+# Each command's arguments are added by its own builder, so that `hearth pause` builds pause's parser only: argparse
+# spends about 1 ms per sub-parser (mostly gettext looking for translations on disk), 30 ms for all of them, and the
+# builders of log, alerts, budget, passwd and scan import their modules. `hearth --help`, a typo or an option before
+# the command builds them all, so what argparse says is the same either way (tests/test_cli_parser.py).
 
-def build_parser() -> argparse.ArgumentParser:
+def _args_check_config(add):
+    sp = add("check-config", cmd_check_config, "check a config file; exit 1 with every error if it is bad")
+    sp.add_argument("file", nargs="?", help="the file to check (default: --config)")
+
+
+def _args_explain(add):
+    sp = add("explain", cmd_explain, "say what Hearth decides for a domain, and why (no network used)")
+    sp.add_argument("domain")
+    who = sp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--device", help="a device name from the config")
+    who.add_argument("--ip", help="the address the query comes from")
+    who.add_argument("--profile", help="a child's name (or default): as any device of theirs")
+    sp.add_argument("--mac", help="with --ip: the device's MAC")
+    sp.add_argument("--at", help='when: 21:30 (today), "YYYY-MM-DD HH:MM" in the configured zone, or ISO 8601')
+    sp.add_argument("--type", default="A", help="query type (default A)")
+    sp.add_argument("--json", action="store_true", help="print the decision as one JSON object")
+
+
+def _args_pause(add):
+    sp = add("pause", cmd_pause, "pause a child's internet now, for a while or until a time")
+    sp.add_argument("profile")
+    sp.add_argument("duration", nargs="?", help="e.g. 30m, 1h30m (default 1h)")
+    sp.add_argument("--until", help="instead of a duration: 21:30, or \"2026-12-01 07:00\"")
+
+
+def _args_allow(add):
+    sp = add("allow", cmd_allow, "allow an app, a category or a domain for a while, then block it again")
+    sp.add_argument("profile")
+    sp.add_argument("target", help="an app (youtube), a category (games) or a domain")
+    sp.add_argument("duration", help="e.g. 30m")
+
+
+def _args_resume(add):
+    add("resume", cmd_resume, "end a child's pause now").add_argument("profile")
+
+
+def _args_later(add):
+    sp = add("later", cmd_later, "start tonight's schedule window later (e.g. bedtime 30 minutes later)")
+    sp.add_argument("profile")
+    sp.add_argument("window", help="the schedule window's name")
+    sp.add_argument("delay", help="e.g. 30m")
+
+
+def _args_end(add):
+    sp = add("end", cmd_end, "end a schedule window now (or skip its next time if it is not in force)")
+    sp.add_argument("profile")
+    sp.add_argument("window", help="the schedule window's name")
+
+
+def _args_overrides(add):
+    sp = add("overrides", cmd_overrides, "list the live pauses, allows and schedule changes, with their ids")
+    sp.add_argument("--json", action="store_true", help="a JSON array of objects (id, profile, kind, target, until)")
+
+
+def _args_cancel(add):
+    sp = add("cancel", cmd_cancel, "end a live pause, allow or schedule change now (its id: hearth overrides)")
+    sp.add_argument("id", type=int)
+
+
+def _args_now(add):
+    add("now", cmd_now, "everything in force for a child right now, in words").add_argument("profile")
+
+
+def _args_log(add):
+    from appliance import logcmd        # light: each command imports what it needs when it runs
+    logcmd.log_arguments(add("log", logcmd.run_log, logcmd.LOG_HELP))
+
+
+def _args_devices(add):
+    from appliance import logcmd
+    logcmd.devices_arguments(add("devices", logcmd.run_devices, logcmd.DEVICES_HELP))
+
+
+def _args_doctor(add):
+    sp = add("doctor", cmd_doctor, "check this Hearth's setup: port 53, services, upstreams, clock, disk, lists, "
+                                   "devices; each problem with what to do (exit 1 if one is serious)")
+    sp.add_argument("--json", action="store_true", help="the findings as JSON (what the admin's health panel shows)")
+    sp.add_argument("--lang", choices=("en", "fr"), help="the language (default: alerts.language)")
+
+
+def _args_backup(add):
+    sp = add("backup", cmd_backup, "save the config, overrides, admin password and tokens, and the log, to one file")
+    sp.add_argument("file", help="the backup file to write (e.g. hearth-backup.tar.gz)")
+    sp.add_argument("--no-log", action="store_true", help="leave the query log out (a smaller file)")
+
+
+def _args_restore(add):
+    sp = add("restore", cmd_restore, "put back a backup made by hearth backup (checked whole before anything changes)")
+    sp.add_argument("file")
+    sp.add_argument("--check", action="store_true", help="only check the file; change nothing")
+
+
+def _args_status(add):
+    sp = add("status", cmd_status, "what the running daemon is doing: queries, blocks, upstream health")
+    sp.add_argument("--json", action="store_true", help="the daemon's counters as one JSON object")
+
+
+def _args_lists(add):
+    sp = add("lists", cmd_lists, "show or update the block lists")
+    sp.add_argument("action", choices=("status", "update"))
+    sp.add_argument("name", nargs="?", help="with update: only this list")
+    sp.add_argument("--accept-shrink", action="store_true",
+                    help="with update: accept a list that shrank by more than half (you checked it is right)")
+
+
+def _args_alerts(add):
+    from appliance import alertcmd     # light: its commands import what they need when they run
+    alertcmd.add_alerts_arguments(add("alerts", alertcmd.run_alerts, alertcmd.ALERTS_HELP))
+
+
+def _args_notify(add):
+    from appliance import alertcmd
+    alertcmd.add_notify_arguments(add("notify", alertcmd.run_notify, alertcmd.NOTIFY_HELP))
+
+
+def _args_budget(add):
+    from appliance import budgetcmd    # light: the store loads when a command runs
+    budgetcmd.add_grant_arguments(add("budget", budgetcmd.run_grant, budgetcmd.GRANT_HELP))
+
+
+def _args_budgets(add):
+    from appliance import budgetcmd
+    budgetcmd.add_list_arguments(add("budgets", budgetcmd.run_list, budgetcmd.LIST_HELP))
+
+
+def _args_passwd(add):
+    from appliance import admincmd     # light: Flask, waitress and argon2 load when a command runs
+    admincmd.add_passwd(add("passwd", admincmd.run_passwd, "set a new admin password (from the Pi's shell)"))
+
+
+def _args_token(add):
+    from appliance import admincmd
+    admincmd.add_token(add("token", admincmd.run_token, "create, revoke or list the admin API's tokens"))
+
+
+def _args_admin(add):
+    from appliance import admincmd
+    admincmd.add_admin(add("admin", admincmd.run_admin, "serve the web admin in the foreground (what systemd runs)"))
+
+
+def _args_proxy(add):
+    sp = add("proxy", cmd_proxy, "run the web proxy for managed devices (mitmdump with Hearth's addon)")
+    sp.add_argument("mitmdump", nargs=argparse.REMAINDER, help="after --: more mitmdump options")
+
+
+def _args_approve(add):
+    sp = add("approve", cmd_approve, "grant a child's ask for access (its number: hearth alerts)")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--for", help="how long, e.g. 30m (default proxy.ask_minutes)")
+
+
+def _args_scan(add):
+    from appliance.textscan import command as scan
+    scan.add_arguments(add("scan", scan.run, "say what is worrying in a message (the proxy's risky-text detector)"))
+
+
+# Every command, in the order `hearth --help` lists them.
+COMMANDS = {
+    "dns": lambda add: add("dns", cmd_dns, "run the DNS daemon in the foreground (what systemd runs)"),
+    "serve": lambda add: add("serve", cmd_serve, "run everything the config enables, in the foreground"),
+    "check-config": _args_check_config, "explain": _args_explain, "pause": _args_pause, "allow": _args_allow,
+    "resume": _args_resume, "later": _args_later, "end": _args_end, "overrides": _args_overrides,
+    "cancel": _args_cancel, "now": _args_now, "log": _args_log, "devices": _args_devices, "doctor": _args_doctor,
+    "backup": _args_backup, "restore": _args_restore,
+    "reload": lambda add: add("reload", cmd_reload, "ask the running daemon to re-read the config and lists"),
+    "status": _args_status, "lists": _args_lists, "alerts": _args_alerts, "notify": _args_notify,
+    "budget": _args_budget, "budgets": _args_budgets, "passwd": _args_passwd, "token": _args_token,
+    "admin": _args_admin, "proxy": _args_proxy, "approve": _args_approve, "scan": _args_scan,
+}
+
+
+def command_named(argv: list[str]) -> str | None:
+    """The command ``argv`` runs, read as argparse will; None when that is not plain (no command, --help or
+    another option before it, a name that is not a command): then every parser is built and argparse answers."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--config":
+            i += 2
+        elif arg.startswith("--config="):
+            i += 1
+        else:
+            return arg if arg in COMMANDS else None     # an option here ("-h", "--conf"): argparse's business
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` a parser that knows that one command (what ``command_named`` found)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE",
                         help=f"the config file (default: $HEARTH_CONFIG, else {configmod.DEFAULT_CONFIG_PATH})")
@@ -464,81 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    add("dns", cmd_dns, "run the DNS daemon in the foreground (what systemd runs)")
-    add("serve", cmd_serve, "run everything the config enables, in the foreground")
-    sp = add("check-config", cmd_check_config, "check a config file; exit 1 with every error if it is bad")
-    sp.add_argument("file", nargs="?", help="the file to check (default: --config)")
-    sp = add("explain", cmd_explain, "say what Hearth decides for a domain, and why (no network used)")
-    sp.add_argument("domain")
-    who = sp.add_mutually_exclusive_group(required=True)
-    who.add_argument("--device", help="a device name from the config")
-    who.add_argument("--ip", help="the address the query comes from")
-    who.add_argument("--profile", help="a child's name (or default): as any device of theirs")
-    sp.add_argument("--mac", help="with --ip: the device's MAC")
-    sp.add_argument("--at", help='when: 21:30 (today), "YYYY-MM-DD HH:MM" in the configured zone, or ISO 8601')
-    sp.add_argument("--type", default="A", help="query type (default A)")
-    sp.add_argument("--json", action="store_true", help="print the decision as one JSON object")
-    sp = add("pause", cmd_pause, "pause a child's internet now, for a while or until a time")
-    sp.add_argument("profile")
-    sp.add_argument("duration", nargs="?", help="e.g. 30m, 1h30m (default 1h)")
-    sp.add_argument("--until", help="instead of a duration: 21:30, or \"2026-12-01 07:00\"")
-    sp = add("allow", cmd_allow, "allow an app, a category or a domain for a while, then block it again")
-    sp.add_argument("profile")
-    sp.add_argument("target", help="an app (youtube), a category (games) or a domain")
-    sp.add_argument("duration", help="e.g. 30m")
-    sp = add("resume", cmd_resume, "end a child's pause now")
-    sp.add_argument("profile")
-    sp = add("later", cmd_later, "start tonight's schedule window later (e.g. bedtime 30 minutes later)")
-    sp.add_argument("profile")
-    sp.add_argument("window", help="the schedule window's name")
-    sp.add_argument("delay", help="e.g. 30m")
-    sp = add("end", cmd_end, "end a schedule window now (or skip its next time if it is not in force)")
-    sp.add_argument("profile")
-    sp.add_argument("window", help="the schedule window's name")
-    sp = add("overrides", cmd_overrides, "list the live pauses, allows and schedule changes, with their ids")
-    sp.add_argument("--json", action="store_true", help="a JSON array of objects (id, profile, kind, target, until)")
-    sp = add("cancel", cmd_cancel, "end a live pause, allow or schedule change now (its id: hearth overrides)")
-    sp.add_argument("id", type=int)
-    sp = add("now", cmd_now, "everything in force for a child right now, in words")
-    sp.add_argument("profile")
-    from appliance import logcmd        # light: each command imports what it needs when it runs
-    logcmd.log_arguments(add("log", logcmd.run_log, logcmd.LOG_HELP))
-    logcmd.devices_arguments(add("devices", logcmd.run_devices, logcmd.DEVICES_HELP))
-    sp = add("doctor", cmd_doctor, "check this Hearth's setup: port 53, services, upstreams, clock, disk, lists, "
-                                   "devices; each problem with what to do (exit 1 if one is serious)")
-    sp.add_argument("--json", action="store_true", help="the findings as JSON (what the admin's health panel shows)")
-    sp.add_argument("--lang", choices=("en", "fr"), help="the language (default: alerts.language)")
-    sp = add("backup", cmd_backup, "save the config, overrides, admin password and tokens, and the log, to one file")
-    sp.add_argument("file", help="the backup file to write (e.g. hearth-backup.tar.gz)")
-    sp.add_argument("--no-log", action="store_true", help="leave the query log out (a smaller file)")
-    sp = add("restore", cmd_restore, "put back a backup made by hearth backup (checked whole before anything changes)")
-    sp.add_argument("file")
-    sp.add_argument("--check", action="store_true", help="only check the file; change nothing")
-    add("reload", cmd_reload, "ask the running daemon to re-read the config and lists")
-    sp = add("status", cmd_status, "what the running daemon is doing: queries, blocks, upstream health")
-    sp.add_argument("--json", action="store_true", help="the daemon's counters as one JSON object")
-    sp = add("lists", cmd_lists, "show or update the block lists")
-    sp.add_argument("action", choices=("status", "update"))
-    sp.add_argument("name", nargs="?", help="with update: only this list")
-    sp.add_argument("--accept-shrink", action="store_true",
-                    help="with update: accept a list that shrank by more than half (you checked it is right)")
-    from appliance import alertcmd     # light: its commands import what they need when they run
-    alertcmd.add_alerts_arguments(add("alerts", alertcmd.run_alerts, alertcmd.ALERTS_HELP))
-    alertcmd.add_notify_arguments(add("notify", alertcmd.run_notify, alertcmd.NOTIFY_HELP))
-    from appliance import budgetcmd    # light: the store loads when a command runs
-    budgetcmd.add_grant_arguments(add("budget", budgetcmd.run_grant, budgetcmd.GRANT_HELP))
-    budgetcmd.add_list_arguments(add("budgets", budgetcmd.run_list, budgetcmd.LIST_HELP))
-    from appliance import admincmd     # light: Flask, waitress and argon2 load when a command runs
-    admincmd.add_passwd(add("passwd", admincmd.run_passwd, "set a new admin password (from the Pi's shell)"))
-    admincmd.add_token(add("token", admincmd.run_token, "create, revoke or list the admin API's tokens"))
-    admincmd.add_admin(add("admin", admincmd.run_admin, "serve the web admin in the foreground (what systemd runs)"))
-    sp = add("proxy", cmd_proxy, "run the web proxy for managed devices (mitmdump with Hearth's addon)")
-    sp.add_argument("mitmdump", nargs=argparse.REMAINDER, help="after --: more mitmdump options")
-    sp = add("approve", cmd_approve, "grant a child's ask for access (its number: hearth alerts)")
-    sp.add_argument("id", type=int)
-    sp.add_argument("--for", help="how long, e.g. 30m (default proxy.ask_minutes)")
-    from appliance.textscan import command as scan
-    scan.add_arguments(add("scan", scan.run, "say what is worrying in a message (the proxy's risky-text detector)"))
+    for name, builder in COMMANDS.items():
+        if only is None or name == only:
+            builder(add)
     return p
 
 
@@ -546,7 +665,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("HEARTH_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)    # it narrates every job it adds
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(command_named(argv)).parse_args(argv)
     try:
         return args.fn(args) or 0
     except KeyboardInterrupt:
