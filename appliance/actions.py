@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from .clock import SYSTEM, Clock
 from .config import DEFAULT_PROFILE, Config, Profile
+from .dns.qtypes import type_code, type_name     # names of query types (A, AAAA, HTTPS), without dnslib
 from .lists.catalog import load_catalog
 from .model import Client, Decision, Reason
 from .policy import overrides as policy_overrides
@@ -409,7 +410,6 @@ class Actions:
 
     def explain(self, domain: str, *, device: str | None = None, ip: str | None = None, mac: str | None = None,
                 profile: str | None = None, at: str | datetime | None = None, qtype: str = "A") -> Explanation:
-        from .dns.codec import type_code, type_name      # names of query types: A, AAAA, HTTPS …
         cfg = self.config
         code = type_code(qtype)
         if code is None:

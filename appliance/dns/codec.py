@@ -10,12 +10,13 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
-from dnslib import A, AAAA, CNAME, DNSHeader, DNSLabel, DNSRecord, EDNS0, QTYPE, RD, RR
+from dnslib import A, AAAA, CNAME, DNSHeader, DNSLabel, DNSRecord, EDNS0, RD, RR
 from dnslib.buffer import BufferError as DnsBufferError
 from dnslib.dns import DNSError
 from dnslib.label import DNSLabelError
 
 from appliance.dns import wire as wirefmt
+from appliance.dns.qtypes import type_code, type_name     # noqa: F401 (names of query types live there)
 from appliance.dns.wire import RawAnswer
 
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, NOTAUTH, BADVERS = 0, 1, 2, 3, 4, 5, 9, 16
@@ -127,18 +128,6 @@ class Answer:
     def answer_count(self) -> int:
         """Records in the answer section (0: NODATA or NXDOMAIN), without parsing them."""
         return self.raw.counts[0] if self.raw is not None else len(self._answer)
-
-
-def type_name(qtype: int) -> str:
-    return QTYPE.get(qtype, f"TYPE{qtype}")
-
-
-def type_code(name: str) -> int | None:
-    """"AAAA" -> 28; None for a name DNS does not know."""
-    try:
-        return getattr(QTYPE, name.upper())
-    except DNSError:
-        return None
 
 
 def _name(label) -> str:
