@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .clock import SYSTEM, Clock
-from .config import DEFAULT_PROFILE, Config, Profile
+from .config import DEFAULT_PROFILE, Config, ConfigError, Profile, catalog_names
 from .dns.qtypes import type_code, type_name     # names of query types (A, AAAA, HTTPS), without dnslib
-from .lists.catalog import load_catalog
 from .model import Client, Decision, Reason
 from .policy import overrides as policy_overrides
 from .policy.overrides import NO_OVERRIDES, Overrides, in_force, occurrence_of
@@ -223,7 +222,9 @@ class Actions:
         except ValueError as e:
             raise UserError(str(e)) from None
         if "." not in name:
-            cat = load_catalog(self.config.blocklists_dir)
+            cat = catalog_names(self.config.blocklists_dir)       # the names only, kept between commands
+            if isinstance(cat, ConfigError):
+                raise UserError(f"nothing was changed: {'; '.join(cat.errors)} (see: hearth check-config)")
             categories = set(cat.categories) | {s.category for s in self.config.lists.sources}
             bare = name.removeprefix("app:")
             if not (bare in cat.apps or (not name.startswith("app:") and bare in categories)):
@@ -476,12 +477,8 @@ def until(d: Decision, profile: Profile, overrides: Overrides, at: datetime) -> 
 
 def _titles(config: Config) -> dict[str, str]:
     """Apps and categories as the catalog names them ("app:tiktok" -> "TikTok")."""
-    try:
-        cat = load_catalog(config.blocklists_dir)
-    except Exception:       # the catalog's own errors are check-config's business
-        return {}
-    return {**{f"app:{a.name}": a.title for a in cat.apps.values()},
-            **{c.name: c.title for c in cat.categories.values()}}
+    cat = catalog_names(config.blocklists_dir)
+    return {} if isinstance(cat, ConfigError) else dict(cat.titles)   # its errors are check-config's business
 
 
 def _host_of(text: str) -> str:

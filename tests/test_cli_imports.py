@@ -91,12 +91,34 @@ def test_only_explain_loads_the_lists_and_the_decision_chain(tmp_path, argv):
     assert not modules & {"marisa_trie", "appliance.policy.engine", "appliance.policy.decide"}
 
 
+# What a command reads its config with: PyYAML and the catalog's modules load only when the file (or the catalog)
+# changed since the last command read it (appliance/config/cache.py); the policy's modules for explain alone.
+PARSER_ONLY = {"appliance.logcmd", "appliance.alertcmd", "appliance.budgetcmd", "appliance.admincmd",
+               "appliance.textscan.command"}
+
+
+@pytest.mark.parametrize("argv", [["pause", "emma", "30m"], ["resume", "emma"], ["allow", "emma", "youtube", "30m"],
+                                  ["now", "emma"], ["overrides"], ["check-config"]])
+def test_a_config_read_before_is_not_parsed_again(tmp_path, argv):
+    code, first = imported_modules(tmp_path, *argv)
+    assert code == 0 and "yaml" in first                 # the first reading parses the file and reads the catalog
+    code, again = imported_modules(tmp_path, *argv)
+    assert code == 0
+    assert not {m.split(".")[0] for m in again} & {"yaml"}, sorted(m for m in again if m.startswith("yaml"))
+    assert not again & ({"appliance.lists.catalog", "appliance.dns.codec"} | PARSER_ONLY)
+    (tmp_path / "hearth.yaml").write_text(CONFIG.format(data=tmp_path / "var") + "essentials: [example.org]\n")
+    code, changed = imported_modules(tmp_path, *argv)
+    assert code == 0 and "yaml" in changed                # a changed file is read again
+
+
 def test_explain_loads_the_policy_but_not_dnslib(tmp_path):
-    """The checks above can fail: explain really loads what it needs when it runs (marisa_trie, decide)."""
+    """The checks above can fail: explain really loads what it needs when it runs (marisa_trie, decide; PyYAML for
+    the safe-search file)."""
+    imported_modules(tmp_path, "explain", "www.omegle.com", "--ip", "192.168.1.23")
     code, modules = imported_modules(tmp_path, "explain", "www.omegle.com", "--ip", "192.168.1.23")
     assert code == 0
     assert {"marisa_trie", "appliance.policy.decide", "appliance.policy.engine"} <= modules
-    assert not modules & {"dnslib", "appliance.dns.codec"}
+    assert not modules & ({"dnslib", "appliance.dns.codec"} | PARSER_ONLY)
     code, modules = imported(tmp_path, "scan", "hello")
     assert code == 0 and "appliance" in modules
 

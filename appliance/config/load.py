@@ -9,14 +9,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
+from . import cache
 from .errors import ConfigError, shown, unknown
 from .migrate import migrate
 from .reader import Reader
@@ -32,10 +32,12 @@ _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 @dataclass(frozen=True)
 class CatalogNames:
-    """What the shipped lists are called: the only thing validation needs from the catalog."""
+    """What the shipped lists are called: the only thing validation needs from the catalog (and the titles that
+    `hearth explain` names them by)."""
 
     categories: frozenset[str]
     apps: frozenset[str]
+    titles: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # "app:tiktok" -> "TikTok"
 
 
 def resolve_path(cli_value: str | None) -> str:
@@ -44,12 +46,32 @@ def resolve_path(cli_value: str | None) -> str:
 
 
 def load(path: str | os.PathLike, *, catalog: CatalogNames | None = None) -> Config:
-    """Read and validate a config file; raises ConfigError listing every problem with its YAML path."""
+    """Read and validate a config file; raises ConfigError listing every problem with its YAML path.
+
+    A file read before without errors, unchanged, is not parsed again (see cache.py: the same bytes, catalog and
+    code give the same Config); a file with errors is read every time."""
     try:
         raw = Path(path).read_bytes()
     except OSError as e:
         raise ConfigError([f"cannot read: {e.strerror or e}"], path) from None
-    return load_text(raw, path, catalog=catalog)
+    if catalog is not None:
+        return load_text(raw, path, catalog=catalog)
+    where = os.path.realpath(path)
+    config = cache.lookup(where, raw, str(path))
+    if config is None:
+        seen: dict[str, bool] = {}
+
+        def file_exists(p: str) -> bool:
+            seen[p] = os.path.isfile(p)
+            return seen[p]
+
+        data = read_yaml(raw, path)
+        base = Path(path).resolve().parent
+        root = _blocklists_dir(data, base)
+        signature = cache.catalog_signature(str(root))      # before reading: a change meanwhile is seen next time
+        config = parse(data, catalog=catalog_names(root), base_dir=base, source=str(path), file_exists=file_exists)
+        cache.store(where, raw, config, str(root), signature, seen)
+    return config
 
 
 def load_text(raw: bytes | str, path: str | os.PathLike, *, catalog: CatalogNames | None = None) -> Config:
@@ -64,7 +86,10 @@ def load_text(raw: bytes | str, path: str | os.PathLike, *, catalog: CatalogName
 
 def read_yaml(raw: bytes | str, path) -> Any:
     """YAML text → data, or ConfigError with the line. Refuses what would hurt the Pi or mislead a parent:
-    text that is not UTF-8, aliases that expand past MAX_NODES, a key given twice in one mapping."""
+    text that is not UTF-8, aliases that expand past MAX_NODES, a key given twice in one mapping.
+
+    libyaml's parser reads the file when PyYAML has it (a tenth of the pure-Python one's time); a file it refuses is
+    read again by the pure-Python parser, whose messages are the ones parents see (and tests hold)."""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -72,22 +97,43 @@ def read_yaml(raw: bytes | str, path) -> Any:
             line = raw[:e.start].count(b"\n") + 1
             raise ConfigError([f"line {line}: the file is not UTF-8 text (an accent saved in another encoding?): "
                                "save it as UTF-8"], path) from None
-    loader = _Loader(raw)
+    import yaml         # here: a command whose config was read before never loads PyYAML (cache.py)
+    fast, pure = _loaders()
+    # libyaml takes a tab between words (as YAML allows) where PyYAML's own parser refuses it: a file with a tab
+    # is left to the pure parser, so that both accept the same files (tests/config/test_yaml_parsers.py).
+    if fast is not None and "\t" not in raw:
+        try:
+            return _read_with(fast, raw, path)
+        except (yaml.YAMLError, UnicodeError):
+            pass        # said again below, in the pure parser's words
+    return _read_with(pure, raw, path)
+
+
+def _read_with(loader_class, raw: str, path) -> Any:
+    import yaml
+    loader = None
     try:
+        loader = loader_class(raw)      # the pure parser checks every character here
         node = loader.get_single_node()
         if node is not None and _size(node, {}) > MAX_NODES:
             raise ConfigError([f"the file expands to more than {MAX_NODES:,} values through aliases (&name / "
                                "*name): write the values out"], path)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as e:
+        if loader_class is not _LOADERS[1]:
+            raise
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = str(getattr(e, "problem", None) or e)
+        if isinstance(e, yaml.reader.ReaderError):      # a control character (it used to escape as a crash)
+            where = f"line {raw.count(chr(10), 0, e.position) + 1}: "
+            problem = f"an invisible control character (U+{e.character:04X}) that YAML does not allow: delete it"
         if "'\\t'" in problem:
             problem = "a tab character: indent with spaces, not tabs"
         raise ConfigError([f"{where}not valid YAML: {problem}"], path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return {} if data is None else data
 
 
@@ -96,26 +142,43 @@ class _YamlInt(int):
     text: str
 
 
-class _Loader(yaml.SafeLoader):
-    def construct_yaml_int(self, node):
-        value = _YamlInt(super().construct_yaml_int(node))
-        value.text = node.value
-        return value
-
-    def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key_node, _ in node.value:
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-                if key is not None and key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"the key {key!r} is written twice in the same place: keep one "
-                        "(a second one would silently replace the first)", key_node.start_mark)
-                seen.add(key)
-        return super().construct_mapping(node, deep)
+_LOADERS: list = []     # (libyaml's loader or None, the pure-Python one), made on first use
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+def _loaders() -> tuple:
+    """Our two loaders: the same constructor (ints that keep their text, keys given twice refused) on libyaml's
+    parser and on PyYAML's own."""
+    if not _LOADERS:
+        import yaml
+
+        class Ours:
+            def construct_yaml_int(self, node):
+                value = _YamlInt(super().construct_yaml_int(node))
+                value.text = node.value
+                return value
+
+            def construct_mapping(self, node, deep=False):
+                if isinstance(node, yaml.MappingNode):
+                    seen = set()
+                    for key_node, _ in node.value:
+                        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                        if key is not None and key in seen:
+                            raise yaml.constructor.ConstructorError(
+                                None, None, f"the key {key!r} is written twice in the same place: keep one "
+                                "(a second one would silently replace the first)", key_node.start_mark)
+                        seen.add(key)
+                return super().construct_mapping(node, deep)
+
+        made = []
+        for base in (getattr(yaml, "CSafeLoader", None), yaml.SafeLoader):
+            if base is None:
+                made.append(None)
+                continue
+            cls = type(f"_{base.__name__}", (Ours, base), {})
+            cls.add_constructor("tag:yaml.org,2002:int", Ours.construct_yaml_int)
+            made.append(cls)
+        _LOADERS[:] = made
+    return tuple(_LOADERS)
 
 
 def _size(node, memo: dict) -> int:
@@ -124,9 +187,10 @@ def _size(node, memo: dict) -> int:
     if key in memo:
         return memo[key]
     memo[key] = 1          # a cycle counts once
-    if isinstance(node, yaml.SequenceNode):
+    from yaml import MappingNode, SequenceNode
+    if isinstance(node, SequenceNode):
         n = 1 + sum(_size(c, memo) for c in node.value)
-    elif isinstance(node, yaml.MappingNode):
+    elif isinstance(node, MappingNode):
         n = 1 + sum(_size(k, memo) + _size(v, memo) for k, v in node.value)
     else:
         n = 1
@@ -143,13 +207,23 @@ def _blocklists_dir(data, base: Path) -> Path:
 
 
 def catalog_names(root: Path) -> CatalogNames | ConfigError:
-    """The names of the categories and apps shipped in ``root`` (a broken tree comes back as the error)."""
+    """The names of the categories and apps shipped in ``root`` (a broken tree comes back as the error). Kept in
+    the cache while none of the catalog's files changes: reading its 46 YAML files was a third of `hearth pause`."""
+    known = cache.catalog_lookup(str(root))
+    if known is not None:
+        return CatalogNames(frozenset(known["categories"]), frozenset(known["apps"]),
+                            MappingProxyType(known["titles"]))
     from appliance.lists.catalog import load_catalog   # late: the catalog module reads files
+    signature = cache.catalog_signature(str(root))
     try:
         cat = load_catalog(root)
     except Exception as e:  # a broken shipped file must still name itself, not crash the loader
         return ConfigError([f"blocklists_dir: cannot read the lists in {root}: {e}"])
-    return CatalogNames(frozenset(cat.categories), frozenset(cat.apps))
+    titles = {**{f"app:{a.name}": a.title for a in cat.apps.values()},
+              **{c.name: c.title for c in cat.categories.values()}}
+    cache.catalog_store(str(root), signature, {"categories": sorted(cat.categories), "apps": sorted(cat.apps),
+                                               "titles": titles})
+    return CatalogNames(frozenset(cat.categories), frozenset(cat.apps), MappingProxyType(titles))
 
 
 def parse(data: Any, *, catalog: CatalogNames | ConfigError, base_dir: Path | None = None,
