@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from appliance import cli
+
 # Packages the daemons need and a parent's command does not: each costs a CLI start from 10 to 100 ms.
 DAEMON_ONLY = {"asyncio", "uvloop", "ssl", "dnslib", "flask", "werkzeug", "jinja2", "waitress", "cheroot",
                "apscheduler", "apprise", "prometheus_client", "argon2", "multiprocessing"}
@@ -109,6 +111,25 @@ def test_a_config_read_before_is_not_parsed_again(tmp_path, argv):
     (tmp_path / "hearth.yaml").write_text(CONFIG.format(data=tmp_path / "var") + "essentials: [example.org]\n")
     code, changed = imported_modules(tmp_path, *argv)
     assert code == 0 and "yaml" in changed                # a changed file is read again
+
+
+QUIET_RUNS = {"check-config": [], "pause": ["emma", "30m"], "allow": ["emma", "youtube", "30m"], "resume": ["emma"],
+              "later": ["emma", "bedtime", "30m"], "end": ["emma", "bedtime"], "overrides": [], "cancel": ["1"],
+              "now": ["emma"], "status": []}
+
+
+@pytest.mark.parametrize("command", sorted(cli.QUIET))
+def test_a_quiet_command_really_logs_nothing(tmp_path, command):
+    """The commands that start without configuring logging must not load it: a module of theirs that came to log
+    would log unconfigured. If this fails, take the command out of cli.QUIET."""
+    code, modules = imported_modules(tmp_path, command, *QUIET_RUNS[command])
+    assert code in (0, 1, 2)
+    assert "logging" not in modules
+
+
+def test_the_other_commands_configure_logging(tmp_path):
+    code, modules = imported_modules(tmp_path, "log", "--limit", "1")
+    assert code == 0 and "logging" in modules          # the query log reader logs: logging was configured
 
 
 def test_explain_loads_the_policy_but_not_dnslib(tmp_path):
