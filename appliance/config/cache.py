@@ -26,6 +26,7 @@ import os
 import stat
 from datetime import time
 from pathlib import Path
+from typing import Any, Callable
 
 from . import schema
 
@@ -220,3 +221,24 @@ def catalog_store(root: str, signature: list, names: dict) -> None:
         _write(entry_path("catalog", root), {"code": code_signature(), "catalog": signature, "names": names})
     except (OSError, ValueError, TypeError):
         return
+
+
+def shipped_data(path: Path, parse: Callable[[str], Any]) -> Any:
+    """The data of a shipped YAML file (``parse``: its text → data), parsed only when its bytes changed: so that
+    `hearth explain` does not load PyYAML for blocklists/safesearch.yaml. Read errors and ``parse``'s errors are
+    raised as they are; data JSON cannot hold exactly (dates, number keys) is parsed every time."""
+    raw = path.read_bytes()
+    where = entry_path("data", os.path.realpath(path))
+    try:
+        entry = _read(where)
+        if entry is not None and entry["format"] == FORMAT and entry["text"].encode("utf-8") == raw:
+            return entry["data"]
+    except Exception:
+        pass
+    data = parse(raw.decode("utf-8"))
+    try:
+        if json.loads(json.dumps(data)) == data:
+            _write(where, {"format": FORMAT, "text": raw.decode("utf-8"), "data": data})
+    except (OSError, ValueError, TypeError):
+        pass
+    return data

@@ -11,11 +11,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import yaml
-
-# libyaml's loader when PyYAML has it (ten times faster: every CLI command reads these files)
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 from .names import to_ascii
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
@@ -238,8 +233,10 @@ def _roles(path: Path, raw: Any, domains: list[str], errors: list[str]) -> Mappi
 
 
 def _yaml(path: Path, errors: list[str]) -> dict[str, Any] | None:
+    import yaml     # here: a CLI command that finds the catalog's names in the config cache never loads PyYAML
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        # libyaml's loader when PyYAML has it (ten times faster: every CLI command reads these files)
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError:
         errors.append(f"{path}: missing")
         return None

@@ -11,12 +11,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import yaml
-
-# libyaml's loader when PyYAML has it (ten times faster: every CLI command reads these files)
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 from ..config import ConfigError
+from ..config.cache import shipped_data
 from ..lists.names import query_ascii, to_ascii
 
 __all__ = ["SafeSearch", "YOUTUBE_LEVELS"]
@@ -50,8 +46,11 @@ class SafeSearch:
         """Read and check a safesearch.yaml; ConfigError listing every problem with its YAML path."""
         path = Path(path)
         try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
-        except (OSError, yaml.YAMLError) as e:
+            data = shipped_data(path, _parse)          # parsed again only when the file changed
+        except Exception as e:
+            import yaml
+            if not isinstance(e, (OSError, yaml.YAMLError)):
+                raise
             raise ConfigError([f"cannot read: {e}"], path) from e
         return cls.from_dict(data, path)
 
@@ -124,3 +123,9 @@ class SafeSearch:
     @classmethod
     def from_dir(cls, blocklists_dir: str | Path) -> "SafeSearch":
         return cls.load(Path(blocklists_dir) / FILE_NAME)
+
+
+def _parse(text: str) -> Any:
+    import yaml     # here: PyYAML loads only when the file changed since it was last parsed
+    # libyaml's loader when PyYAML has it (ten times faster: every CLI command reads these files)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

@@ -202,3 +202,41 @@ def test_an_unwritable_cache_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("HEARTH_CACHE_DIR", str(blocker / "cache"))
     cfg = write(tmp_path / "hearth.yaml", EXAMPLE)
     assert configmod.load(cfg) == configmod.load(cfg)
+
+
+def counting_parser():
+    import yaml
+    calls = []
+
+    def parse(text):
+        calls.append(text)
+        return yaml.safe_load(text)
+    return parse, calls
+
+
+def test_a_shipped_data_file_is_parsed_once_per_change(tmp_path, cache_dir):
+    f = write(tmp_path / "safesearch.yaml", "engines: {google: {safe: a.example, hosts: [www.google.com]}}\n")
+    parse, calls = counting_parser()
+    first = cache.shipped_data(f, parse)
+    assert cache.shipped_data(f, parse) == first and len(calls) == 1
+    write(f, "engines: {google: {safe: b.example, hosts: [www.google.com]}}\n")       # same size, new bytes
+    assert cache.shipped_data(f, parse)["engines"]["google"]["safe"] == "b.example" and len(calls) == 2
+
+
+@pytest.mark.parametrize("text", ["when: 2026-12-01\n", "1: one\n"])
+def test_data_json_cannot_hold_is_parsed_every_time(tmp_path, cache_dir, text):
+    f = write(tmp_path / "data.yaml", text)
+    parse, calls = counting_parser()
+    assert cache.shipped_data(f, parse) == cache.shipped_data(f, parse) and len(calls) == 2
+
+
+def test_a_shipped_file_that_does_not_parse_raises_each_time(tmp_path, cache_dir):
+    import yaml
+    f = write(tmp_path / "safesearch.yaml", "engines: [unclosed\n")
+    parse, calls = counting_parser()
+    for _ in range(2):
+        with pytest.raises(yaml.YAMLError):
+            cache.shipped_data(f, parse)
+    assert len(calls) == 2
+    with pytest.raises(OSError):
+        cache.shipped_data(tmp_path / "missing.yaml", parse)
