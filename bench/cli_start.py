@@ -5,14 +5,17 @@
 Each command runs as a fresh process (the installed `hearth` entry point, as a parent types it) against a starter
 config with one child, in its own data directory, no daemon running. Runs are interleaved across commands so the
 machine's other load spreads evenly; the table shows the median and the fastest wall time in milliseconds, beside
-`python -c pass` (the interpreter's own start) in the same run.
+`python -c pass` (the interpreter's own start) in the same run, and the median's ratio to it. Each tree has its own
+config, data directory and cache folder (sharing them, the two trees' lists recompiled each other's index at every
+`explain`): a parent's second command, the config and lists read and compiled once before.
 
 Bytecode: by default the compiled modules are cached (in a temporary PYTHONPYCACHEPREFIX), as on a Pi where the
 install compiled them. ``--cold`` also measures with PYTHONDONTWRITEBYTECODE=1 and no .pyc beside Hearth's
 sources (every Hearth module compiled at each start): what a user who may not write the source tree sees.
 
 The last columns: the time imports took (``-X importtime``, each module's fastest of three extra runs) and the heavy
-packages each command imported.
+packages each command imported. ``--top N`` also lists, per tree, the N modules whose imports took longest in
+`explain` and `pause` (cumulative, with their own time).
 """
 from __future__ import annotations
 
@@ -79,23 +82,28 @@ def timed(argv: list[str], env: dict) -> tuple[float, float]:
     return (time.perf_counter() - t) * 1000, (usage.ru_utime + usage.ru_stime) * 1000
 
 
-def imports(argv: list[str], env: dict, runs: int = 3) -> tuple[list[str], float]:
-    """The heavy top-level packages a run imported, and the import time (ms) ``-X importtime`` reported: the
-    sum over modules of each one's fastest time in ``runs`` runs (a single run is at the mercy of other load)."""
-    seen: set[str] = set()
-    fastest: dict[str, int] = {}
+def import_times(argv: list[str], env: dict, runs: int = 3) -> dict[str, tuple[int, int]]:
+    """module -> (own, cumulative) microseconds from ``-X importtime``, each the fastest of ``runs`` runs (a single
+    run is at the mercy of other load)."""
+    fastest: dict[str, tuple[int, int]] = {}
     for _ in range(runs):
         r = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True)
         for line in r.stderr.splitlines():
             if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
                 continue
-            own, _cumulative, name = line.split("|", 2)
+            own, cumulative, name = line.split("|", 2)
             name = name.strip()
-            us = int(own.split(":")[1])
-            fastest[name] = min(fastest.get(name, us), us)
-            if name.split(".")[0] in HEAVY:
-                seen.add(name.split(".")[0])
-    return sorted(seen), sum(fastest.values()) / 1000
+            us, cum = int(own.split(":")[1]), int(cumulative)
+            old = fastest.get(name, (us, cum))
+            fastest[name] = (min(old[0], us), min(old[1], cum))
+    return fastest
+
+
+def imports(argv: list[str], env: dict, runs: int = 3) -> tuple[list[str], float]:
+    """The heavy top-level packages a run imported, and the import time (ms): the sum of each module's own time."""
+    times = import_times(argv, env, runs)
+    heavy = {name.split(".")[0] for name in times} & set(HEAVY)
+    return sorted(heavy), sum(own for own, _ in times.values()) / 1000
 
 
 def main() -> int:
@@ -104,14 +112,17 @@ def main() -> int:
     ap.add_argument("--cold", action="store_true", help="also measure with no bytecode cache")
     ap.add_argument("--against", metavar="DIR", help="another checkout of Hearth (e.g. /work/main), measured in "
                     "the same run, interleaved: before and after side by side")
+    ap.add_argument("--top", type=int, default=0, metavar="N", help="list the N slowest imports of explain and pause")
     args = ap.parse_args()
     trees = {"this": ROOT} | ({"against": Path(args.against).resolve()} if args.against else {})
     with tempfile.TemporaryDirectory(prefix="hearth-cli-") as tmp:
         tmp = Path(tmp)
-        cfg = tmp / "hearth.yaml"
-        cfg.write_text(CONFIG.format(data=tmp / "var"))
-        base = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        base["HEARTH_CONFIG"] = str(cfg)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HEARTH_"))}
+        own = {}
+        for t in trees:
+            (tmp / t).mkdir()
+            (tmp / t / "hearth.yaml").write_text(CONFIG.format(data=tmp / t / "var"))
+            own[t] = {"HEARTH_CONFIG": str(tmp / t / "hearth.yaml"), "HEARTH_CACHE_DIR": str(tmp / t / "cache")}
         modes = {"cached bytecode": {"PYTHONPYCACHEPREFIX": str(tmp / "pyc")}}
         if args.cold:
             # Python's own modules keep their installed .pyc; Hearth's (a source tree) are compiled each time.
@@ -119,7 +130,7 @@ def main() -> int:
         hearth = hearth_argv()
         plain = [sys.executable, "-c", "pass"]
         for mode, extra in modes.items():
-            envs = {t: {**base, **extra, "PYTHONPATH": str(root)} for t, root in trees.items()}
+            envs = {t: {**base, **extra, **own[t], "PYTHONPATH": str(root)} for t, root in trees.items()}
             for env in envs.values():       # warm the bytecode cache and the lists' compiled cache
                 for cmd in COMMANDS.values():
                     subprocess.run(hearth + cmd, env=env, capture_output=True, check=False)
@@ -131,14 +142,22 @@ def main() -> int:
                         times[t, name].append(timed(hearth + cmd, env))
             print(f"\n{mode}: {args.runs} runs each, milliseconds (load average {os.getloadavg()[0]:.1f}); CPU is "
                   "user + system")
-            print(f"  {'command':<20} {'tree':<8} {'wall median':>11} {'fastest':>8} {'CPU median':>11}   "
-                  "imports, heavy packages")
+            print(f"  {'command':<20} {'tree':<8} {'wall median':>11} {'÷ python':>8} {'fastest':>8} "
+                  f"{'CPU median':>11}   imports, heavy packages")
+            interpreter = statistics.median(w for w, _ in times["this", "python -c pass"])
             for (t, name), ts in times.items():
                 argv = plain if name == "python -c pass" else hearth + COMMANDS[name]
                 heavy, total = imports(argv, envs[t])
-                print(f"  {name:<20} {t if len(trees) > 1 else '':<8} {statistics.median(w for w, _ in ts):11.0f} "
+                wall = statistics.median(w for w, _ in ts)
+                print(f"  {name:<20} {t if len(trees) > 1 else '':<8} {wall:11.0f} {wall / interpreter:8.1f} "
                       f"{min(w for w, _ in ts):8.0f} {statistics.median(c for _, c in ts):11.0f}   {total:5.0f}  "
                       f"{', '.join(heavy) or '-'}")
+            for name in ("explain", "pause emma 30m") if args.top else ():
+                for t, env in envs.items():
+                    top = sorted(import_times(hearth + COMMANDS[name], env).items(), key=lambda kv: -kv[1][1])
+                    print(f"\n  {name} ({t}): the {args.top} slowest imports, ms (cumulative, own)")
+                    for module, (own_us, cum_us) in top[:args.top]:
+                        print(f"    {cum_us / 1000:6.1f} {own_us / 1000:6.1f}  {module}")
     return 0
 
 
