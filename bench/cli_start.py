@@ -117,6 +117,7 @@ def main() -> int:
     trees = {"this": ROOT} | ({"against": Path(args.against).resolve()} if args.against else {})
     with tempfile.TemporaryDirectory(prefix="hearth-cli-") as tmp:
         tmp = Path(tmp)
+        os.chdir(tmp)       # `python -c` puts the current folder first on sys.path: run from a tree, it would win
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HEARTH_"))}
         own = {}
         for t in trees:
