@@ -660,8 +660,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 # Parent commands whose code logs nothing: they start without the logging module (7 ms here, more on a Pi).
 # tests/test_cli_imports.py fails if one of them comes to load it, so a message can never go unconfigured.
-QUIET = frozenset({"check-config", "pause", "allow", "resume", "later", "end", "overrides", "cancel", "now",
-                   "status"})
+QUIET = frozenset({"check-config", "pause", "allow", "resume", "later", "end", "overrides", "cancel", "now"})
 
 
 def main(argv: list[str] | None = None) -> int:

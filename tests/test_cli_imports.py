@@ -115,7 +115,7 @@ def test_a_config_read_before_is_not_parsed_again(tmp_path, argv):
 
 QUIET_RUNS = {"check-config": [], "pause": ["emma", "30m"], "allow": ["emma", "youtube", "30m"], "resume": ["emma"],
               "later": ["emma", "bedtime", "30m"], "end": ["emma", "bedtime"], "overrides": [], "cancel": ["1"],
-              "now": ["emma"], "status": []}
+              "now": ["emma"]}
 
 
 @pytest.mark.parametrize("command", sorted(cli.QUIET))
