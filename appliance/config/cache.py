@@ -7,9 +7,12 @@ is unchanged:
 
 - the file's bytes (compared whole, not by date: a file changed within one clock tick is still read again);
 - the catalog it was checked against (each file's size, modification time and inode, the folders' listings);
-- the files the config names (``lists.sources[].path``): whether each is still there;
+- the files the reader checks are there (``dns.tls_ca_file``): whether each still is;
 - the code that reads a config (Hearth's own modules for it, by size and modification time: an upgrade reads
   the file again), this format, and $HOME (``~`` in a path).
+
+The catalog's names and titles are kept the same way (by its files' signature), and so is the data of a shipped
+YAML file (``shipped_data``: blocklists/safesearch.yaml, by its bytes).
 
 Only a config without errors is kept: a broken file is read, and its errors reported with their YAML paths, every
 time. The entry is JSON (a tampered entry can never run code), one file per config path in ``$HEARTH_CACHE_DIR``,
@@ -55,7 +58,7 @@ def cache_dir() -> Path | None:
 def entry_path(kind: str, path: str) -> Path | None:
     """Where the entry of a config file or a catalog (``kind``) at ``path`` (absolute, resolved) is kept."""
     d = cache_dir()
-    return d / f"{kind}-{path.strip('/').replace('%', '%25').replace('/', '%')}.json" if d else None
+    return d / f"{kind}-{path.strip('/').replace('%', '%25').replace('/', '%2F')}.json" if d else None
 
 
 # --- what a reading depended on ---------------------------------------------------------------------------------

@@ -240,3 +240,9 @@ def test_a_shipped_file_that_does_not_parse_raises_each_time(tmp_path, cache_dir
     assert len(calls) == 2
     with pytest.raises(OSError):
         cache.shipped_data(tmp_path / "missing.yaml", parse)
+
+
+@pytest.mark.parametrize("a, b", [("/x/a/25", "/x/a%"), ("/x/a%2F", "/x/a/"), ("/etc/h.yaml", "/etc%h.yaml")])
+def test_two_paths_never_share_an_entry(cache_dir, a, b):
+    assert cache.entry_path("config", a) != cache.entry_path("config", b)
+    assert cache.entry_path("config", a) != cache.entry_path("catalog", a)
