@@ -319,7 +319,9 @@ def cmd_status(args) -> int:
     problems = [f"{st['refused']:,} refused (from outside the home networks)" if st["refused"] else "",
                 f"{st['rate_limited']:,} refused to devices asking too fast" if st["rate_limited"] else "",
                 f"{st['servfail']:,} failed (no upstream answered)" if st["servfail"] else "",
-                f"{st['stale']:,} answered from an expired copy while upstreams were down" if st["stale"] else ""]
+                f"{st['stale']:,} answered from an expired copy while upstreams were down" if st["stale"] else "",
+                f"{st['newcomers_dropped']:,} dropped from new addresses arriving by the thousand (a device may be "
+                "inventing addresses)" if st.get("newcomers_dropped") else ""]
     if any(problems):
         print("  " + "; ".join(p for p in problems if p))
     today = _today_totals(args)
