@@ -13,6 +13,7 @@ For each server:
 - idle: context switches of every thread per second over ``--idle`` seconds with nothing asked (wake-ups).
 
     .venv/bin/python bench/dns_peers.py [--seconds 5] [--rounds 3] [--profile] [--only hearth,unbound]
+                                        [--parts latency]   (some of idle,hot,miss,latency: the others skipped)
 
 ``--profile`` samples Hearth with py-spy during the first miss round and prints where a miss spends its time.
 ``./install.sh --bench`` installs the peers, dnsperf and py-spy.
@@ -212,7 +213,12 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated: hearth, dnsmasq, unbound")
     ap.add_argument("--no-log", action="store_true", help="also measure Hearth with its query log off")
     ap.add_argument("--before", metavar="TREE", help="also measure the Hearth in another checkout (e.g. main)")
+    ap.add_argument("--parts", default="idle,hot,miss,latency",
+                    help="comma-separated, which measurements to run (each is measured as without this option)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts <= {"idle", "hot", "miss", "latency"}:
+        sys.exit(f"--parts: unknown {', '.join(sorted(parts - {'idle', 'hot', 'miss', 'latency'}))}")
     for tool in ("dnsperf", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: ./install.sh --bench installs it")
@@ -247,8 +253,10 @@ def main() -> int:
     profs = {n: tmp / f"miss-{i}.prof" for i, n in enumerate(srv.procs)}
     try:
         # The stub alone: what it takes before it is the bottleneck.
-        stub_alone = dnsperf(srv.stub_port, miss_file("stub"), args.seconds, outstanding=20)
-        for name, p in srv.procs.items():      # idle first: nothing asked since start-up but the readiness probe
+        stub_alone = dnsperf(srv.stub_port, miss_file("stub"), args.seconds, outstanding=20) \
+            if "miss" in parts else {}
+        # idle first: nothing asked since start-up but the readiness probe
+        for name, p in srv.procs.items() if "idle" in parts else ():
             time.sleep(1)
             w0, t0 = wakeups(p.pid), time.monotonic()
             time.sleep(args.idle)
@@ -259,39 +267,43 @@ def main() -> int:
                 settle(p.pid)
                 if r == 0:           # warm the caches: every name of the mix once, then a second as it comes
                     dnsperf(port, hot, 600, outstanding=20, once=True)
-                dnsperf(port, hot, 1)
-                c0 = tree_cpu(p.pid)
-                h = dnsperf(port, hot, args.seconds)
-                res.setdefault("hot_cpu", []).append((tree_cpu(p.pid) - c0) / max(h.get("completed", 1), 1) * 1e6)
-                res.setdefault("hot_qps", []).append(h.get("qps", 0))
+                if "hot" in parts:
+                    dnsperf(port, hot, 1)
+                    c0 = tree_cpu(p.pid)
+                    h = dnsperf(port, hot, args.seconds)
+                    res.setdefault("hot_cpu", []).append((tree_cpu(p.pid) - c0) / max(h.get("completed", 1), 1)
+                                                         * 1e6)
+                    res.setdefault("hot_qps", []).append(h.get("qps", 0))
 
-                mf = miss_file(f"{name.replace(' ', '')}-{r}")
-                spy = None
-                if args.profile and name.startswith("hearth") and r == 0:
-                    spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                                            "record", "--format", "raw", "--rate", "250", "--gil", "-o", str(profs[name]),
-                                            "-p", str(p.pid), "-d", str(int(args.seconds))],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                settle(p.pid)        # a log writer still busy with the hot mix must not be billed to the misses
-                c0, s0, t0 = tree_cpu(p.pid), tree_cpu(srv.stub.pid), time.monotonic()
-                m = dnsperf(port, mf, args.seconds, outstanding=20)
-                wall = time.monotonic() - t0
-                if spy is not None:
-                    spy.wait(60)
-                done = max(m.get("completed", 1), 1)
-                res.setdefault("miss_cpu", []).append((tree_cpu(p.pid) - c0) / done * 1e6)
-                res.setdefault("miss_qps", []).append(m.get("qps", 0))
-                res.setdefault("miss_lost", []).append(m.get("lost", 0))
-                res.setdefault("stub_share", []).append((tree_cpu(srv.stub.pid) - s0) / wall)
-                res["miss_rcodes"] = [m.get("rcodes")]
-                mf.unlink()
+                if "miss" in parts:
+                    mf = miss_file(f"{name.replace(' ', '')}-{r}")
+                    spy = None
+                    if args.profile and name.startswith("hearth") and r == 0:
+                        spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                                                "record", "--format", "raw", "--rate", "250", "--gil", "-o",
+                                                str(profs[name]), "-p", str(p.pid), "-d", str(int(args.seconds))],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    settle(p.pid)        # a log writer still busy with the hot mix must not be billed to the misses
+                    c0, s0, t0 = tree_cpu(p.pid), tree_cpu(srv.stub.pid), time.monotonic()
+                    m = dnsperf(port, mf, args.seconds, outstanding=20)
+                    wall = time.monotonic() - t0
+                    if spy is not None:
+                        spy.wait(60)
+                    done = max(m.get("completed", 1), 1)
+                    res.setdefault("miss_cpu", []).append((tree_cpu(p.pid) - c0) / done * 1e6)
+                    res.setdefault("miss_qps", []).append(m.get("qps", 0))
+                    res.setdefault("miss_lost", []).append(m.get("lost", 0))
+                    res.setdefault("stub_share", []).append((tree_cpu(srv.stub.pid) - s0) / wall)
+                    res["miss_rcodes"] = [m.get("rcodes")]
+                    mf.unlink()
 
-                settle(p.pid)
-                lat = dnsperf(port, hot, args.seconds * 2, rate=FIXED_RATE, verbose=True)
-                ms = [x * 1000 for x in lat["lat"]]
-                for key, q in (("p50", 50), ("p99", 99), ("p999", 99.9)):
-                    res.setdefault(key, []).append(pct(ms, q))
-                res.setdefault("lat_lost", []).append(lat.get("lost", 0))
+                if "latency" in parts:
+                    settle(p.pid)
+                    lat = dnsperf(port, hot, args.seconds * 2, rate=FIXED_RATE, verbose=True)
+                    ms = [x * 1000 for x in lat["lat"]]
+                    for key, q in (("p50", 50), ("p99", 99), ("p999", 99.9)):
+                        res.setdefault(key, []).append(pct(ms, q))
+                    res.setdefault("lat_lost", []).append(lat.get("lost", 0))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
         rss = {name: rss_mb(p.pid) for name, p in srv.procs.items()}
     finally:
@@ -320,6 +332,8 @@ def main() -> int:
             ("lat_lost", f"{FIXED_RATE:,} q/s hot: lost", "{:.0f}", None),
             ("idle", "idle: wake-ups per second", "{:.1f}", None))
     for key, label, fmt, best in rows:
+        if not any(key in med[n] for n in names):      # a part not run (--parts)
+            continue
         line = f"{label:<34}" + "".join(f"{fmt.format(med[n].get(key, float('nan'))):>{w}}" for n in names)
         if best is not None and "hearth" in names and peers:
             b = best(med[n].get(key, float("nan")) for n in peers)
@@ -329,15 +343,19 @@ def main() -> int:
             line += f"{med['hearth'].get(key, 0) / b if b else float('nan'):>{w}.2f}"
         print(line)
     print(f"{'RSS at the end (MB)':<34}" + "".join(f"{rss[n]:>{w}.1f}" for n in names))
+    every = (("hot_cpu", "hot", "{:.1f}", "µs"), ("miss_cpu", "miss", "{:.0f}", "µs"), ("p50", "p50", "{:.2f}", "ms"),
+             ("p99", "p99", "{:.1f}", "ms"), ("p999", "p99.9", "{:.1f}", "ms"))
     print("\nevery round: " + "; ".join(
-        f"{n}: hot {', '.join(f'{x:.1f}' for x in results[n]['hot_cpu'])} µs, miss "
-        f"{', '.join(f'{x:.0f}' for x in results[n]['miss_cpu'])} µs, p99 "
-        f"{', '.join(f'{x:.1f}' for x in results[n]['p99'])} ms" for n in names))
-    print("miss response codes: " + "; ".join(f"{n} {results[n]['miss_rcodes'][0]}" for n in names))
-    print(f"the stub alone (dnsperf straight at it, 20 outstanding): {stub_alone.get('qps', 0):,.0f} unique names per "
-          f"second, {stub_alone.get('lost', 0)} lost: above every server's miss rate, so the stub is not what "
-          f"limits them" if stub_alone.get("qps", 0) > max(med[n].get("miss_qps", 0) for n in names) * 1.2 else
-          f"the stub alone: {stub_alone.get('qps', 0):,.0f} names/s: CLOSE TO the servers' rate, read misses with care")
+        f"{n}: " + ", ".join(f"{label} {' '.join(fmt.format(x) for x in results[n][key])} {unit}"
+                             for key, label, fmt, unit in every if key in results[n]) for n in names))
+    if "miss" in parts:
+        print("miss response codes: " + "; ".join(f"{n} {results[n]['miss_rcodes'][0]}" for n in names))
+    if "miss" in parts:
+        print(f"the stub alone (dnsperf straight at it, 20 outstanding): {stub_alone.get('qps', 0):,.0f} unique names "
+              f"per second, {stub_alone.get('lost', 0)} lost: above every server's miss rate, so the stub is not what "
+              f"limits them" if stub_alone.get("qps", 0) > max(med[n].get("miss_qps", 0) for n in names) * 1.2 else
+              f"the stub alone: {stub_alone.get('qps', 0):,.0f} names/s: CLOSE TO the servers' rate, read misses with "
+              f"care")
     if args.profile:
         for name in names:
             if name.startswith("hearth"):

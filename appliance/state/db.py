@@ -11,6 +11,7 @@ from pathlib import Path
 
 DB_NAME = "hearth.db"
 LOG_IN_MEMORY = "querylog.db"
+PAGE_SIZE = 1024                      # bytes, for a new file (see connect)
 RUNTIME_DIR = Path("/run/hearth")     # systemd's RuntimeDirectory=hearth (both units keep it across restarts)
 
 
@@ -71,6 +72,10 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     else:
         prepare(path)
         conn = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
+        # A new file only (an existing one keeps its size): a commit writes each page it touches whole to the WAL,
+        # and the log's commits touch a page per index, so 1 KB pages write a quarter of 4 KB ones to the SD card
+        # (bench/log_writes.py). Before WAL: a WAL file's page size is fixed.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         # Several writers share the file (the log, the alerts, the budgets, the CLI, the admin). A transaction that

@@ -45,3 +45,26 @@ def test_an_idle_writer_waits_then_writes_what_wakes_it(tmp_path):
 
     asyncio.run(main())
     assert log.dropped == 0 and log.written == 4
+
+
+def test_a_burst_that_wakes_the_writer_goes_out_in_one_commit(tmp_path):
+    """A commit costs the SD card a page per index however few rows it holds: the first name of a web page's burst
+    waits for the rest (at most the interval a crash may lose), instead of going out alone."""
+    db = tmp_path / "hearth.db"
+    log = QueryLog(db, interval=0.9)
+
+    async def main():
+        task = asyncio.create_task(log.run())
+        log.put(entry(T0, qname="first.example"))
+        await settle(lambda: len(rows(db)) == 1, tries=300)
+        await settle(lambda: log._bell.armed)
+        await asyncio.sleep(1.0)                 # quiet for longer than the interval
+        for i in range(20):                      # then a page's names over 0.2 s
+            log.put(entry(T0 + 60 + i / 100, qname=f"n{i}.example"))
+            await asyncio.sleep(0.01)
+        await settle(lambda: len(rows(db)) == 21, tries=300)
+        await settle(lambda: log._bell.armed)
+        task.cancel()
+
+    asyncio.run(main())
+    assert log.commits == 2 and log.written == 21

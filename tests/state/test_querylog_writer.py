@@ -216,3 +216,24 @@ def test_prune_in_chunks_lets_the_writer_commit_in_between(tmp_path):
     pruned, commits = asyncio.run(run())
     assert pruned.queries == 20_000 and commits > 1
     assert log.dropped == 0 and log.last_error is None
+
+
+@pytest.mark.parametrize("made_by, page_size", [
+    (None, 1024),             # a new file: 1 KB pages, a quarter of the bytes a commit writes to the SD card
+    (4096, 4096),             # a file from an older Hearth keeps its 4 KB pages (changing them means a VACUUM)
+])
+def test_page_size_of_a_new_file_and_of_an_old_one(tmp_path, made_by, page_size):
+    path = tmp_path / "hearth.db"
+    if made_by:
+        old = sqlite3.connect(path)
+        old.execute(f"PRAGMA page_size = {made_by}")
+        old.execute("PRAGMA journal_mode=WAL")
+        old.execute("CREATE TABLE kept (x)")         # the file exists: its page size is fixed
+        old.close()
+    log = write(path, [entry(T0, qname=f"n{i}.example") for i in range(50)])
+    log.close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA page_size").fetchone()[0] == page_size
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    assert len(names(path)) == 50
