@@ -42,6 +42,10 @@ class Stream:
         self.max_counts = max_counts
         self._puts = self._batches = self._seens = self._wakes = ()
         self._counts: dict[tuple[int, int, int], list] = {}   # (second, id(client), id(hot)) -> [n, second, c, hot]
+        # The counts of the seconds that are over, one dict each as it was when its second ended: a drain then
+        # hands them over without looking at each count on the event loop (a busy second holds thousands).
+        self._done: list[dict] = []
+        self._done_n = 0
         # The resolver's clock is its own (an injected one in tests): ours only says when its newest second began.
         self._newest, self._newest_at = 0, 0.0
         for s in sinks:
@@ -70,38 +74,46 @@ class Stream:
         if r is not None:
             r[0] += 1
             return
-        if second > self._newest or not self._counts:     # a second is over, or the first since a drain
+        if second < self._newest:       # asked late (a clock stepped back): its second may be over but not drained
+            for d in self._done:
+                r = d.get(key)
+                if r is not None:
+                    r[0] += 1
+                    return
+        if second > self._newest or not (self._counts or self._done):   # a second is over, or the first since a drain
             if second > self._newest:
                 self._newest, self._newest_at = second, time.monotonic()
+                self._close_second()
             for w in self._wakes:
                 w()
-        elif len(self._counts) >= self.max_counts:
+        elif len(self._counts) + self._done_n >= self.max_counts:
             self.drain(final=True)
         self._counts[key] = [1, second, client, hot]     # the references keep both ids unique until the drain
 
+    def _close_second(self) -> None:
+        if self._counts:
+            self._done.append(self._counts)
+            self._done_n += len(self._counts)
+            self._counts = {}
+
     def drain(self, final: bool = False) -> None:
-        """Hand every sink the repeats of the seconds that are over (all of them if ``final``)."""
-        counts = self._counts
-        if not counts:
+        """Hand every sink the repeats of the seconds that are over (all of them if ``final``).
+
+        The second still counting is the newest one's dict (with the odd count of an older second asked late,
+        which goes out with it): it stays unless ``final`` or our clock says it has not counted for STILL."""
+        if self._counts and (final or time.monotonic() - self._newest_at > STILL):
+            self._close_second()
+        if not self._done:
             return
-        if final or time.monotonic() - self._newest_at > STILL:
-            batch, self._counts = list(counts.values()), {}
-        else:
-            newest, batch, keep = self._newest, [], {}
-            for key, r in counts.items():
-                if r[1] == newest:
-                    keep[key] = r
-                else:
-                    batch.append(r)
-            self._counts = keep
-        if batch:
-            for f in self._batches:
-                f(batch)
+        done, self._done, self._done_n = self._done, [], 0
+        batch = list(done[0].values()) if len(done) == 1 else [r for d in done for r in d.values()]
+        for f in self._batches:
+            f(batch)
 
     @property
     def depth(self) -> int:
         """Distinct repeats counted and not yet handed over."""
-        return len(self._counts)
+        return len(self._counts) + self._done_n
 
     def seen(self, client: Client, now: float) -> None:
         for f in self._seens:

@@ -124,6 +124,8 @@ class QueryLog:
         self._q: collections.deque = collections.deque()
         self._seen: dict[str, tuple] = {}
         self._pending: list[Entry] = []     # refused once by a busy database: tried once more
+        self._batches: list[list] = []      # the stream's counted repeats, as it handed them over (see repeats)
+        self._batched = 0                   # ... how many
         self._log_allowed: dict[str, bool] = {}
         self._log_allowed_default = True
         self._filtering = False             # some profile does not log allowed answers
@@ -168,7 +170,7 @@ class QueryLog:
         """Queue one entry."""
         if not self.enabled or (self._filtering and not self._keeps(row.decision)):
             return
-        if len(self._q) >= self.maxsize:
+        if len(self._q) + self._batched >= self.maxsize:
             self.dropped += row.count
             return
         self._q.append(row)
@@ -176,20 +178,21 @@ class QueryLog:
             self._bell.ring()
 
     def repeats(self, batch: list[list]) -> None:
-        """Queue the stream's counted hot-cache answers, ``[n, second, client, hot]`` each: a row each."""
-        if not self.enabled:
+        """Queue the stream's counted hot-cache answers, ``[n, second, client, hot]`` each: a row each.
+
+        The batch is kept as it is: its rows are built in the writer's thread (``_repeated``), not here on the
+        event loop, where a second of a busy house (a couple of thousand counts) held up DNS for milliseconds."""
+        if not self.enabled or not batch:
             return
-        keeps = self._keeps if self._filtering else None
-        q, room = self._q, self.maxsize - len(self._q)
-        for n, second, c, h in batch:
-            if keeps is not None and not keeps(h.decision):
-                continue
-            if room <= 0:
-                self.dropped += n
-                continue
-            q.append(_entry(Entry, (second, c, h.qname, h.qtype, h.decision, h.rcode, True, None, None, n,
-                                    getattr(h, "source", "dns"))))
-            room -= 1
+        room = self.maxsize - len(self._q) - self._batched
+        if len(batch) > room:
+            room = max(room, 0)
+            self.dropped += sum(r[0] for r in batch[room:])
+            batch = batch[:room]
+            if not batch:
+                return
+        self._batches.append(batch)
+        self._batched += len(batch)
 
     def bind(self, stream) -> None:
         """The stream whose counted repeats each batch takes first (all of them when the batch is the last)."""
@@ -206,7 +209,7 @@ class QueryLog:
     @property
     def depth(self) -> int:
         """Entries waiting to be written."""
-        return len(self._q) + len(self._pending)
+        return len(self._q) + len(self._pending) + self._batched
 
     def status(self) -> dict:
         """For ``hearth status`` and the metrics."""
@@ -234,14 +237,15 @@ class QueryLog:
             while not self._empty():
                 now = time.monotonic()
                 due = last + self.interval
-                if now >= due or (now - last >= MIN_GAP and len(self._q) >= BATCH):
+                if now >= due or (now - last >= MIN_GAP and len(self._q) + self._batched >= BATCH):
                     last = now
                     await self.flush(loop, final=False)
                 else:
                     await asyncio.sleep(min(TICK, due - now))
 
     def _empty(self) -> bool:
-        return not (self._q or self._pending or self._seen or (self._stream is not None and self._stream.depth))
+        return not (self._q or self._batches or self._pending or self._seen
+                    or (self._stream is not None and self._stream.depth))
 
     def wake(self) -> None:
         """The stream holds repeats for the next batch."""
@@ -253,26 +257,27 @@ class QueryLog:
         if loop is None:
             import asyncio
             loop = asyncio.get_running_loop()
-        rows, retried = self._take(final)
+        rows, retried, batches = self._take(final)
         seen, self._seen = self._seen, {}
-        if not rows and not seen:
+        if not rows and not seen and not batches:
             return
         try:
-            n = await loop.run_in_executor(None, self._write, rows, list(seen.values()))
+            n = await loop.run_in_executor(None, self._write, rows, list(seen.values()), batches)
         except Exception as e:     # a full disk must not take DNS down: count the loss and go on
             self._failed(rows, retried, e)
             return
         self.written += n
         self.commits += 1
 
-    def _take(self, final: bool) -> tuple[list[Entry], int]:
+    def _take(self, final: bool) -> tuple[list[Entry], int, list[list]]:
         if self._stream is not None:
             self._stream.drain(final)
         rows, self._pending = self._pending, []
         retried = len(rows)
         q, self._q = self._q, collections.deque()
         rows.extend(q)
-        return rows, retried
+        batches, self._batches, self._batched = self._batches, [], 0
+        return rows, retried, batches
 
     def _failed(self, rows: list[Entry], retried: int, e: Exception) -> None:
         code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
@@ -315,10 +320,26 @@ class QueryLog:
             self._conn = conn
         return self._conn
 
-    def _write(self, rows: list[Entry], seen: list[tuple]) -> int:
-        """In a worker thread: one transaction for the rows, their rollup and the devices seen."""
+    def _write(self, rows: list[Entry], seen: list[tuple], batches: list[list] = ()) -> int:
+        """In a worker thread: one transaction for the rows (``batches`` of repeats added to ``rows`` first, so a
+        refused write finds them there), their rollup and the devices seen."""
+        if batches:
+            self._repeated(rows, batches)
         with self._writing:
             return self._write_locked(rows, seen)
+
+    def _repeated(self, rows: list[Entry], batches: list[list]) -> None:
+        """The stream's counted repeats as rows, in slices that each let the event loop have the interpreter
+        lock back (``time.sleep(0)``) rather than wait for a whole batch."""
+        keeps = self._keeps if self._filtering else None
+        append = rows.append
+        for batch in batches:
+            for i in range(0, len(batch), _SLICE):
+                for n, second, c, h in batch[i:i + _SLICE]:
+                    if keeps is None or keeps(h.decision):
+                        append(_entry(Entry, (second, c, h.qname, h.qtype, h.decision, h.rcode, True, None, None, n,
+                                              getattr(h, "source", "dns"))))
+                time.sleep(0)
 
     def _write_locked(self, rows: list[Entry], seen: list[tuple]) -> int:
         conn = self._open()
@@ -474,6 +495,7 @@ _ROW = "(CAST(? * 1000 AS INTEGER),?,?,?,?,?,?,?,CAST(? * 1000 AS INTEGER),?)"  
 _ROLLUP = ("INSERT INTO rollup (bucket, decision_id, queries) VALUES (?, ?, ?) "
            "ON CONFLICT (bucket, decision_id) DO UPDATE SET queries = queries + excluded.queries")
 _CHUNK = 100
+_SLICE = 200        # repeats made into rows between two releases of the interpreter lock (about 0.1 ms)
 _INSERT_CHUNK = _INSERT + ",".join([_ROW] * _CHUNK)
 
 

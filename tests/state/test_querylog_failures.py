@@ -127,9 +127,9 @@ CHILD = textwrap.dedent("""
     from appliance.state.querylog import Entry, QueryLog
 
     class Traced(QueryLog):
-        def _write(self, rows, seen):
+        def _write(self, rows, seen, *repeats):
             print("begin", len(rows), flush=True)
-            n = super()._write(rows, seen)
+            n = super()._write(rows, seen, *repeats)
             print("end", flush=True)
             return n
 
