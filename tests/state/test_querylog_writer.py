@@ -6,6 +6,7 @@ import sqlite3
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -237,3 +238,48 @@ def test_page_size_of_a_new_file_and_of_an_old_one(tmp_path, made_by, page_size)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
     assert len(names(path)) == 50
+
+
+def _hot(name: str, d):
+    return SimpleNamespace(qname=name, qtype=1, decision=d, rcode=0)
+
+
+@pytest.mark.parametrize("maxsize, query_log, written, dropped", [
+    (1000, "", 6, 0),                      # every repeat a row, counts kept
+    (4, "", 4, 2 * 3),                     # the queue holds 4: the 2 rows past it (3 queries each) count as dropped
+    (1000, "log_allowed: false", 3, 0),    # allowed repeats are not kept, and that is no loss
+])
+def test_repeats_are_made_into_rows_by_the_writer(tmp_path, maxsize, query_log, written, dropped):
+    db = tmp_path / "hearth.db"
+    log = QueryLog(db, maxsize=maxsize)
+    log.configure(config(tmp_path, query_log))
+    stream = Stream([log])
+    answers = [_hot(f"a{i}.example", decision("emma")) for i in range(3)] + \
+        [_hot(f"b{i}.example", decision("emma", "block", "CATEGORY", list="random-chat")) for i in range(3)]
+    for h in answers:
+        for _ in range(3):
+            stream.repeat(100, DEVICES["emma-phone"], h)
+    stream.drain(final=True)
+    assert log.depth == min(6, maxsize)            # handed over as the stream's batch, not made into rows yet
+    asyncio.run(log.flush())
+    assert (log.written, log.dropped) == (written * 3, dropped)
+    with Reports(db) as r:
+        rows = r.search(LogFilter()).entries
+    assert len(rows) == written and {(e.count, e.cached) for e in rows} == {(3, True)}
+
+
+def test_repeats_refused_by_a_locked_file_are_tried_again(tmp_path):
+    db = tmp_path / "hearth.db"
+    log = write(db, [entry(T0, qname="before.example")])
+    log.busy_ms = 200
+    stream = Stream([log])
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    stream.repeat(int(T0) + 1, DEVICES["emma-phone"], _hot("r.example", decision("emma")))
+    asyncio.run(log.flush())
+    assert log.dropped == 0 and log.depth == 1        # made into a row, kept for one more try
+    holder.execute("ROLLBACK")
+    holder.close()
+    asyncio.run(log.flush())
+    assert log.depth == 0 and log.dropped == 0
+    assert names(db) == [("emma", "allow"), ("emma", "allow")]
