@@ -121,16 +121,18 @@ def main() -> int:
     ap.add_argument("--commits", type=int, default=1000)
     ap.add_argument("--names", type=int, default=300)
     ap.add_argument("--page-sizes", default=f"4096,{db.PAGE_SIZE}" if db.PAGE_SIZE != 4096 else "4096")
+    ap.add_argument("--rows", default="1,10,100", help="rows a commit, comma-separated")
     ap.add_argument("--checkpoints", help="wal_autocheckpoint values, pages (default: SQLite's 1000 and the writer's)")
     args = ap.parse_args()
     sizes = [int(x) for x in args.page_sizes.split(",")]
+    counts = [int(x) for x in args.rows.split(",")]
     rate = 1 / INTERVAL
     print(f"{args.commits:,} commits over {args.names} known names; kernel write_bytes of this process; "
           f"the writer commits at most {rate:.2f} times a second (querylog.INTERVAL {INTERVAL} s)")
     print(f"{'page size':>9} {'rows a commit':>14} {'wal_autocheckpoint':>19} {'KB a commit':>12} {'bytes a row':>12} "
           f"{'GB a day at 2 commits/s':>24} {f'GB a day at {rate:.2f}/s':>20}")
     for size in sizes:
-        for rows in (1, 10, 100):
+        for rows in counts:
             mine = WAL_BYTES // size
             for checkpoint in [int(x) for x in args.checkpoints.split(",")] if args.checkpoints else (1000, mine):
                 per_commit, per_row = run(args.commits, rows, args.names, checkpoint, size)
@@ -138,7 +140,7 @@ def main() -> int:
                       f"{per_commit * 2 * 86400 / 1e9:>24.2f} {per_commit * rate * 86400 / 1e9:>20.2f}")
     print("\npages a commit appends to the WAL, by table and index (200 commits after 20,000 rows of history)")
     for size in sizes:
-        for rows in (1, 10, 100):
+        for rows in counts:
             frames, per = pages(200, rows, args.names, size)
             print(f"{size:>6} B pages, {rows:>3} rows: {frames:5.1f} frames ({frames * (size + 24) / 1024:6.1f} KB): "
                   + ", ".join(f"{k} {n:.1f}" for k, n in per.items()))
