@@ -368,7 +368,8 @@ class AlertSink:
         self.raised = 0              # alerts opened since start (the metrics read it)
         self.failed_batches = 0
         self._q: collections.deque = collections.deque()
-        self._repeats: dict[tuple[int, int], list] = {}   # (id(client), id(hot entry)) -> [n, first, last, c, e]
+        self._batches: list[list] = []   # the stream's repeat batches as handed over, counted in the writer thread
+        self._batched = 0
         self._devices: collections.deque = collections.deque()
         self._bell = Doorbell()      # the writer sleeps until something is queued
         self._notices: collections.deque = collections.deque()
@@ -421,24 +422,42 @@ class AlertSink:
             self._bell.ring()
 
     def repeats(self, batch: list[list]) -> None:
-        """Count the stream's hot-cache repeats (``[n, second, client, hot]`` each), per device and answer over
-        the batch; never blocks."""
-        every = self._all
-        counts = self._repeats
-        for n, second, client, h in batch:
-            d = h.decision
-            if not every and (d.action is not _BLOCK or d.profile == DEFAULT_PROFILE):
-                continue
-            r = counts.get((id(client), id(h)))
-            if r is not None:
-                r[0] += n
-                r[1], r[2] = min(r[1], second), max(r[2], second)
-            elif len(counts) >= self.maxsize:
-                self.dropped += n
-            else:      # the references keep both ids unique until the batch takes them
-                counts[(id(client), id(h))] = [n, second, second, client, h]
-                if self._bell.armed:
-                    self._bell.ring()
+        """Keep the stream's hot-cache repeats (``[n, second, client, hot]`` each) for the next batch; never
+        blocks. They are sorted and counted in the writer's thread (``_counted``): on the event loop, a busy
+        second's couple of thousand counts held up DNS for milliseconds."""
+        if not batch:
+            return
+        if self._batched + len(batch) > self.maxsize:     # under pressure only: keep what may alert
+            batch = [r for r in batch if self._relevant(r[3].decision)]
+            room = max(self.maxsize - self._batched, 0)
+            if len(batch) > room:
+                self.dropped += sum(r[0] for r in batch[room:])
+                batch = batch[:room]
+            if not batch:
+                return
+        self._batches.append(batch)
+        self._batched += len(batch)
+        if self._bell.armed:
+            self._bell.ring()
+
+    def _relevant(self, d: Decision) -> bool:
+        return self._all or (d.action is _BLOCK and d.profile != DEFAULT_PROFILE)
+
+    def _counted(self, batches: list[list]) -> list[list]:
+        """The repeats of a batch that may alert, per device and answer: ``[n, first, last, client, hot]``."""
+        counts: dict[tuple[int, int], list] = {}
+        relevant = self._relevant
+        for batch in batches:
+            for n, second, client, h in batch:
+                if not relevant(h.decision):
+                    continue
+                r = counts.get((id(client), id(h)))
+                if r is not None:
+                    r[0] += n
+                    r[1], r[2] = min(r[1], second), max(r[2], second)
+                else:      # the references keep both ids unique while this runs
+                    counts[(id(client), id(h))] = [n, second, second, client, h]
+        return list(counts.values())
 
     def bind(self, stream) -> None:
         """The stream whose counted repeats each batch takes first."""
@@ -486,11 +505,11 @@ class AlertSink:
         if self._stream is not None:
             self._stream.drain(final)
         entries, self._q = self._q, collections.deque()
-        repeats, self._repeats = self._repeats, {}
+        batches, self._batches, self._batched = self._batches, [], 0
         devices, self._devices = self._devices, collections.deque()
         notices, self._notices = self._notices, collections.deque()
         devices.extend(notices)
-        return entries, list(repeats.values()), devices
+        return entries, batches, devices
 
     async def flush(self, final: bool = False) -> None:
         batch = self.take(final)
@@ -503,17 +522,17 @@ class AlertSink:
         self.process(*self.take(final=True))
 
     def _empty(self) -> bool:
-        return not (self._q or self._repeats or self._devices or self._notices
+        return not (self._q or self._batches or self._devices or self._notices
                     or (self._stream is not None and self._stream.depth))
 
     async def run(self, every: float = FLUSH_EVERY) -> None:
         """A batch every ``every`` seconds while there is something to raise; asleep while there is not."""
         await beat(self._bell, self._empty, self.flush, every)
 
-    def process(self, entries, repeats: list, devices) -> None:
+    def process(self, entries, batches: list[list], devices) -> None:
         """Raise one batch into the store (a worker thread). Never raises: a bad batch is logged and counted."""
         with self._writing:
-            self._process_batch(entries, repeats, devices)
+            self._process_batch(entries, self._counted(batches), devices)
 
     def _process_batch(self, entries, repeats: list, devices) -> None:
         for obs in self.observers:

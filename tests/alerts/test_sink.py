@@ -192,6 +192,24 @@ def test_hot_cache_repeats_count_as_attempts(make_config, db_path):
     assert a.count == 6 and a.last.timestamp() == second + 4
 
 
+def test_a_full_queue_keeps_the_repeats_that_may_alert_and_counts_the_rest_dropped(make_config, db_path):
+    """The stream's batches are kept whole for the writer thread; past the bound, only blocks a child asked
+    for are kept, and what still does not fit is counted as dropped."""
+    clock = Clock("2026-12-01 15:00:00")
+    sink = sink_for(make_config(), db_path, clock, maxsize=4)
+    second = int(clock())
+    allowed = HotEntry(b"", (), 0.0, 10.0, "wikipedia.org", 1, 0, Decision(Action.ALLOW, Reason.NONE, "emma"))
+    adult = HotEntry(b"", (), 0.0, 10.0, "porn.example", 1, 0, blocked("emma", "adult", "porn.example"))
+    sink.repeats([[3, second, EMMA, allowed], [2, second, EMMA, adult]])             # fits: kept as it is
+    sink.repeats([[5, second + 1, EMMA, allowed], [4, second + 1, EMMA, adult],
+                  [7, second + 1, LEO, adult]])                                      # 2 places left: the blocks
+    sink.repeats([[1, second + 2, EMMA, adult]])                                     # no room
+    assert sink.dropped == 1
+    sink.flush_now()
+    [a] = Alerts(db_path).list()
+    assert (a.domain, a.count) == ("porn.example", 2 + 4 + 7)
+
+
 def test_new_unknown_device_alerts_once_even_across_a_restart(make_config, db_path):
     cfg = make_config()
     clock = Clock("2026-12-01 15:00:00")
