@@ -474,6 +474,14 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
                  cname_to: str | None = None, ttl_floor: int = 0) -> bytes:
     """A client's reply from a (cached) upstream Answer: its ID and question, TTLs aged by ``elapsed`` seconds
     and clamped to ``max_ttl``. With ``cname_to`` (safe search), the answer opens with qname CNAME cname_to."""
+    return answer_reply_ttls(query, answer, max_ttl=max_ttl, elapsed=elapsed, cname_to=cname_to,
+                             ttl_floor=ttl_floor)[0]
+
+
+def answer_reply_ttls(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: int = 0,
+                      cname_to: str | None = None, ttl_floor: int = 0) -> tuple[bytes, tuple[int, ...], int]:
+    """``answer_reply``'s reply, with where its TTLs are and the smallest of them, for the hot cache: read off
+    the upstream's bytes when the reply was patched from them, else found by walking the reply."""
 
     # Upstreams are always asked with DO: a client that did not ask gets no DNSSEC records (RFC 4035 §3.2.1).
     strip = not query.do and query.qtype not in _DNSSEC_TYPES
@@ -483,7 +491,7 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
         out = wirefmt.reply(query.wire, query.qend, query.id, query.edns, query.do, raw, answer.rcode, answer.ad,
                             max_ttl=max_ttl, elapsed=elapsed, ttl_floor=ttl_floor)
         if out is not None:
-            return out
+            return out[0], raw.ttl_offsets, out[1]
     an, ns, ar = answer.answer, answer.authority, answer.additional
 
     def aged(records) -> list:
@@ -503,7 +511,9 @@ def answer_reply(query: Query, answer: Answer, *, max_ttl: int | None, elapsed: 
         ttl = min(answer.ttl, max_ttl) if max_ttl is not None else answer.ttl
         rr.insert(0, RR(query.record.q.qname, TYPE_CNAME, ttl=max(ttl_floor, ttl),
                         rdata=CNAME(DNSLabel(name_labels(cname_to)))))
-    return _reply(query, answer.rcode, rr, aged(ns), aged(ar), ad=answer.ad)
+    wire = _reply(query, answer.rcode, rr, aged(ns), aged(ar), ad=answer.ad)
+    offsets = wire_ttl_offsets(wire)
+    return wire, offsets, wire_min_ttl(wire, offsets)
 
 
 def fit_udp(wire: bytes, payload: int) -> bytes:

@@ -211,12 +211,14 @@ class Resolver:
         upstream: str | None = None
         cacheable = True
         max_life = MAX_HOT_LIFETIME
+        ttls: list | None = []         # [TTL offsets, smallest TTL] of an upstream's answer; empty for a block
         try:
             if d.action is Action.BLOCK:
                 wire = self._blocked(q, d)
             elif d.action is Action.REWRITE:
                 answer, elapsed, upstream = await self._lookup(d.target, q.qtype, t0)
-                wire = codec.answer_reply(q, answer, cname_to=d.target, **self._ttls(cap, elapsed, upstream))
+                wire, *ttls = codec.answer_reply_ttls(q, answer, cname_to=d.target,
+                                                      **self._ttls(cap, elapsed, upstream))
             else:
                 answer, elapsed, upstream = await self._lookup(q.qname, q.qtype, t0)
                 blocked = self._check_cnames(d, answer, client.profile, now, st) if d.reason in _CNAME_CHECKED else None
@@ -225,7 +227,7 @@ class Resolver:
                     wire = self._blocked(q, d)
                     max_life = max(answer.ttl - elapsed, 0)    # the cloak may point elsewhere tomorrow
                 else:
-                    wire = codec.answer_reply(q, answer, **self._ttls(cap, elapsed, upstream))
+                    wire, *ttls = codec.answer_reply_ttls(q, answer, **self._ttls(cap, elapsed, upstream))
             cacheable = upstream != "stale"
         except UpstreamError as e:
             self._warn_upstream(q, e)
@@ -233,11 +235,11 @@ class Resolver:
             wire, cacheable, upstream = codec.error_reply(q, SERVFAIL), False, "failed"
         if d.action is Action.BLOCK:
             self.stats["blocked"] += 1
-        if not tcp:
-            wire = codec.fit_udp(wire, q.payload)
+        if not tcp and len(wire) > q.payload:
+            wire, ttls = codec.fit_udp(wire, q.payload), None     # cut down: its TTLs are elsewhere now
         rcode = wire[3] & 0x0F
         if cacheable:
-            self._remember(q, ip if forwarder else None, client, d, wire, tcp, now, st, max_life)
+            self._remember(q, ip if forwarder else None, client, d, wire, tcp, now, st, max_life, ttls)
         self.log.put(Entry(self.clock.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
                            round((self.clock.monotonic() - t0) * 1000, 3), 1))
         return wire
@@ -353,9 +355,10 @@ class Resolver:
         return change
 
     def _remember(self, q: Query, router: str | None, client: Client, d: Decision, wire: bytes, tcp: bool,
-                  now: datetime, st: Snapshot, max_life: float) -> None:
+                  now: datetime, st: Snapshot, max_life: float, ttls: list | None = None) -> None:
         """Keep the finished reply until its TTL runs out or the policy can next change, whichever is first.
-        Not when it was decided under an older snapshot than the cache's: a pause swapped in meanwhile."""
+        Not when it was decided under an older snapshot than the cache's: a pause swapped in meanwhile.
+        ``ttls``: the reply's (TTL offsets, smallest TTL) if known, so it is not walked again."""
         if st.generation != self._generation:
             self.stats["late_writes"] += 1
             return
@@ -365,8 +368,12 @@ class Resolver:
         if d.action is Action.BLOCK:
             offsets: tuple[int, ...] = ()     # a block's TTL is a constant: serve it as built
         else:
-            offsets = codec.wire_ttl_offsets(wire)
-            life = min(life, codec.wire_min_ttl(wire, offsets)) if offsets else min(life, 5.0)
+            if ttls:
+                offsets, low = ttls
+            else:
+                offsets = codec.wire_ttl_offsets(wire)
+                low = codec.wire_min_ttl(wire, offsets)
+            life = min(life, low) if offsets else min(life, 5.0)
         if router is not None:     # keyed by router, not profile; re-identified as often as a source
             who = router
             life = min(life, CLIENT_TTL)

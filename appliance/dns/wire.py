@@ -290,30 +290,36 @@ def parse_answer(data: bytes, qid: int, question: bytes) -> ParsedAnswer | None:
 
 
 def reply(query_wire: bytes, qend: int, qid: int, edns: bool, do: bool, raw: RawAnswer, rcode: int, ad: bool, *,
-          max_ttl: int | None, elapsed: int, ttl_floor: int) -> bytes | None:
+          max_ttl: int | None, elapsed: int, ttl_floor: int) -> tuple[bytes, int] | None:
     """A client's reply from an upstream's bytes: the client's ID, flags and question (its letter case), the
-    upstream's records with their TTLs aged and clamped, and our OPT if the client sent one. None when the
-    question lengths differ (the records' compression pointers would then be off)."""
+    upstream's records with their TTLs aged and clamped, and our OPT if the client sent one; and the smallest TTL
+    it carries (0 without records). None when the question lengths differ (the records' compression pointers would
+    then be off). The question being as long as the upstream's, every record sits where it sat in the upstream's
+    bytes: ``raw.ttl_offsets`` are the reply's own, and the hot cache needs no walk over it to find them."""
     if qend != raw.qend:
         return None
     flags = (query_wire[2] << 8) | query_wire[3]
     ad = ad and (do or bool(flags & AD))
     an, ns, ar = raw.counts
-    head = _HEADER.pack(qid, QR | RA | (flags & RD_CD) | (AD if ad else 0) | rcode, 1, an, ns, ar + edns)
-    body = bytearray(raw.wire)
+    out = bytearray(_HEADER.pack(qid, QR | RA | (flags & RD_CD) | (AD if ad else 0) | rcode, 1, an, ns, ar + edns))
+    out += memoryview(query_wire)[12:qend]
+    out += memoryview(raw.wire)[qend:raw.body_end]
+    low = None
+    unpack, pack = _TTL.unpack_from, _TTL.pack_into
     for off in raw.ttl_offsets:
-        ttl = _TTL.unpack_from(body, off)[0]
+        ttl = unpack(out, off)[0]
         new = ttl - elapsed
         if new < ttl_floor:
             new = ttl_floor
         if max_ttl is not None and new > max_ttl:
             new = max_ttl
         if new != ttl:
-            _TTL.pack_into(body, off, new)
-    out = head + query_wire[12:qend] + body[raw.qend:raw.body_end]
+            pack(out, off, new)
+        if low is None or new < low:
+            low = new
     if edns:
         out += _OPT_DO if do else _OPT_PLAIN
-    return bytes(out)
+    return bytes(out), low or 0
 
 
 def simple_reply(query_wire: bytes, qend: int, qid: int, edns: bool, do: bool, rcode: int,
