@@ -100,9 +100,17 @@ class HotCache:
         # An OrderedDict, not a dict: evicting the oldest from a plain dict (next(iter(d))) walks past every slot
         # freed before it, so a stream of new names made each miss slower (10% of a miss in the profile).
         self._d: OrderedDict[tuple, HotEntry] = OrderedDict()
+        # The last query ``lookup`` had to compute a hot key for, and that key: the full chain that follows a miss
+        # asks for it again (``key_of``) instead of reading the query a third time.
+        self._missed: tuple[bytes | None, bytes | None] = (None, None)
 
     def __len__(self) -> int:
         return len(self._d)
+
+    def key_of(self, data: bytes) -> bytes | None:
+        """The hot key ``lookup`` computed for these very bytes (the same object), else None."""
+        missed = self._missed
+        return missed[1] if missed[0] is data else None
 
     def get(self, key: tuple) -> HotEntry | None:
         return self._d.get(key)
@@ -114,13 +122,15 @@ class HotCache:
         e = d.get((who, tcp, data[2:]))
         if e is None:
             k = hot_key(data)
+            self._missed = (data, k)
             if k is not None:
                 e = d.get((who, tcp, k))
         return e
 
-    def remember(self, who, tcp: bool, wire: bytes, entry: HotEntry) -> None:
-        """Keep ``entry`` for the query ``wire`` under its hot key, and under its raw bytes for the fast lookup."""
-        k = hot_key(wire)
+    def remember(self, who, tcp: bool, wire: bytes, entry: HotEntry, key: bytes | None = None) -> None:
+        """Keep ``entry`` for the query ``wire`` under its hot key (``key``, if already known), and under its raw
+        bytes for the fast lookup."""
+        k = key if key is not None else hot_key(wire)
         if k is None:                  # an unusual shape (compression, several records): not worth keeping
             return
         self.put((who, tcp, k), entry)

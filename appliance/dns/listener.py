@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from appliance.config import Endpoint
 from appliance.dns import codec
-from appliance.dns.server import Resolver
+from appliance.dns.server import PENDING, Resolver
 
 log = logging.getLogger("hearth.dns")
 
@@ -96,7 +96,7 @@ class UdpListener:
         self.resolver = resolver
         self.sock = sock
         self.report = report or OneLine()
-        self.pending: set[asyncio.Task] = set()
+        self.pending: set = set()      # full-chain queries waiting for the upstreams (their callbacks)
         self.per_client: dict[str, int] = {}
         self.dropped = 0
         self.unsent = 0
@@ -207,20 +207,34 @@ class UdpListener:
             self.dropped += 1
             return
         self.per_client[ip] = mine + 1
-        task = asyncio.get_running_loop().create_task(self._full(data, addr, ip))
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
+        self._full(data, addr, ip)
 
-    async def _full(self, data: bytes, addr, ip: str) -> None:
+    def _full(self, data: bytes, addr, ip: str) -> None:
+        """The full chain, without a task: answered now if it can be (a block, a cached answer), else when the
+        upstreams' answer lands (``Resolver.full_soon``). ``pending`` holds the queries still waiting."""
+        pending = self.pending
+
+        def done(reply: bytes | None, error: Exception | None) -> None:
+            pending.discard(done)
+            self._finished(data, addr, ip, reply, error)
+
         try:
-            reply = await self.resolver.full(data, ip, False)
+            reply = self.resolver.full_soon(data, ip, False, done)
         except Exception as e:
-            self.report(ip, e)
+            self._finished(data, addr, ip, None, e)
+            return
+        if reply is PENDING:
+            pending.add(done)
+        else:
+            self._finished(data, addr, ip, reply, None)
+
+    def _finished(self, data: bytes, addr, ip: str, reply: bytes | None, error: Exception | None) -> None:
+        left = self.per_client.pop(ip, 1) - 1
+        if left:
+            self.per_client[ip] = left
+        if error is not None:
+            self.report(ip, error)
             reply = _servfail(data)
-        finally:
-            left = self.per_client.pop(ip, 1) - 1
-            if left:
-                self.per_client[ip] = left
         if reply is not None and self.sock.fileno() >= 0:
             self._send(reply, addr)
 

@@ -8,10 +8,13 @@ fence), so an answer decided before a pause cannot be served after it.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from appliance.clock import SYSTEM, Clock
 from appliance.config import Config, Profile
@@ -68,6 +71,21 @@ def ttl_cap(config: Config, profile: Profile) -> int:
     return config.dns.max_cache_ttl
 
 
+class _Miss:
+    """A query decided by the chain, on its way to an answer (``Resolver._begin`` to ``Resolver._answer``)."""
+
+    __slots__ = ("q", "ip", "tcp", "forwarder", "client", "d", "now", "st", "t0", "hot_key", "name")
+
+    def __init__(self, q: Query, ip: str, tcp: bool, forwarder: bool, client: Client, d: Decision, now: datetime,
+                 st: Snapshot, t0: float, hot_key: bytes | None):
+        self.q, self.ip, self.tcp, self.forwarder, self.client, self.d = q, ip, tcp, forwarder, client, d
+        self.now, self.st, self.t0, self.hot_key = now, st, t0, hot_key
+        self.name = d.target if d.action is Action.REWRITE else q.qname     # what is asked upstream
+
+
+PENDING = object()     # full_soon: the reply comes later, through its callback
+
+
 class Resolver:
     def __init__(self, engine: Engine, upstreams: Upstreams, stream: Stream,
                  neighbours: NeighbourTable | None = None, clock: Clock = SYSTEM):
@@ -85,6 +103,7 @@ class Resolver:
         self._rate: dict[str, _Budget] = {}
         self._changes: dict[str, tuple] = {}   # profile -> (generation, from, until, next change): see _next_change
         self._last_warning, self._suppressed = -WARN_EVERY, 0
+        self._tasks: set[asyncio.Task] = set()     # full_soon's rare coroutines, kept while they run
         self.stats = {"full_chain": 0, "hot": 0, "blocked": 0, "refused": 0, "rate_limited": 0, "servfail": 0,
                       "stale": 0, "late_writes": 0, "newcomers_dropped": 0}
         engine.on_swap(self.swapped)
@@ -184,6 +203,60 @@ class Resolver:
     # --- the full chain --------------------------------------------------------------------------------------
 
     async def full(self, data: bytes, ip: str, tcp: bool) -> bytes | None:
+        m = self._begin(data, ip, tcp)
+        if m.__class__ is not _Miss:
+            return m
+        return await self._rest(m)
+
+    def full_soon(self, data: bytes, ip: str, tcp: bool, done: Callable[[bytes | None, Exception | None], None]):
+        """``full`` without a coroutine: the reply (or None: nothing to send) now, or PENDING and later
+        ``done(reply, None)``, or ``done(None, error)`` for an error to report (the listener then answers SERVFAIL).
+        A block or a cached answer is answered in this call; the usual miss (nothing cached, nothing stale) is a
+        callback on the upstreams' future: no task, no coroutine per query."""
+        m = self._begin(data, ip, tcp)
+        if m.__class__ is not _Miss:
+            return m
+        key = (m.name, m.q.qtype, 1)
+        c = self.cache.get(key, m.t0)
+        if c is not None:
+            return self._answer(m, (c.answer, int(m.t0 - c.stored), "cache"), None)
+        if self.cache.get_stale(key, m.t0) is not None:
+            # RFC 8767's client-response timer is the coroutine's: a rare case (expired, within the stale window)
+            task = asyncio.get_running_loop().create_task(self._rest(m, done))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return PENDING
+        try:
+            fut = self.upstreams.ask_soon(m.name, m.q.qtype)
+        except UpstreamError as e:
+            return self._answer(m, None, e)
+        fut.add_done_callback(partial(self._landed, m, key, done))
+        return PENDING
+
+    def _landed(self, m: _Miss, key: tuple, done: Callable, fut: asyncio.Future) -> None:
+        """``full_soon``'s miss, once the upstreams have answered or failed."""
+        try:
+            if fut.cancelled():             # shutting down
+                reply = None
+            elif (e := fut.exception()) is None:
+                answer, up = fut.result()
+                reply = self._answer(m, self._fresh(key, answer, up), None)
+            elif isinstance(e, UpstreamError):
+                try:
+                    looked = self._stale(key, e)
+                except UpstreamError:
+                    reply = self._answer(m, None, e)
+                else:
+                    reply = self._answer(m, looked, None)
+            else:
+                raise e
+        except Exception as e:
+            done(None, e)
+            return
+        done(reply, None)
+
+    def _begin(self, data: bytes, ip: str, tcp: bool) -> bytes | None | _Miss:
+        """The chain up to the decision: a reply (or None) when that is the end of it, else the _Miss to look up."""
         t0 = self.clock.monotonic()
         self.stats["full_chain"] += 1
         try:
@@ -204,24 +277,60 @@ class Resolver:
         if q.qclass != 1:
             return codec.error_reply(q, REFUSED)    # Chaos / Hesiod: nothing of ours to say
 
-        profile = st.config.profiles[client.profile]
         now = self.clock.now(st.tz)
         d = st.decide(client.profile, q.qname, q.qtype, now)
-        cap = ttl_cap(st.config, profile)
+        m = _Miss(q, ip, tcp, forwarder, client, d, now, st, t0, self.hot.key_of(data))
+        if d.action is Action.BLOCK:
+            return self._answer(m, None, None)
+        return m
+
+    async def _rest(self, m: _Miss, done: Callable | None = None) -> bytes | None:
+        """The chain after the decision, for a coroutine: look the name up, answer. With ``done``, the reply (or
+        the error) is handed to it, as ``full_soon`` promises."""
+        try:
+            try:
+                looked = await self._lookup(m.name, m.q.qtype, m.t0)
+            except UpstreamError as e:
+                reply = self._answer(m, None, e)
+            else:
+                reply = self._answer(m, looked, None)
+        except asyncio.CancelledError:
+            if done is None:
+                raise
+            done(None, None)
+            return None
+        except Exception as e:
+            if done is None:
+                raise
+            done(None, e)
+            return None
+        if done is not None:
+            done(reply, None)
+        return reply
+
+    def _answer(self, m: _Miss, looked: tuple | None, error: UpstreamError | None) -> bytes:
+        """The reply to a decided query, from what was looked up (or the upstreams' failure); remembered in the hot
+        cache and logged."""
+        q, d, st, now = m.q, m.d, m.st, m.now
+        profile = m.client.profile
         upstream: str | None = None
         cacheable = True
         max_life = MAX_HOT_LIFETIME
         ttls: list | None = []         # [TTL offsets, smallest TTL] of an upstream's answer; empty for a block
-        try:
-            if d.action is Action.BLOCK:
-                wire = self._blocked(q, d)
-            elif d.action is Action.REWRITE:
-                answer, elapsed, upstream = await self._lookup(d.target, q.qtype, t0)
+        if error is not None:
+            self._warn_upstream(q, error)
+            self.stats["servfail"] += 1
+            wire, cacheable, upstream = codec.error_reply(q, SERVFAIL), False, "failed"
+        elif d.action is Action.BLOCK:
+            wire = self._blocked(q, d)
+        else:
+            answer, elapsed, upstream = looked
+            cap = ttl_cap(st.config, st.config.profiles[profile])
+            if d.action is Action.REWRITE:
                 wire, *ttls = codec.answer_reply_ttls(q, answer, cname_to=d.target,
                                                       **self._ttls(cap, elapsed, upstream))
             else:
-                answer, elapsed, upstream = await self._lookup(q.qname, q.qtype, t0)
-                blocked = self._check_cnames(d, answer, client.profile, now, st) if d.reason in _CNAME_CHECKED else None
+                blocked = self._check_cnames(d, answer, profile, now, st) if d.reason in _CNAME_CHECKED else None
                 if blocked is not None:
                     d, upstream = blocked, None
                     wire = self._blocked(q, d)
@@ -229,19 +338,16 @@ class Resolver:
                 else:
                     wire, *ttls = codec.answer_reply_ttls(q, answer, **self._ttls(cap, elapsed, upstream))
             cacheable = upstream != "stale"
-        except UpstreamError as e:
-            self._warn_upstream(q, e)
-            self.stats["servfail"] += 1
-            wire, cacheable, upstream = codec.error_reply(q, SERVFAIL), False, "failed"
         if d.action is Action.BLOCK:
             self.stats["blocked"] += 1
-        if not tcp and len(wire) > q.payload:
+        if not m.tcp and len(wire) > q.payload:
             wire, ttls = codec.fit_udp(wire, q.payload), None     # cut down: its TTLs are elsewhere now
         rcode = wire[3] & 0x0F
         if cacheable:
-            self._remember(q, ip if forwarder else None, client, d, wire, tcp, now, st, max_life, ttls)
-        self.log.put(Entry(self.clock.time(), client, q.qname, q.qtype, d, rcode, False, upstream,
-                           round((self.clock.monotonic() - t0) * 1000, 3), 1))
+            self._remember(q, m.ip if m.forwarder else None, m.client, d, wire, m.tcp, now, st, max_life, ttls,
+                           m.hot_key)
+        self.log.put(Entry(self.clock.time(), m.client, q.qname, q.qtype, d, rcode, False, upstream,
+                           round((self.clock.monotonic() - m.t0) * 1000, 3), 1))
         return wire
 
     def _warn_upstream(self, q: Query, e: UpstreamError) -> None:
@@ -328,14 +434,21 @@ class Resolver:
         try:
             answer, up = await self.upstreams.resolve(
                 qname, qtype, deadline=deadline, on_late=lambda a, _up: cache.put(key, a, clock.monotonic()))
-        except UpstreamError:
-            stale = self.cache.get_stale(key, self.clock.monotonic())
-            if stale is None:
-                raise
-            self.stats["stale"] += 1
-            return stale.answer, 0, "stale"
+        except UpstreamError as e:
+            return self._stale(key, e)
+        return self._fresh(key, answer, up)
+
+    def _fresh(self, key: tuple, answer: Answer, up) -> tuple[Answer, int, str]:
         self.cache.put(key, answer, self.clock.monotonic())
         return answer, 0, self.upstreams.names.get(up) or str(up)
+
+    def _stale(self, key: tuple, e: UpstreamError) -> tuple[Answer, int, str]:
+        """RFC 8767: the upstreams failed; an expired answer still in the stale window, else the failure."""
+        stale = self.cache.get_stale(key, self.clock.monotonic())
+        if stale is None:
+            raise e
+        self.stats["stale"] += 1
+        return stale.answer, 0, "stale"
 
     def _ttls(self, cap: int, elapsed: int, upstream: str | None) -> dict:
         if upstream == "stale":     # RFC 8767: a stale answer carries a short TTL so the client asks again soon
@@ -355,7 +468,8 @@ class Resolver:
         return change
 
     def _remember(self, q: Query, router: str | None, client: Client, d: Decision, wire: bytes, tcp: bool,
-                  now: datetime, st: Snapshot, max_life: float, ttls: list | None = None) -> None:
+                  now: datetime, st: Snapshot, max_life: float, ttls: list | None = None,
+                  hot_key: bytes | None = None) -> None:
         """Keep the finished reply until its TTL runs out or the policy can next change, whichever is first.
         Not when it was decided under an older snapshot than the cache's: a pause swapped in meanwhile.
         ``ttls``: the reply's (TTL offsets, smallest TTL) if known, so it is not walked again."""
@@ -382,4 +496,4 @@ class Resolver:
         if life < 1:
             return
         self.hot.remember(who, tcp, q.wire, HotEntry(wire, offsets, mono, mono + life, q.qname, q.qtype,
-                                                     wire[3] & 0x0F, d, client=client))
+                                                     wire[3] & 0x0F, d, client=client), hot_key)

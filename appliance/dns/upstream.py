@@ -24,6 +24,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from appliance.config import DnsConfig, Upstream
 from appliance.dns import codec
@@ -97,9 +98,13 @@ class _Socket:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.fd = sock.fileno()
-        self.waiting: dict[int, tuple[asyncio.Future, str, int, bytes]] = {}   # ID -> (future, question, sent)
+        # ID -> (called with (answer, None) or (None, error), question name, type, query sent, its timer)
+        self.waiting: dict[int, tuple[Callable, str, int, bytes, asyncio.TimerHandle]] = {}
         self.uses = 0
         self.retired = False
+
+
+Landed = Callable[["Answer | None", "BaseException | None"], None]
 
 
 class UdpPool:
@@ -107,7 +112,10 @@ class UdpPool:
 
     A reply is taken only from the socket its query went out on (the kernel drops datagrams from any other
     address on a connected socket), for a query waiting under its ID, and only if it answers that query's question
-    (``codec.decode_answer``); anything else is ignored and the query keeps waiting, as with a socket of its own."""
+    (``codec.decode_answer``); anything else is ignored and the query keeps waiting, as with a socket of its own.
+
+    ``send`` takes a plain callback, called straight from the socket's reader (or its timer): a cache miss then
+    costs no future and no task here; ``ask`` is the same exchange for a coroutine."""
 
     def __init__(self, host: str, port: int):
         self.address = (host, port)
@@ -149,51 +157,88 @@ class UdpPool:
             s = live[i] = self._open()
         return s
 
-    async def ask(self, qname: str, qtype: int, timeout: float) -> tuple[Answer, int, bytes]:
-        """Ask with a random ID free on a socket picked at random, and wait up to ``timeout`` seconds for the reply
-        to this question; (the answer, the ID, the query sent)."""
+    def send(self, qname: str, qtype: int, timeout: float, landed: Landed) -> tuple[_Socket, int, bytes]:
+        """Ask with a random ID free on a socket picked at random; ``landed(answer, None)`` is called with the reply
+        to this question, or ``landed(None, error)`` after ``timeout`` seconds (TimeoutError), on a socket error
+        (UpstreamError) or when the pool closes (CancelledError). (the socket, the ID, the query sent); ValueError
+        for a name DNS cannot carry and OSError from the send come out of this call, and nothing is left waiting."""
         r = int.from_bytes(os.urandom(3), "big")      # the ID and the socket: one call to the kernel's CSPRNG
         s = self._pick(r >> 16)
         qid = r & 0xFFFF
-        while qid in s.waiting:
+        waiting = s.waiting
+        while qid in waiting:
             qid = secrets.randbits(16)
         wire = codec.new_query(qname, qtype, qid)
-        fut = self._loop.create_future()
-        s.waiting[qid] = (fut, qname, qtype, wire)
+        s.sock.send(wire)                   # no reply can be read before this returns to the loop
+        waiting[qid] = (landed, qname, qtype, wire, self._loop.call_later(timeout, self._expire, s, qid))
         s.uses += 1
-        timer = self._loop.call_later(timeout, _expire, fut)
+        return s, qid, wire
+
+    async def ask(self, qname: str, qtype: int, timeout: float) -> tuple[Answer, int, bytes]:
+        """``send`` for a coroutine: (the answer, the ID, the query sent), or the error."""
+        fut = asyncio.get_running_loop().create_future()
+
+        def landed(answer: Answer | None, error: BaseException | None) -> None:
+            if fut.done():
+                return
+            if error is None:
+                fut.set_result(answer)
+            elif isinstance(error, asyncio.CancelledError):
+                fut.cancel()
+            else:
+                fut.set_exception(error)
+
+        s, qid, wire = self.send(qname, qtype, timeout, landed)
         try:
-            s.sock.send(wire)
             return await fut, qid, wire
         finally:
-            timer.cancel()
-            s.waiting.pop(qid, None)
-            if s.retired and not s.waiting:
-                self.retired.discard(s)
-                self._close(s)
+            if qid in s.waiting and s.waiting[qid][0] is landed:      # this coroutine was cancelled
+                s.waiting.pop(qid)[4].cancel()
+                self._settle(s)
+
+    def _expire(self, s: _Socket, qid: int) -> None:
+        w = s.waiting.pop(qid, None)
+        if w is not None:
+            self._settle(s)
+            _call(w[0], None, asyncio.TimeoutError())
+
+    def _settle(self, s: _Socket) -> None:
+        if s.retired and not s.waiting:
+            self.retired.discard(s)
+            self._close(s)
 
     def _readable(self, s: _Socket) -> None:
+        waiting = s.waiting
         for _ in range(READ_BATCH):
             try:
                 data = s.sock.recv(65535)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:            # ICMP unreachable: the upstream is not listening
-                for fut, *_question in list(s.waiting.values()):
-                    if not fut.done():
-                        fut.set_exception(UpstreamError(f"UDP error: {e.strerror or e}"))
+                error = UpstreamError(f"UDP error: {e.strerror or e}")
+                for qid in list(waiting):
+                    w = waiting.pop(qid)
+                    w[4].cancel()
+                    _call(w[0], None, error)
+                self._settle(s)
                 return
             if len(data) < 12:
                 continue
             qid = (data[0] << 8) | data[1]
-            w = s.waiting.get(qid)
-            if w is None or w[0].done():
+            w = waiting.get(qid)
+            if w is None:
                 continue                    # late, or a guess at an ID nobody is waiting for
             try:
                 answer = codec.decode_answer(data, qid, w[1], w[2], sent=w[3])
             except ValueError:
                 continue                    # not ours (the question differs): keep waiting for the real reply
-            w[0].set_result(answer)
+            del waiting[qid]
+            w[4].cancel()
+            if s.retired and not waiting:
+                self._settle(s)
+                _call(w[0], answer, None)
+                return                      # closed: nothing more to read on it
+            _call(w[0], answer, None)
 
     def _close(self, s: _Socket) -> None:
         if s.fd >= 0:
@@ -204,16 +249,20 @@ class UdpPool:
 
     def close(self) -> None:
         for s in [*self.live, *self.retired]:
-            for fut, *_question in s.waiting.values():
-                if not fut.done():
-                    fut.cancel()
+            waiting, s.waiting = s.waiting, {}
+            for w in waiting.values():
+                w[4].cancel()
+                _call(w[0], None, asyncio.CancelledError())
             self._close(s)
         self.live, self.retired = [], set()
 
 
-def _expire(fut: asyncio.Future) -> None:
-    if not fut.done():
-        fut.set_exception(asyncio.TimeoutError())
+def _call(landed: Landed, answer: Answer | None, error: BaseException | None) -> None:
+    """A waiting query's callback, from a socket's reader: its failure must not stop the reader."""
+    try:
+        landed(answer, error)
+    except Exception as e:
+        log.warning("could not hand over an upstream answer: %s", e)
 
 
 class Upstreams:
@@ -223,6 +272,7 @@ class Upstreams:
         self.health = {u: Health() for u in self.servers}
         self.names = {u: str(u) for u in self.servers}    # for the log, once (not formatted per miss)
         self._inflight: dict[tuple, asyncio.Future] = {}
+        self._tasks: set[asyncio.Task] = set()      # failovers under way (a task is kept only while referenced)
         self._udp_pools = {u: UdpPool(u.host, u.port) for u in self.servers if not u.tls}
         # Idle connections per upstream, kept for the next query: DNS over TLS, and plain TCP for truncated answers
         # (RFC 7766 §6.2.1: reuse a connection rather than open one per query).
@@ -234,67 +284,111 @@ class Upstreams:
             if dns.tls_ca_file:
                 self._ssl.load_default_certs()
 
+    def ask_soon(self, qname: str, qtype: int, qclass: int = 1) -> asyncio.Future:
+        """The upstreams' (answer, upstream) for a question, as a future; identical questions in flight share one.
+
+        The usual case costs no task: the healthiest upstream's UDP pool calls back with the reply and the future
+        is set there. Anything else (a timeout, a socket error, a truncated reply, an rcode that says ask someone
+        else, DNS over TLS first) goes on in a task running ``_failover``. The future is never cancelled by a
+        caller giving up (await it through ``asyncio.shield``). UpstreamError at once when MAX_INFLIGHT questions
+        are already waiting."""
+        key = (qname, qtype, qclass)
+        fut = self._inflight.get(key)
+        if fut is not None:
+            return fut
+        if len(self._inflight) >= MAX_INFLIGHT:
+            raise UpstreamError(f"{MAX_INFLIGHT} questions already waiting for the upstreams")
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        servers = self.servers
+        up = servers[0] if len(servers) == 1 else min(servers, key=lambda u: self.health[u].score)
+        pool = self._udp_pools.get(up)
+        if pool is None:                    # DNS over TLS: a stream exchange, in the task
+            self._carry_on(fut, key, qname, qtype, None)
+            return fut
+        start = time.monotonic()
+        try:
+            pool.send(qname, qtype, self.timeout, partial(self._landed, fut, key, up, start))
+        except (OSError, ValueError) as e:
+            self._carry_on(fut, key, qname, qtype, (up, None, e))
+        return fut
+
+    def _landed(self, fut: asyncio.Future, key: tuple, up: Upstream, start: float, answer: Answer | None,
+                error: BaseException | None) -> None:
+        """The first upstream's UDP reply (or its failure), straight from its pool."""
+        if fut.done():
+            return                          # closed meanwhile
+        if error is None and not answer.truncated and answer.rcode not in _PASS_OVER:
+            self.health[up].ok(time.monotonic() - start)
+            self._settle(key, fut, (answer, up), None)
+        elif isinstance(error, asyncio.CancelledError):
+            self._settle(key, fut, None, error)
+        else:
+            self._carry_on(fut, key, key[0], key[1], (up, answer, error))
+
+    def _carry_on(self, fut: asyncio.Future, key: tuple, qname: str, qtype: int, first: tuple | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._failover(qname, qtype, first))
+        self._tasks.add(task)
+        task.add_done_callback(partial(self._carried, fut, key))
+
+    def _carried(self, fut: asyncio.Future, key: tuple, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            self._settle(key, fut, None, asyncio.CancelledError())
+        elif task.exception() is not None:
+            self._settle(key, fut, None, task.exception())
+        else:
+            self._settle(key, fut, task.result(), None)
+
+    def _settle(self, key: tuple, fut: asyncio.Future, result: tuple | None, error: BaseException | None) -> None:
+        if self._inflight.get(key) is fut:
+            del self._inflight[key]
+        if fut.done():
+            return
+        if error is None:
+            fut.set_result(result)
+        elif isinstance(error, asyncio.CancelledError):
+            fut.cancel()
+        else:
+            fut.set_exception(error)
+            fut.exception()         # retrieved: nobody waiting is not an asyncio warning
+
     async def resolve(self, qname: str, qtype: int, qclass: int = 1, *, deadline: float | None = None,
                       on_late: Callable[[Answer, Upstream], None] | None = None) -> tuple[Answer, Upstream]:
-        """Ask the upstreams; identical questions in flight share one exchange.
+        """``ask_soon`` for a coroutine.
 
         ``deadline`` (monotonic seconds): past it, raise UpstreamSlow and let the exchange finish on its own;
         ``on_late(answer, upstream)`` is then called if it succeeds, so the caller can cache what it could not
         wait for."""
-        key = (qname, qtype, qclass)
-        task = self._inflight.get(key)
-        if task is None:
-            if len(self._inflight) >= MAX_INFLIGHT:
-                raise UpstreamError(f"{MAX_INFLIGHT} questions already waiting for the upstreams")
-            if deadline is None:
-                return await self._own(key, qname, qtype)
-            task = asyncio.get_running_loop().create_task(self._failover(qname, qtype))
-            self._inflight[key] = task
-            task.add_done_callback(lambda t, key=key: self._finished(key, t))
+        fut = self.ask_soon(qname, qtype, qclass)
         if deadline is None:
-            return await asyncio.shield(task)     # a caller that gives up does not cancel the others' exchange
+            return await asyncio.shield(fut)      # a caller that gives up does not cancel the others' exchange
         try:
-            return await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - time.monotonic()))
+            return await asyncio.wait_for(asyncio.shield(fut), max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             if on_late is not None:
-                task.add_done_callback(lambda t: _late(t, on_late))
+                fut.add_done_callback(lambda f: _late(f, on_late))
             raise UpstreamSlow("no answer yet; still asking") from None
 
-    async def _own(self, key: tuple, qname: str, qtype: int) -> tuple[Answer, Upstream]:
-        """The first caller without a deadline runs the exchange itself (a task and a shield fewer per miss);
-        callers asking the same question meanwhile wait on its future. If this caller is cancelled (shutdown; a TCP
-        client gone for longer than any exchange takes), they get an error rather than wait for nothing."""
-        fut = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
-        try:
-            result = await self._failover(qname, qtype)
-        except BaseException as e:
-            if not fut.done():
-                fut.set_exception(e if isinstance(e, UpstreamError) else UpstreamError("the exchange was abandoned"))
-                fut.exception()         # retrieved: nobody else waiting is not an asyncio warning
-            raise
-        else:
-            if not fut.done():
-                fut.set_result(result)
-            return result
-        finally:
-            if self._inflight.get(key) is fut:
-                del self._inflight[key]
-
-    def _finished(self, key: tuple, task: asyncio.Task) -> None:
-        if self._inflight.get(key) is task:
-            del self._inflight[key]
-        if not task.cancelled():
-            task.exception()      # retrieved: a failure nobody waited for is not an asyncio warning
-
-    async def _failover(self, qname: str, qtype: int) -> tuple[Answer, Upstream]:
+    async def _failover(self, qname: str, qtype: int, first: tuple | None = None) -> tuple[Answer, Upstream]:
+        """Two tries at most, on different servers: a phone gives up after about 5 s, so must we. ``first``:
+        (upstream, answer, error) of a first try already made over UDP, counted as one of the two."""
         order = sorted(self.servers, key=lambda u: self.health[u].score)
-        # Two tries at most, on different servers: a phone gives up after about 5 s, so must we.
+        if first is not None:
+            order.remove(first[0])
+            order.insert(0, first[0])
         errors = []
-        for up in order[:2]:
+        for n, up in enumerate(order[:2]):
             start = time.monotonic()
             try:
-                answer = await self._exchange(up, qname, qtype, start + self.timeout)
+                if n == 0 and first is not None:
+                    _up, answer, error = first
+                    if error is not None:
+                        raise error
+                    if answer.truncated:       # ask again over TCP (RFC 7766)
+                        answer = await self._tcp(up, qname, qtype, start + self.timeout)
+                else:
+                    answer = await self._exchange(up, qname, qtype, start + self.timeout)
             except (asyncio.TimeoutError, OSError, ValueError, UpstreamError, ssl.SSLError,
                     asyncio.IncompleteReadError) as e:
                 self.health[up].failed()
@@ -309,13 +403,17 @@ class Upstreams:
             return answer, up
         raise UpstreamError("; ".join(errors))
 
+    async def _tcp(self, up: Upstream, qname: str, qtype: int, deadline: float) -> Answer:
+        """One exchange over TCP or DNS over TLS, with its own random ID, by ``deadline``."""
+        qid = secrets.randbits(16)
+        wire = codec.new_query(qname, qtype, qid)
+        data = await asyncio.wait_for(self._stream(up, wire), max(0.0, deadline - time.monotonic()))
+        return codec.decode_answer(data, qid, qname, qtype, sent=wire)
+
     async def _exchange(self, up: Upstream, qname: str, qtype: int, deadline: float) -> Answer:
         """One upstream's answer by ``deadline`` (monotonic), or TimeoutError."""
         if up.tls:
-            qid = secrets.randbits(16)
-            wire = codec.new_query(qname, qtype, qid)
-            data = await asyncio.wait_for(self._stream(up, wire), max(0.0, deadline - time.monotonic()))
-            return codec.decode_answer(data, qid, qname, qtype, sent=wire)
+            return await self._tcp(up, qname, qtype, deadline)
         answer, qid, wire = await self._udp_pools[up].ask(qname, qtype, max(0.0, deadline - time.monotonic()))
         if answer.truncated:
             data = await asyncio.wait_for(self._stream(up, wire), max(0.0, deadline - time.monotonic()))
@@ -358,8 +456,9 @@ class Upstreams:
         return data
 
     def close(self) -> None:
-        for task in list(self._inflight.values()):
-            task.cancel()          # exchanges outlive their callers (shielded): not the daemon
+        for fut in [*self._inflight.values(), *self._tasks]:
+            fut.cancel()           # exchanges outlive their callers (shielded): not the daemon
+        self._inflight.clear()
         for pool in self._udp_pools.values():
             pool.close()
         for conns in self._idle.values():
@@ -383,7 +482,7 @@ def _close(closable) -> None:
         pass
 
 
-def _late(task: asyncio.Task, on_late: Callable[[Answer, Upstream], None]) -> None:
+def _late(task: asyncio.Future, on_late: Callable[[Answer, Upstream], None]) -> None:
     if task.cancelled() or task.exception() is not None:
         return
     try:
