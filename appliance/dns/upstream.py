@@ -22,6 +22,7 @@ import socket
 import ssl
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -88,6 +89,7 @@ class Health:
 POOL_SOCKETS = 8          # connected UDP sockets per upstream, one picked at random per query
 SOCKET_USES = 64          # queries a socket carries before a new one (a new random source port) takes its place
 READ_BATCH = 64           # datagrams read per wake-up of a socket
+TIMER_TICK = 0.05         # seconds a timed-out query may be told late: one timer per pool, not one per query
 
 
 class _Socket:
@@ -98,8 +100,9 @@ class _Socket:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.fd = sock.fileno()
-        # ID -> (called with (answer, None) or (None, error), question name, type, query sent, its timer)
-        self.waiting: dict[int, tuple[Callable, str, int, bytes, asyncio.TimerHandle]] = {}
+        # ID -> (called with (answer, None) or (None, error), question name, type, query sent, its own timer or
+        # None when the pool's deadlines keep its time)
+        self.waiting: dict[int, tuple[Callable, str, int, bytes, asyncio.TimerHandle | None]] = {}
         self.uses = 0
         self.retired = False
 
@@ -123,6 +126,11 @@ class UdpPool:
         self.live: list[_Socket] = []
         self.retired: set[_Socket] = set()     # replaced, still waiting for their last replies
         self._loop: asyncio.AbstractEventLoop | None = None
+        # (loop time, socket, ID, callback) of every query sent with a deadline no earlier than the one before, in
+        # the order sent: one timer for the oldest (``_tick``) instead of a timer per query. An answered query
+        # stays here until its time comes (it is then skipped): at most a timeout's worth of queries.
+        self._deadlines: deque[tuple[float, _Socket, int, Callable]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     def _open(self) -> _Socket:
         sock = socket.socket(self.family, socket.SOCK_DGRAM)
@@ -170,7 +178,17 @@ class UdpPool:
             qid = secrets.randbits(16)
         wire = codec.new_query(qname, qtype, qid)
         s.sock.send(wire)                   # no reply can be read before this returns to the loop
-        waiting[qid] = (landed, qname, qtype, wire, self._loop.call_later(timeout, self._expire, s, qid))
+        loop = self._loop
+        when = loop.time() + timeout
+        deadlines = self._deadlines
+        if deadlines and when < deadlines[-1][0]:     # sooner than the last one (a retry's shorter wait)
+            timer = loop.call_at(when, self._expire, s, qid)
+        else:
+            timer = None
+            deadlines.append((when, s, qid, landed))
+            if self._timer is None:
+                self._timer = loop.call_at(when, self._tick)
+        waiting[qid] = (landed, qname, qtype, wire, timer)
         s.uses += 1
         return s, qid, wire
 
@@ -193,7 +211,9 @@ class UdpPool:
             return await fut, qid, wire
         finally:
             if qid in s.waiting and s.waiting[qid][0] is landed:      # this coroutine was cancelled
-                s.waiting.pop(qid)[4].cancel()
+                timer = s.waiting.pop(qid)[4]
+                if timer is not None:
+                    timer.cancel()
                 self._settle(s)
 
     def _expire(self, s: _Socket, qid: int) -> None:
@@ -201,6 +221,21 @@ class UdpPool:
         if w is not None:
             self._settle(s)
             _call(w[0], None, asyncio.TimeoutError())
+
+    def _tick(self) -> None:
+        """Time out every query whose deadline has passed; then wait for the next, TIMER_TICK at the soonest."""
+        self._timer = None
+        loop, deadlines = self._loop, self._deadlines
+        now = loop.time()
+        while deadlines and deadlines[0][0] <= now:
+            _when, s, qid, landed = deadlines.popleft()
+            w = s.waiting.get(qid)
+            if w is not None and w[0] is landed:       # still waiting (not a later query given the same ID)
+                del s.waiting[qid]
+                self._settle(s)
+                _call(landed, None, asyncio.TimeoutError())
+        if deadlines:
+            self._timer = loop.call_at(max(deadlines[0][0], now + TIMER_TICK), self._tick)
 
     def _settle(self, s: _Socket) -> None:
         if s.retired and not s.waiting:
@@ -218,7 +253,8 @@ class UdpPool:
                 error = UpstreamError(f"UDP error: {e.strerror or e}")
                 for qid in list(waiting):
                     w = waiting.pop(qid)
-                    w[4].cancel()
+                    if w[4] is not None:
+                        w[4].cancel()
                     _call(w[0], None, error)
                 self._settle(s)
                 return
@@ -233,7 +269,8 @@ class UdpPool:
             except ValueError:
                 continue                    # not ours (the question differs): keep waiting for the real reply
             del waiting[qid]
-            w[4].cancel()
+            if w[4] is not None:
+                w[4].cancel()
             if s.retired and not waiting:
                 self._settle(s)
                 _call(w[0], answer, None)
@@ -248,10 +285,15 @@ class UdpPool:
             s.fd = -1
 
     def close(self) -> None:
+        if self._timer is not None and self._loop is not None and not self._loop.is_closed():
+            self._timer.cancel()
+        self._timer = None
+        self._deadlines.clear()
         for s in [*self.live, *self.retired]:
             waiting, s.waiting = s.waiting, {}
             for w in waiting.values():
-                w[4].cancel()
+                if w[4] is not None and not self._loop.is_closed():
+                    w[4].cancel()
                 _call(w[0], None, asyncio.CancelledError())
             self._close(s)
         self.live, self.retired = [], set()
