@@ -9,17 +9,20 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from appliance.config import DnsConfig
 from appliance.dns.codec import NOERROR, NXDOMAIN, Answer, hot_key
 from appliance.model import Action, Client, Decision
 
 
-@dataclass(frozen=True, slots=True)
-class Cached:
+class Cached(NamedTuple):
     answer: Answer
     stored: float      # monotonic time it arrived
     expires: float     # monotonic time it goes stale
+
+
+_cached = tuple.__new__      # a Cached without the named tuple's Python-level __new__
 
 
 class AnswerCache:
@@ -39,8 +42,10 @@ class AnswerCache:
         ttl = min(answer.ttl, self.neg_ttl) if negative else min(max(answer.ttl, self.min_ttl), self.max_ttl)
         if ttl <= 0:
             return
-        self._d[key] = Cached(answer, now, now + ttl)
-        self._d.move_to_end(key)
+        d = self._d
+        if key in d:
+            d.move_to_end(key)
+        d[key] = _cached(Cached, (answer, now, now + ttl))
         while len(self._d) > self.size:
             self._d.popitem(last=False)
 
