@@ -386,8 +386,9 @@ def print_profile(path: Path, name: str, top: int = 25) -> None:
     for fn, n in leaf.most_common(top):
         print(f"  {n / total:6.1%}  {fn}")
     print("inclusive time in the steps of a miss:")
-    for fn in ("full", "fast", "decode_query", "_identify", "decide", "_lookup", "resolve", "_failover", "_exchange",
-               "_udp", "create_datagram_endpoint", "new_query", "decode_answer", "answer_reply", "_remember",
+    for fn in ("full", "full_soon", "fast", "_begin", "decode_query", "_identify", "decide", "_lookup", "ask_soon",
+               "resolve", "_failover", "_exchange", "send", "_udp", "create_datagram_endpoint", "new_query",
+               "_readable", "decode_answer", "_landed", "_answer", "answer_reply", "answer_reply_ttls", "_remember",
                "fit_udp", "put", "datagram_received", "_run_once", "select", "collect", "write_batch", "_writer"):
         if inside.get(fn):
             print(f"  {inside[fn] / total:6.1%}  {fn}")

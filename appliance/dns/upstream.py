@@ -8,6 +8,12 @@ queries: a new endpoint per query cost a cache miss about 200 µs. Every query s
 picked at random, a reply must come from the upstream's address (the socket is connected) and match both the ID
 and the question, and the pool's source ports keep changing (RFC 5452 §9).
 
+A cache miss costs no task and no coroutine here: ``Upstreams.ask_soon`` sends on the healthiest upstream's pool
+and hands back a future, which the pool's socket reader sets through a plain callback when the reply lands; the
+pool keeps its queries' deadlines in one queue with one timer. Only when that first try does not settle it (a
+timeout, a socket error, a truncated reply, an rcode that says ask another, DNS over TLS) does a task take over
+(``_failover``). ``resolve`` is the same for a coroutine.
+
 A caller holding a stale answer need not wait for every upstream to time out: with a ``deadline`` it gets
 ``UpstreamSlow`` at that time while the exchange goes on, and ``on_late`` hands the eventual answer over to
 refresh the cache (RFC 8767's client response timer, ``CLIENT_RESPONSE_TIMER``).
