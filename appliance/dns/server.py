@@ -213,7 +213,7 @@ class Resolver:
         """``full`` without a coroutine: the reply (or None: nothing to send) now, or PENDING and later
         ``done(reply, None)``, or ``done(None, error)`` for an error to report (the listener then answers SERVFAIL).
         A block or a cached answer is answered in this call; the usual miss (nothing cached, nothing stale) is a
-        callback on the upstreams' future: no task, no coroutine per query."""
+        callback the upstreams call with their answer: no task, no future, no coroutine per query."""
         m = self._begin(data, ip, tcp)
         if m.__class__ is not _Miss:
             return m
@@ -228,29 +228,29 @@ class Resolver:
             task.add_done_callback(self._tasks.discard)
             return PENDING
         try:
-            fut = self.upstreams.ask_soon(m.name, m.q.qtype)
+            self.upstreams.ask_soon(m.name, m.q.qtype, 1, partial(self._landed, m, key, done))
         except UpstreamError as e:
             return self._answer(m, None, e)
-        fut.add_done_callback(partial(self._landed, m, key, done))
         return PENDING
 
-    def _landed(self, m: _Miss, key: tuple, done: Callable, fut: asyncio.Future) -> None:
-        """``full_soon``'s miss, once the upstreams have answered or failed."""
+    def _landed(self, m: _Miss, key: tuple, done: Callable, result: tuple | None,
+                error: BaseException | None) -> None:
+        """``full_soon``'s miss, once the upstreams have answered or failed: called from the upstream socket's
+        reader, so the reply goes out in the same turn of the loop as the answer came in."""
         try:
-            if fut.cancelled():             # shutting down
-                reply = None
-            elif (e := fut.exception()) is None:
-                answer, up = fut.result()
-                reply = self._answer(m, self._fresh(key, answer, up), None)
-            elif isinstance(e, UpstreamError):
+            if error is None:
+                reply = self._answer(m, self._fresh(key, *result), None)
+            elif isinstance(error, UpstreamError):
                 try:
-                    looked = self._stale(key, e)
+                    looked = self._stale(key, error)
                 except UpstreamError:
-                    reply = self._answer(m, None, e)
+                    reply = self._answer(m, None, error)
                 else:
                     reply = self._answer(m, looked, None)
+            elif isinstance(error, asyncio.CancelledError):
+                reply = None                # shutting down
             else:
-                raise e
+                raise error
         except Exception as e:
             done(None, e)
             return

@@ -8,9 +8,9 @@ queries: a new endpoint per query cost a cache miss about 200 µs. Every query s
 picked at random, a reply must come from the upstream's address (the socket is connected) and match both the ID
 and the question, and the pool's source ports keep changing (RFC 5452 §9).
 
-A cache miss costs no task and no coroutine here: ``Upstreams.ask_soon`` sends on the healthiest upstream's pool
-and hands back a future, which the pool's socket reader sets through a plain callback when the reply lands; the
-pool keeps its queries' deadlines in one queue with one timer. Only when that first try does not settle it (a
+A cache miss costs no task, no future and no coroutine here: ``Upstreams.ask_soon`` sends on the healthiest
+upstream's pool, and the pool's socket reader calls the askers back when the reply lands; the pool keeps its
+queries' deadlines in one queue with one timer. Only when that first try does not settle it (a
 timeout, a socket error, a truncated reply, an rcode that says ask another, DNS over TLS) does a task take over
 (``_failover``). ``resolve`` is the same for a coroutine.
 
@@ -114,6 +114,7 @@ class _Socket:
 
 
 Landed = Callable[["Answer | None", "BaseException | None"], None]
+Then = Callable[["tuple[Answer, Upstream] | None", "BaseException | None"], None]
 
 
 class UdpPool:
@@ -319,7 +320,7 @@ class Upstreams:
         self.timeout = dns.upstream_timeout
         self.health = {u: Health() for u in self.servers}
         self.names = {u: str(u) for u in self.servers}    # for the log, once (not formatted per miss)
-        self._inflight: dict[tuple, asyncio.Future] = {}
+        self._inflight: dict[tuple, list[Then]] = {}     # question -> who waits for its answer
         self._tasks: set[asyncio.Task] = set()      # failovers under way (a task is kept only while referenced)
         self._udp_pools = {u: UdpPool(u.host, u.port) for u in self.servers if not u.tls}
         # Idle connections per upstream, kept for the next query: DNS over TLS, and plain TCP for truncated answers
@@ -332,90 +333,107 @@ class Upstreams:
             if dns.tls_ca_file:
                 self._ssl.load_default_certs()
 
-    def ask_soon(self, qname: str, qtype: int, qclass: int = 1) -> asyncio.Future:
-        """The upstreams' (answer, upstream) for a question, as a future; identical questions in flight share one.
+    def ask_soon(self, qname: str, qtype: int, qclass: int, then: Then) -> None:
+        """Ask the upstreams; ``then((answer, upstream), None)`` or ``then(None, error)`` once they have answered
+        or failed (UpstreamError; CancelledError at shutdown). Identical questions in flight share one exchange:
+        their callbacks wait in one list.
 
-        The usual case costs no task: the healthiest upstream's UDP pool calls back with the reply and the future
-        is set there. Anything else (a timeout, a socket error, a truncated reply, an rcode that says ask someone
-        else, DNS over TLS first) goes on in a task running ``_failover``. The future is never cancelled by a
-        caller giving up (await it through ``asyncio.shield``). UpstreamError at once when MAX_INFLIGHT questions
-        are already waiting."""
+        The usual case costs no task and no future: the healthiest upstream's UDP pool calls back from its socket
+        reader, and the callbacks are called there. Anything else (a timeout, a socket error, a truncated reply, an
+        rcode that says ask someone else, DNS over TLS first) goes on in a task running ``_failover``. ``then`` is
+        never called from inside this call; UpstreamError comes out of it when MAX_INFLIGHT questions are already
+        waiting."""
         key = (qname, qtype, qclass)
-        fut = self._inflight.get(key)
-        if fut is not None:
-            return fut
+        waiters = self._inflight.get(key)
+        if waiters is not None:
+            waiters.append(then)
+            return
         if len(self._inflight) >= MAX_INFLIGHT:
             raise UpstreamError(f"{MAX_INFLIGHT} questions already waiting for the upstreams")
-        fut = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
+        waiters = self._inflight[key] = [then]
         servers = self.servers
         up = servers[0] if len(servers) == 1 else min(servers, key=lambda u: self.health[u].score)
         pool = self._udp_pools.get(up)
         if pool is None:                    # DNS over TLS: a stream exchange, in the task
-            self._carry_on(fut, key, qname, qtype, None)
-            return fut
+            self._carry_on(key, waiters, None)
+            return
         start = time.monotonic()
         try:
-            pool.send(qname, qtype, self.timeout, partial(self._landed, fut, key, up, start))
+            pool.send(qname, qtype, self.timeout, partial(self._landed, key, waiters, up, start))
         except (OSError, ValueError) as e:
-            self._carry_on(fut, key, qname, qtype, (up, None, e))
-        return fut
+            self._carry_on(key, waiters, (up, None, e))
 
-    def _landed(self, fut: asyncio.Future, key: tuple, up: Upstream, start: float, answer: Answer | None,
+    def _landed(self, key: tuple, waiters: list, up: Upstream, start: float, answer: Answer | None,
                 error: BaseException | None) -> None:
         """The first upstream's UDP reply (or its failure), straight from its pool."""
-        if fut.done():
-            return                          # closed meanwhile
+        if not waiters:
+            return                          # settled already (closed meanwhile)
         if error is None and not answer.truncated and answer.rcode not in _PASS_OVER:
             self.health[up].ok(time.monotonic() - start)
-            self._settle(key, fut, (answer, up), None)
+            self._settle(key, waiters, (answer, up), None)
         elif isinstance(error, asyncio.CancelledError):
-            self._settle(key, fut, None, error)
+            self._settle(key, waiters, None, error)
         else:
-            self._carry_on(fut, key, key[0], key[1], (up, answer, error))
+            self._carry_on(key, waiters, (up, answer, error))
 
-    def _carry_on(self, fut: asyncio.Future, key: tuple, qname: str, qtype: int, first: tuple | None) -> None:
-        task = asyncio.get_running_loop().create_task(self._failover(qname, qtype, first))
+    def _carry_on(self, key: tuple, waiters: list, first: tuple | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._failover(key[0], key[1], first))
         self._tasks.add(task)
-        task.add_done_callback(partial(self._carried, fut, key))
+        task.add_done_callback(partial(self._carried, key, waiters))
 
-    def _carried(self, fut: asyncio.Future, key: tuple, task: asyncio.Task) -> None:
+    def _carried(self, key: tuple, waiters: list, task: asyncio.Task) -> None:
         self._tasks.discard(task)
         if task.cancelled():
-            self._settle(key, fut, None, asyncio.CancelledError())
+            self._settle(key, waiters, None, asyncio.CancelledError())
         elif task.exception() is not None:
-            self._settle(key, fut, None, task.exception())
+            self._settle(key, waiters, None, task.exception())
         else:
-            self._settle(key, fut, task.result(), None)
+            self._settle(key, waiters, task.result(), None)
 
-    def _settle(self, key: tuple, fut: asyncio.Future, result: tuple | None, error: BaseException | None) -> None:
-        if self._inflight.get(key) is fut:
+    def _settle(self, key: tuple, waiters: list, result: tuple | None, error: BaseException | None) -> None:
+        """Hand the outcome to everyone waiting for this question, once."""
+        if self._inflight.get(key) is waiters:
             del self._inflight[key]
-        if fut.done():
-            return
-        if error is None:
-            fut.set_result(result)
-        elif isinstance(error, asyncio.CancelledError):
-            fut.cancel()
-        else:
-            fut.set_exception(error)
-            fut.exception()         # retrieved: nobody waiting is not an asyncio warning
+        calls = waiters[:]
+        waiters.clear()                     # settled: a later report for this exchange finds nobody
+        for then in calls:
+            try:
+                then(result, error)
+            except Exception as e:          # one caller's failure must not keep the answer from the others
+                log.warning("could not hand over an upstream answer: %s", e)
 
     async def resolve(self, qname: str, qtype: int, qclass: int = 1, *, deadline: float | None = None,
                       on_late: Callable[[Answer, Upstream], None] | None = None) -> tuple[Answer, Upstream]:
-        """``ask_soon`` for a coroutine.
+        """``ask_soon`` for a coroutine. A caller that gives up (cancelled) does not end the exchange for the others.
 
         ``deadline`` (monotonic seconds): past it, raise UpstreamSlow and let the exchange finish on its own;
         ``on_late(answer, upstream)`` is then called if it succeeds, so the caller can cache what it could not
         wait for."""
-        fut = self.ask_soon(qname, qtype, qclass)
+        fut = asyncio.get_running_loop().create_future()
+        late: list = []
+
+        def then(result: tuple | None, error: BaseException | None) -> None:
+            if not fut.done():
+                if error is None:
+                    fut.set_result(result)
+                elif isinstance(error, asyncio.CancelledError):
+                    fut.cancel()
+                else:
+                    fut.set_exception(error)
+            elif late and error is None:    # the caller gave up at its deadline: the answer still counts
+                try:
+                    late[0](*result)
+                except Exception as e:      # a callback's failure must not become an event-loop traceback
+                    log.warning("could not keep a late upstream answer: %s", e)
+
+        self.ask_soon(qname, qtype, qclass, then)
         if deadline is None:
-            return await asyncio.shield(fut)      # a caller that gives up does not cancel the others' exchange
+            return await fut
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), max(0.0, deadline - time.monotonic()))
+            return await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             if on_late is not None:
-                fut.add_done_callback(lambda f: _late(f, on_late))
+                late.append(on_late)
             raise UpstreamSlow("no answer yet; still asking") from None
 
     async def _failover(self, qname: str, qtype: int, first: tuple | None = None) -> tuple[Answer, Upstream]:
@@ -504,9 +522,10 @@ class Upstreams:
         return data
 
     def close(self) -> None:
-        for fut in [*self._inflight.values(), *self._tasks]:
-            fut.cancel()           # exchanges outlive their callers (shielded): not the daemon
-        self._inflight.clear()
+        for task in list(self._tasks):
+            task.cancel()          # exchanges outlive their callers: not the daemon
+        for key, waiters in list(self._inflight.items()):
+            self._settle(key, waiters, None, asyncio.CancelledError())
         for pool in self._udp_pools.values():
             pool.close()
         for conns in self._idle.values():
@@ -528,15 +547,6 @@ def _close(closable) -> None:
         closable.close()
     except RuntimeError:
         pass
-
-
-def _late(task: asyncio.Future, on_late: Callable[[Answer, Upstream], None]) -> None:
-    if task.cancelled() or task.exception() is not None:
-        return
-    try:
-        on_late(*task.result())
-    except Exception as e:      # a callback's failure must not become an event-loop traceback per query
-        log.warning("could not keep a late upstream answer: %s", e)
 
 
 def _plain(e: BaseException) -> str:
