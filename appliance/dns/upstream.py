@@ -278,10 +278,12 @@ class UdpPool:
             del waiting[qid]
             if w[4] is not None:
                 w[4].cancel()
-            if s.retired and not waiting:
+            if not waiting:
+                # Nobody else waits on this socket: no read that would only fail (anything left is late or
+                # not ours, and the loop calls again while the socket has data). A retired socket closes.
                 self._settle(s)
                 _call(w[0], answer, None)
-                return                      # closed: nothing more to read on it
+                return
             _call(w[0], answer, None)
 
     def _close(self, s: _Socket) -> None:
