@@ -16,6 +16,9 @@ For each server:
                                         [--parts latency]   (some of idle,hot,miss,latency: the others skipped)
 
 ``--profile`` samples Hearth with py-spy during the first miss round and prints where a miss spends its time.
+``--in-process BATCHES`` also measures each Hearth's miss in a process of its own with no dnsperf and no log (the
+listener, resolver and upstream pool, a client on the same loop): its least disturbed batch is a steadier number
+than the others on a machine shared with other work.
 ``./install.sh --bench`` installs the peers, dnsperf and py-spy.
 """
 from __future__ import annotations
@@ -128,6 +131,22 @@ def pct(values: list[float], p: float) -> float:
     return v[min(len(v) - 1, int(p / 100 * len(v)))]
 
 
+def hearth_config(tmp: Path, port: int, stub_port: int, log_on: bool, data_dir: Path | None = None) -> dict:
+    """The benchmark's Hearth: one laptop in a child's profile blocking the bench's list, a second profile."""
+    return {
+        "timezone": "UTC", "data_dir": str(data_dir or tmp / "var"), "query_log": {"enabled": log_on},
+        "dns": {"listen": [f"127.0.0.1:{port}"], "upstreams": [f"127.0.0.1:{stub_port}"],
+                "rate_limit": {"queries": 0}},     # dnsperf is one client sending far past a home's rate
+        "devices": [{"name": "bench-laptop", "ip": "127.0.0.1"},
+                    {"name": "emma-phone", "mac": "aa:bb:cc:dd:ee:ff"}],
+        "profiles": {"leo": {"devices": ["bench-laptop"], "block": ["bench-list", "random-chat"],
+                             "schedules": [{"name": "bedtime", "days": "sun-thu", "from": "21:00",
+                                            "to": "07:00", "block": ["social"]}]},
+                     "emma": {"devices": ["emma-phone"], "block": ["dating"]}},
+        "lists": {"sources": [{"name": "bench", "path": str(tmp / "bench-list.txt"), "category": "bench-list"}]},
+    }
+
+
 class Servers:
     """The stub upstream and the servers under test, started once for the whole run."""
 
@@ -169,19 +188,7 @@ class Servers:
             if not want("hearth"):
                 break
             port = free_port()
-            cfg = {
-                "timezone": "UTC", "data_dir": str(tmp / f"var-{k}"), "query_log": {"enabled": log_on},
-                "dns": {"listen": [f"127.0.0.1:{port}"], "upstreams": [f"127.0.0.1:{self.stub_port}"],
-                        "rate_limit": {"queries": 0}},     # dnsperf is one client sending far past a home's rate
-                "devices": [{"name": "bench-laptop", "ip": "127.0.0.1"},
-                            {"name": "emma-phone", "mac": "aa:bb:cc:dd:ee:ff"}],
-                "profiles": {"leo": {"devices": ["bench-laptop"], "block": ["bench-list", "random-chat"],
-                                     "schedules": [{"name": "bedtime", "days": "sun-thu", "from": "21:00",
-                                                    "to": "07:00", "block": ["social"]}]},
-                             "emma": {"devices": ["emma-phone"], "block": ["dating"]}},
-                "lists": {"sources": [{"name": "bench", "path": str(tmp / "bench-list.txt"),
-                                       "category": "bench-list"}]},
-            }
+            cfg = hearth_config(tmp, port, self.stub_port, log_on, data_dir=tmp / f"var-{k}")
             path = tmp / f"hearth-{k}.yaml"
             path.write_text(yaml.safe_dump(cfg))
             # python -m from the tree's own folder: that tree's appliance package is the one imported
@@ -204,6 +211,102 @@ class Servers:
                 p.kill()
 
 
+def in_process_child(tree: Path, stub_port: int, batches: int, names: int) -> None:
+    """One tree's cache miss measured in this process (started by ``--in-process``): its listener, resolver and
+    upstream pool on one uvloop, a client on the same loop keeping 20 queries outstanding, the bench's stub as
+    upstream, no query log. CPU of this thread per miss minus the client's own (the same client against the stub),
+    per batch: the smallest batch is the least disturbed by the other programs on the machine."""
+    import asyncio
+    import gc
+    import socket
+
+    import dns.message
+
+    sys.path.insert(0, str(tree))
+    from appliance import config as configmod
+    from appliance.dns import listener
+    from appliance.dns.server import Resolver
+    from appliance.dns.upstream import Upstreams
+    from appliance.policy.clients import NeighbourTable
+    from appliance.policy.engine import Engine
+    from appliance.state.querylog import QueryLog
+    from appliance.stream import Stream
+
+    tmp = Path(tempfile.mkdtemp(prefix="hearth-inproc-"))
+    (tmp / "bench-list.txt").write_text("\n".join(domains(100_000, random.Random(7))) + "\n")
+    port = free_port()
+    cfg = hearth_config(tmp, port, stub_port, log_on=False)
+    (tmp / "h.yaml").write_text(yaml.safe_dump(cfg))
+    config = configmod.load(tmp / "h.yaml")
+    resolver = Resolver(Engine.build(config), Upstreams(config.dns), Stream([QueryLog(tmp / "x.db", enabled=False)]),
+                        NeighbourTable(str(tmp / "no-arp"), ipv6=False))
+
+    async def client(target: int, wires: list[bytes], window: int = 20) -> float:
+        loop = asyncio.get_running_loop()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        s.connect(("127.0.0.1", target))
+        done, state = loop.create_future(), [0, 0]        # sent, received
+
+        def send_more() -> None:
+            while state[0] - state[1] < window and state[0] < len(wires):
+                s.send(wires[state[0]])
+                state[0] += 1
+
+        def readable() -> None:
+            while True:
+                try:
+                    s.recv(4096)
+                except BlockingIOError:
+                    break
+                state[1] += 1
+            if state[1] >= len(wires):
+                if not done.done():
+                    done.set_result(None)
+            else:
+                send_more()
+        loop.add_reader(s.fileno(), readable)
+        send_more()
+        t = time.thread_time()
+        await asyncio.wait_for(done, 120)
+        t = time.thread_time() - t
+        loop.remove_reader(s.fileno())
+        s.close()
+        return t / len(wires) * 1e6
+
+    async def run() -> list[float]:
+        opened = await listener.start(resolver, config.dns.listen)
+        gc.set_threshold(10_000, 10, 10)     # as the daemon does
+        out, alone = [], []
+        for b in range(batches):
+            ours = [dns.message.make_query(f"n{i}.b{b}.miss-inproc.net", "A").to_wire() for i in range(names)]
+            theirs = [dns.message.make_query(f"n{i}.s{b}.miss-inproc.net", "A").to_wire() for i in range(names)]
+            alone.append(await client(stub_port, theirs))
+            out.append(await client(port, ours))
+        for o in opened:
+            o.close()
+        return [x - min(alone) for x in out]
+
+    import uvloop
+    uvloop.install()
+    try:
+        per = asyncio.run(run())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("RESULT", min(per), statistics.median(per), flush=True)
+
+
+def in_process(tree: Path, stub_port: int, batches: int, names: int = 3000) -> tuple[float, float]:
+    out = subprocess.run(["taskset", "-c", SERVER_CORE, sys.executable, str(Path(__file__).resolve()),
+                          "--in-process-child", str(tree), "--stub-port", str(stub_port), "--in-process",
+                          str(batches), "--names", str(names)], capture_output=True, text=True, cwd=tree)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            lo, med = map(float, line.split()[1:])
+            return lo, med
+    raise RuntimeError(f"the in-process measure of {tree} failed: {out.stderr[-2000:]}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=5)
@@ -216,11 +319,16 @@ def main() -> int:
     ap.add_argument("--before", metavar="TREE", help="also measure the Hearth in another checkout (e.g. main)")
     ap.add_argument("--miss-only", action="store_true", help="measure the cache misses only (no hot mix, no latency)")
     ap.add_argument("--profile-round", type=int, default=1, help="the round --profile samples (default the first)")
+    ap.add_argument("--in-process", type=int, default=0, metavar="BATCHES",
+                    help="also measure a miss in process (no dnsperf, no log): BATCHES batches per tree, alternated")
+    ap.add_argument("--in-process-child", metavar="TREE", help=argparse.SUPPRESS)
+    ap.add_argument("--stub-port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--names", type=int, default=3000, help=argparse.SUPPRESS)
     ap.add_argument("--keep-profile", metavar="DIR", help="with --profile: keep py-spy's collapsed stacks in DIR")
     args = ap.parse_args()
-    parts = set(args.parts.split(","))
-    if not parts <= {"idle", "hot", "miss", "latency"}:
-        sys.exit(f"--parts: unknown {', '.join(sorted(parts - {'idle', 'hot', 'miss', 'latency'}))}")
+    if args.in_process_child:
+        in_process_child(Path(args.in_process_child), args.stub_port, args.in_process, args.names)
+        return 0
     for tool in ("dnsperf", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: ./install.sh --bench installs it")
@@ -309,6 +417,12 @@ def main() -> int:
                 res.setdefault("lat_lost", []).append(lat.get("lost", 0))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
         rss = {name: rss_mb(p.pid) for name, p in srv.procs.items()}
+        if args.in_process:
+            trees = {label: tree for label, tree, _log in hearths if label in results}
+            for _ in range(3):           # alternated: a slow spell of the machine falls on every tree alike
+                for label, tree in trees.items():
+                    lo, _med = in_process(tree, srv.stub_port, args.in_process)
+                    results[label].setdefault("inproc", []).append(lo)
     finally:
         srv.stop()
 
@@ -329,6 +443,7 @@ def main() -> int:
             ("miss_sys", "miss: of which in the kernel (µs)", "{:.0f}", min),
             ("miss_qps", "miss: unique names per second", "{:,.0f}", max),
             ("miss_lost", "miss: queries lost", "{:.0f}", None),
+            ("inproc", "miss in process, no log (µs)", "{:.0f}", min),
             ("stub_share", "miss: the stub's CPU share", "{:.0%}", None),
             ("p50", f"{FIXED_RATE:,} q/s hot: p50 (ms)", "{:.2f}", min),
             ("p99", f"{FIXED_RATE:,} q/s hot: p99 (ms)", "{:.2f}", min),
