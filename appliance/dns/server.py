@@ -85,6 +85,7 @@ class _Miss:
 
 
 PENDING = object()     # full_soon: the reply comes later, through its callback
+_entry = tuple.__new__   # a log Entry without the named tuple's Python-level __new__, as querylog builds them
 
 
 class Resolver:
@@ -347,8 +348,8 @@ class Resolver:
         if cacheable:
             self._remember(q, m.ip if m.forwarder else None, m.client, d, wire, m.tcp, now, st, max_life, ttls,
                            m.hot_key)
-        self.log.put(Entry(self.clock.time(), m.client, q.qname, q.qtype, d, rcode, False, upstream,
-                           round((self.clock.monotonic() - m.t0) * 1000, 3), 1))
+        self.log.put(_entry(Entry, (self.clock.time(), m.client, q.qname, q.qtype, d, rcode, False, upstream,
+                                    round((self.clock.monotonic() - m.t0) * 1000, 3), 1, "dns")))
         return wire
 
     def _warn_upstream(self, q: Query, e: UpstreamError) -> None:
