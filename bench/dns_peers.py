@@ -38,7 +38,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The in-process child measures another checkout's code: that tree comes first, before anything imports Hearth.
+_CHILD = sys.argv[sys.argv.index("--in-process-child") + 1] if "--in-process-child" in sys.argv[:-1] else None
+sys.path.insert(0, _CHILD or str(ROOT))
 
 from bench.dns_vs_dnsmasq import domains, wait_answering  # noqa: E402
 from tests.support.hearth_proc import free_port  # noqa: E402
@@ -222,7 +224,6 @@ def in_process_child(tree: Path, stub_port: int, batches: int, names: int) -> No
 
     import dns.message
 
-    sys.path.insert(0, str(tree))
     from appliance import config as configmod
     from appliance.dns import listener
     from appliance.dns.server import Resolver
@@ -232,6 +233,8 @@ def in_process_child(tree: Path, stub_port: int, batches: int, names: int) -> No
     from appliance.state.querylog import QueryLog
     from appliance.stream import Stream
 
+    import appliance
+    assert Path(appliance.__file__).resolve().parent.parent == tree.resolve(), "measuring the wrong checkout"
     tmp = Path(tempfile.mkdtemp(prefix="hearth-inproc-"))
     (tmp / "bench-list.txt").write_text("\n".join(domains(100_000, random.Random(7))) + "\n")
     port = free_port()
