@@ -320,7 +320,8 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated: hearth, dnsmasq, unbound")
     ap.add_argument("--no-log", action="store_true", help="also measure Hearth with its query log off")
     ap.add_argument("--before", metavar="TREE", help="also measure the Hearth in another checkout (e.g. main)")
-    ap.add_argument("--miss-only", action="store_true", help="measure the cache misses only (no hot mix, no latency)")
+    ap.add_argument("--parts", default="idle,hot,miss,latency",
+                    help="comma-separated, which measurements to run (each is measured as without this option)")
     ap.add_argument("--profile-round", type=int, default=1, help="the round --profile samples (default the first)")
     ap.add_argument("--in-process", type=int, default=0, metavar="BATCHES",
                     help="also measure a miss in process (no dnsperf, no log): BATCHES batches per tree, alternated")
@@ -332,6 +333,9 @@ def main() -> int:
     if args.in_process_child:
         in_process_child(Path(args.in_process_child), args.stub_port, args.in_process, args.names)
         return 0
+    parts = set(args.parts.split(","))
+    if not parts <= {"idle", "hot", "miss", "latency"}:
+        sys.exit(f"--parts: unknown {', '.join(sorted(parts - {'idle', 'hot', 'miss', 'latency'}))}")
     for tool in ("dnsperf", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: ./install.sh --bench installs it")
@@ -378,46 +382,47 @@ def main() -> int:
             for name, p in srv.procs.items():
                 port, res = srv.ports[name], results[name]
                 settle(p.pid)
-                if not args.miss_only:
-                    if r == 0:       # warm the caches: every name of the mix once, then a second as it comes
-                        dnsperf(port, hot, 600, outstanding=20, once=True)
+                if r == 0 and parts & {"hot", "latency"}:   # warm the caches: every name of the mix once, then
+                    dnsperf(port, hot, 600, outstanding=20, once=True)      # a second as it comes
+                if "hot" in parts:
                     dnsperf(port, hot, 1)
                     c0 = tree_cpu(p.pid)
                     h = dnsperf(port, hot, args.seconds)
-                    res.setdefault("hot_cpu", []).append((tree_cpu(p.pid) - c0) / max(h.get("completed", 1), 1) * 1e6)
+                    res.setdefault("hot_cpu", []).append((tree_cpu(p.pid) - c0) / max(h.get("completed", 1), 1)
+                                                         * 1e6)
                     res.setdefault("hot_qps", []).append(h.get("qps", 0))
 
-                mf = miss_file(f"{name.replace(' ', '')}-{r}")
-                spy = None
-                if args.profile and name.startswith("hearth") and r == args.profile_round - 1:
-                    spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                                            "record", "--format", "raw", "--rate", "250", "--gil", "-o", str(profs[name]),
-                                            "-p", str(p.pid), "-d", str(int(args.seconds))],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                settle(p.pid)        # a log writer still busy with the hot mix must not be billed to the misses
-                c0, s0, t0 = tree_cpu(p.pid), tree_cpu(srv.stub.pid), time.monotonic()
-                k0 = tree_cpu(p.pid, kernel_only=True)
-                m = dnsperf(port, mf, args.seconds, outstanding=20)
-                wall = time.monotonic() - t0
-                if spy is not None:
-                    spy.wait(60)
-                done = max(m.get("completed", 1), 1)
-                res.setdefault("miss_cpu", []).append((tree_cpu(p.pid) - c0) / done * 1e6)
-                res.setdefault("miss_sys", []).append((tree_cpu(p.pid, kernel_only=True) - k0) / done * 1e6)
-                res.setdefault("miss_qps", []).append(m.get("qps", 0))
-                res.setdefault("miss_lost", []).append(m.get("lost", 0))
-                res.setdefault("stub_share", []).append((tree_cpu(srv.stub.pid) - s0) / wall)
-                res["miss_rcodes"] = [m.get("rcodes")]
-                mf.unlink()
+                if "miss" in parts:
+                    mf = miss_file(f"{name.replace(' ', '')}-{r}")
+                    spy = None
+                    if args.profile and name.startswith("hearth") and r == args.profile_round - 1:
+                        spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                                                "record", "--format", "raw", "--rate", "250", "--gil", "-o",
+                                                str(profs[name]), "-p", str(p.pid), "-d", str(int(args.seconds))],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    settle(p.pid)        # a log writer still busy with the hot mix must not be billed to the misses
+                    c0, s0, t0 = tree_cpu(p.pid), tree_cpu(srv.stub.pid), time.monotonic()
+                    k0 = tree_cpu(p.pid, kernel_only=True)
+                    m = dnsperf(port, mf, args.seconds, outstanding=20)
+                    wall = time.monotonic() - t0
+                    if spy is not None:
+                        spy.wait(60)
+                    done = max(m.get("completed", 1), 1)
+                    res.setdefault("miss_cpu", []).append((tree_cpu(p.pid) - c0) / done * 1e6)
+                    res.setdefault("miss_sys", []).append((tree_cpu(p.pid, kernel_only=True) - k0) / done * 1e6)
+                    res.setdefault("miss_qps", []).append(m.get("qps", 0))
+                    res.setdefault("miss_lost", []).append(m.get("lost", 0))
+                    res.setdefault("stub_share", []).append((tree_cpu(srv.stub.pid) - s0) / wall)
+                    res["miss_rcodes"] = [m.get("rcodes")]
+                    mf.unlink()
 
-                if args.miss_only:
-                    continue
-                settle(p.pid)
-                lat = dnsperf(port, hot, args.seconds * 2, rate=FIXED_RATE, verbose=True)
-                ms = [x * 1000 for x in lat["lat"]]
-                for key, q in (("p50", 50), ("p99", 99), ("p999", 99.9)):
-                    res.setdefault(key, []).append(pct(ms, q))
-                res.setdefault("lat_lost", []).append(lat.get("lost", 0))
+                if "latency" in parts:
+                    settle(p.pid)
+                    lat = dnsperf(port, hot, args.seconds * 2, rate=FIXED_RATE, verbose=True)
+                    ms = [x * 1000 for x in lat["lat"]]
+                    for key, q in (("p50", 50), ("p99", 99), ("p999", 99.9)):
+                        res.setdefault(key, []).append(pct(ms, q))
+                    res.setdefault("lat_lost", []).append(lat.get("lost", 0))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
         rss = {name: rss_mb(p.pid) for name, p in srv.procs.items()}
         if args.in_process:
@@ -465,17 +470,19 @@ def main() -> int:
             line += f"{med['hearth'].get(key, 0) / b if b else float('nan'):>{w}.2f}"
         print(line)
     print(f"{'RSS at the end (MB)':<34}" + "".join(f"{rss[n]:>{w}.1f}" for n in names))
-    every = (("hot_cpu", "hot", "{:.1f}", "µs"), ("miss_cpu", "miss", "{:.0f}", "µs"), ("p50", "p50", "{:.2f}", "ms"),
+    every = (("hot_cpu", "hot", "{:.1f}", "µs"), ("miss_cpu", "miss", "{:.0f}", "µs"),
+             ("inproc", "miss in process", "{:.0f}", "µs"), ("p50", "p50", "{:.2f}", "ms"),
              ("p99", "p99", "{:.1f}", "ms"), ("p999", "p99.9", "{:.1f}", "ms"))
     print("\nevery round: " + "; ".join(
-        f"{n}: hot {', '.join(f'{x:.1f}' for x in results[n].get('hot_cpu', []))} µs, miss "
-        f"{', '.join(f'{x:.0f}' for x in results[n]['miss_cpu'])} µs, p99 "
-        f"{', '.join(f'{x:.1f}' for x in results[n].get('p99', []))} ms" for n in names))
-    print("miss response codes: " + "; ".join(f"{n} {results[n]['miss_rcodes'][0]}" for n in names))
-    print(f"the stub alone (dnsperf straight at it, 20 outstanding): {stub_alone.get('qps', 0):,.0f} unique names per "
-          f"second, {stub_alone.get('lost', 0)} lost: above every server's miss rate, so the stub is not what "
-          f"limits them" if stub_alone.get("qps", 0) > max(med[n].get("miss_qps", 0) for n in names) * 1.2 else
-          f"the stub alone: {stub_alone.get('qps', 0):,.0f} names/s: CLOSE TO the servers' rate, read misses with care")
+        f"{n}: " + ", ".join(f"{label} {' '.join(fmt.format(x) for x in results[n][key])} {unit}"
+                             for key, label, fmt, unit in every if key in results[n]) for n in names))
+    if "miss" in parts:
+        print("miss response codes: " + "; ".join(f"{n} {results[n]['miss_rcodes'][0]}" for n in names))
+        print(f"the stub alone (dnsperf straight at it, 20 outstanding): {stub_alone.get('qps', 0):,.0f} unique names "
+              f"per second, {stub_alone.get('lost', 0)} lost: above every server's miss rate, so the stub is not what "
+              f"limits them" if stub_alone.get("qps", 0) > max(med[n].get("miss_qps", 0) for n in names) * 1.2 else
+              f"the stub alone: {stub_alone.get('qps', 0):,.0f} names/s: CLOSE TO the servers' rate, read misses with "
+              f"care")
     if args.profile:
         for name in names:
             if name.startswith("hearth"):
