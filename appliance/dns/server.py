@@ -2,10 +2,11 @@
 
 ``fast`` answers synchronously what it can (a repeat from the hot cache, a refusal); everything else goes
 through the whole chain: ``full`` as a coroutine (TCP, tests), ``full_soon`` with a callback (UDP: no task per
-miss). Both are ``_begin`` (read, identify, decide), a lookup, and ``_answer`` (build, remember, log). Both read the policy engine's current snapshot (appliance/policy/engine.py),
-swapped whole on reload or override change, so a query never sees half of an old config and half of a new one.
-A query finished under an older snapshot than the hot cache's is answered but not remembered (the generation
-fence), so an answer decided before a pause cannot be served after it.
+miss). Both are ``_begin`` (read, identify, decide), a lookup, and ``_answer`` (build, remember, log). All read
+the policy engine's current snapshot (appliance/policy/engine.py), swapped whole on reload or override change,
+so a query never sees half of an old config and half of a new one. A query finished under an older snapshot than
+the hot cache's is answered but not remembered (the generation fence), so an answer decided before a pause
+cannot be served after it.
 """
 from __future__ import annotations
 
