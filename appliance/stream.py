@@ -26,6 +26,14 @@ MAX_COUNTS = 50_000     # distinct (second, device, answer) held between two dra
 STILL = 1.5             # seconds (ours) after which the newest second is no longer counting, whatever its clock
 
 
+def fit(batch: list[list], room: int) -> tuple[list[list], int]:
+    """The first ``room`` repeats of a batch a sink keeps, and how many queries the rest counted (its bound)."""
+    if len(batch) <= room:
+        return batch, 0
+    room = max(room, 0)
+    return batch[:room], sum(r[0] for r in batch[room:])
+
+
 class Sink(Protocol):
     def put(self, entry) -> None: ...
 

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _CHILD = sys.argv[sys.argv.index("--in-process-child") + 1] if "--in-process-child" in sys.argv[:-1] else None
 sys.path.insert(0, _CHILD or str(ROOT))
 
-from bench.dns_vs_dnsmasq import domains, wait_answering  # noqa: E402
+from bench.dns_vs_dnsmasq import domains, hearth_config, wait_answering  # noqa: E402
 from tests.support.hearth_proc import free_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -131,22 +131,6 @@ def pct(values: list[float], p: float) -> float:
         return float("nan")
     v = sorted(values)
     return v[min(len(v) - 1, int(p / 100 * len(v)))]
-
-
-def hearth_config(tmp: Path, port: int, stub_port: int, log_on: bool, data_dir: Path | None = None) -> dict:
-    """The benchmark's Hearth: one laptop in a child's profile blocking the bench's list, a second profile."""
-    return {
-        "timezone": "UTC", "data_dir": str(data_dir or tmp / "var"), "query_log": {"enabled": log_on},
-        "dns": {"listen": [f"127.0.0.1:{port}"], "upstreams": [f"127.0.0.1:{stub_port}"],
-                "rate_limit": {"queries": 0}},     # dnsperf is one client sending far past a home's rate
-        "devices": [{"name": "bench-laptop", "ip": "127.0.0.1"},
-                    {"name": "emma-phone", "mac": "aa:bb:cc:dd:ee:ff"}],
-        "profiles": {"leo": {"devices": ["bench-laptop"], "block": ["bench-list", "random-chat"],
-                             "schedules": [{"name": "bedtime", "days": "sun-thu", "from": "21:00",
-                                            "to": "07:00", "block": ["social"]}]},
-                     "emma": {"devices": ["emma-phone"], "block": ["dating"]}},
-        "lists": {"sources": [{"name": "bench", "path": str(tmp / "bench-list.txt"), "category": "bench-list"}]},
-    }
 
 
 class Servers:

@@ -35,6 +35,22 @@ SYLLABLES = ["ka", "lo", "mi", "ne", "ro", "sa", "tu", "vi", "xo", "ze", "bra", 
 TLDS = ["com", "net", "org", "io", "xyz", "ru", "de", "fr", "info", "top", "site", "online"]
 
 
+
+def hearth_config(tmp: Path, port: int, stub_port: int, log_on: bool, data_dir: Path | None = None) -> dict:
+    """The benchmark's Hearth: one laptop in a child's profile blocking the bench's list, a second profile."""
+    return {
+        "timezone": "UTC", "data_dir": str(data_dir or tmp / "var"), "query_log": {"enabled": log_on},
+        "dns": {"listen": [f"127.0.0.1:{port}"], "upstreams": [f"127.0.0.1:{stub_port}"],
+                "rate_limit": {"queries": 0}},     # dnsperf is one client sending far past a home's rate
+        "devices": [{"name": "bench-laptop", "ip": "127.0.0.1"},
+                    {"name": "emma-phone", "mac": "aa:bb:cc:dd:ee:ff"}],
+        "profiles": {"leo": {"devices": ["bench-laptop"], "block": ["bench-list", "random-chat"],
+                             "schedules": [{"name": "bedtime", "days": "sun-thu", "from": "21:00",
+                                            "to": "07:00", "block": ["social"]}]},
+                     "emma": {"devices": ["emma-phone"], "block": ["dating"]}},
+        "lists": {"sources": [{"name": "bench", "path": str(tmp / "bench-list.txt"), "category": "bench-list"}]},
+    }
+
 def domains(n: int, rng: random.Random) -> list[str]:
     out: set[str] = set()
     while len(out) < n:
@@ -152,20 +168,7 @@ def main() -> int:
         (tmp / "bench-list.txt").write_text("\n".join(blocked) + "\n")
         for label, log_on in (("hearth", True), ("hearth, no log", False)):
             hport = free_port()
-            cfg = {
-                "timezone": "UTC", "data_dir": str(tmp / f"var-{int(log_on)}"),
-                "dns": {"listen": [f"127.0.0.1:{hport}"], "upstreams": [stub.address],
-                        "rate_limit": {"queries": 0}},     # dnsperf is one client sending far past a home's rate
-                "devices": [{"name": "bench-laptop", "ip": "127.0.0.1"},
-                            {"name": "emma-phone", "mac": "aa:bb:cc:dd:ee:ff"}],
-                "profiles": {"leo": {"devices": ["bench-laptop"], "block": ["bench-list", "random-chat"],
-                                     "schedules": [{"name": "bedtime", "days": "sun-thu", "from": "21:00",
-                                                    "to": "07:00", "block": ["social"]}]},
-                             "emma": {"devices": ["emma-phone"], "block": ["dating"]}},
-                "lists": {"sources": [{"name": "bench", "path": str(tmp / "bench-list.txt"),
-                                       "category": "bench-list"}]},
-                "query_log": {"enabled": log_on},
-            }
+            cfg = hearth_config(tmp, hport, stub.port, log_on, tmp / f"var-{int(log_on)}")
             path = tmp / f"hearth-{int(log_on)}.yaml"
             path.write_text(yaml.safe_dump(cfg))
             env = dict(os.environ, HEARTH_LOG="WARNING")

@@ -42,6 +42,7 @@ from appliance import wording
 from appliance.model import Action, Client, Decision, Reason
 from appliance.state import db
 from appliance.state.doorbell import Doorbell, beat
+from appliance.stream import fit
 
 log = logging.getLogger("hearth.alerts")
 
@@ -428,11 +429,8 @@ class AlertSink:
         if not batch:
             return
         if self._batched + len(batch) > self.maxsize:     # under pressure only: keep what may alert
-            batch = [r for r in batch if self._relevant(r[3].decision)]
-            room = max(self.maxsize - self._batched, 0)
-            if len(batch) > room:
-                self.dropped += sum(r[0] for r in batch[room:])
-                batch = batch[:room]
+            batch, lost = fit([r for r in batch if self._relevant(r[3].decision)], self.maxsize - self._batched)
+            self.dropped += lost
             if not batch:
                 return
         self._batches.append(batch)

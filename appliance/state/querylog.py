@@ -43,6 +43,7 @@ from typing import NamedTuple
 from appliance.model import Action, Client, Decision
 from appliance.state import db, migrate
 from appliance.state.doorbell import Doorbell
+from appliance.stream import fit
 
 log = logging.getLogger("hearth.querylog")
 
@@ -185,13 +186,10 @@ class QueryLog:
         event loop, where a second of a busy house (a couple of thousand counts) held up DNS for milliseconds."""
         if not self.enabled or not batch:
             return
-        room = self.maxsize - len(self._q) - self._batched
-        if len(batch) > room:
-            room = max(room, 0)
-            self.dropped += sum(r[0] for r in batch[room:])
-            batch = batch[:room]
-            if not batch:
-                return
+        batch, lost = fit(batch, self.maxsize - len(self._q) - self._batched)
+        self.dropped += lost
+        if not batch:
+            return
         self._batches.append(batch)
         self._batched += len(batch)
 
