@@ -1,10 +1,11 @@
 """Bytes in, bytes out, over UDP and TCP. Every exception stays with its packet: SERVFAIL, never a dead server.
 
 One device must never take DNS away from the house, so everything a client can make us hold is bounded: queries
-in flight (in all and per client), TCP connections (in all and per client, the heaviest client making room for a
-newcomer), queries read ahead on one connection, replies waiting for a client that does not read, and the time a
-whole TCP message may take to arrive. A packet writes one line to the log at most, and a flood of them one line
-every ten seconds with a count.
+in flight (in all and per client), UDP queries from addresses not yet identified (they wait behind the house's
+devices), TCP connections (in all and per client, the heaviest client making room for a newcomer), queries read
+ahead on one connection, replies waiting for a client that does not read, and the time a whole TCP message may
+take to arrive. A packet writes one line to the log at most, and a flood of them one line every ten seconds with
+a count.
 """
 from __future__ import annotations
 
