@@ -139,10 +139,9 @@ class Resolver:
         rl = self._dns.rate_limit
         r = self._rate.get(ip)
         if r is None or now - r.start >= rl.seconds:
-            if r is None and len(self._rate) >= MAX_SOURCES:
-                self._evict_budgets(now, rl.seconds, rl.queries)
-            r = self._rate[ip] = _Budget(now)
-        r.count += 1
+            r = self._open_budget(ip, now)
+        else:
+            r.count += 1
         if c.expires <= now:
             return None
         client = c.client
@@ -180,8 +179,9 @@ class Resolver:
         return ip in self._clients
 
     def _open_budget(self, ip: str, now: float) -> _Budget:
-        rl = self._dns.rate_limit
-        if len(self._rate) >= MAX_SOURCES:
+        """A new rate-limit window for ip, this query its first."""
+        if ip not in self._rate and len(self._rate) >= MAX_SOURCES:
+            rl = self._dns.rate_limit
             self._evict_budgets(now, rl.seconds, rl.queries)
         r = self._rate[ip] = _Budget(now)
         r.count = 1
