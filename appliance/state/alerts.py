@@ -345,6 +345,11 @@ class Notice(NamedTuple):
     decision: Decision | None = None    # ask: the decision that blocked the page (an approval allows its rule)
 
 
+def _who(client: Client) -> str:
+    """A device as an alert names it: its address, and its MAC when known."""
+    return f"{client.address} ({client.mac})" if client.mac else client.address
+
+
 class AlertSink:
     """The alerts' sink on the stream of decisions.
 
@@ -413,7 +418,7 @@ class AlertSink:
 
     def put(self, entry) -> None:
         """Queue one decision; never blocks, never raises."""
-        if not self._all and (entry.decision.action is not _BLOCK or entry.decision.profile == DEFAULT_PROFILE):
+        if not self._relevant(entry.decision):
             return
         if len(self._q) >= self.maxsize:
             self.dropped += 1
@@ -595,6 +600,7 @@ class AlertSink:
         with conn:
             self._attempts(conn, candidates)
             recent = None      # new-device alerts raised in the last hour, read once a batch
+            crowd: list[tuple[Client, float]] = []      # the new devices past NEW_DEVICES_PER_HOUR
             for item in devices:
                 if isinstance(item, Notice):
                     self._notice(conn, item)
@@ -606,7 +612,9 @@ class AlertSink:
                     if recent < NEW_DEVICES_PER_HOUR:
                         recent += self._device(conn, client, now)
                     else:
-                        self._many_devices(conn, client, now)
+                        crowd.append(item)
+            if crowd:
+                self._many_devices(conn, crowd)
             conn.executemany("INSERT INTO alert_tally (day, child, what, count) VALUES (?,?,?,?)"
                              " ON CONFLICT(day, child, what) DO UPDATE SET count = count + excluded.count",
                              [(*k, n) for k, n in tally.items()])
@@ -709,7 +717,7 @@ class AlertSink:
         cur = conn.execute("INSERT OR IGNORE INTO alert_devices (key, first_seen) VALUES (?, ?)", (key, now))
         if cur.rowcount == 0:
             return 0    # known before (an earlier run, or this run's memory was cleared)
-        who = f"{client.address} ({client.mac})" if client.mac else client.address
+        who = _who(client)
         held = getattr(getattr(self.config, "unknown_devices", None), "profile", "default") == "quarantine"
         words = _W.get(self.settings.language, _W["en"])["quarantined" if held else "device"].format(who=who)
         conn.execute(
@@ -719,20 +727,22 @@ class AlertSink:
         self.raised += 1
         return 1
 
-    def _many_devices(self, conn, client: Client, now: float) -> None:
-        """Past NEW_DEVICES_PER_HOUR, one alert counts the newcomers. They are not remembered as known: a real
-        device among them gets an alert of its own when it comes back after the flood."""
+    def _many_devices(self, conn, crowd: list[tuple[Client, float]]) -> None:
+        """Past NEW_DEVICES_PER_HOUR, one alert counts the newcomers (a batch's in one write). They are not
+        remembered as known: a real device among them gets an alert of its own when it comes back after the flood."""
+        (first_client, first), last = crowd[0], max(now for _, now in crowd)
         row = conn.execute("SELECT id FROM alerts WHERE kind = 'device' AND reason = ? AND status != 'dismissed'"
-                           " AND first > ? ORDER BY id DESC LIMIT 1", (MANY_DEVICES, now - HOUR)).fetchone()
+                           " AND first > ? ORDER BY id DESC LIMIT 1", (MANY_DEVICES, first - HOUR)).fetchone()
         if row is not None:
-            conn.execute("UPDATE alerts SET count = count + 1, last = max(last, ?) WHERE id = ?", (now, row[0]))
+            conn.execute("UPDATE alerts SET count = count + ?, last = max(last, ?) WHERE id = ?",
+                         (len(crowd), last, row[0]))
             return
-        who = f"{client.address} ({client.mac})" if client.mac else client.address
-        words = _W.get(self.settings.language, _W["en"])["many"].format(n=NEW_DEVICES_PER_HOUR, who=who)
+        words = _W.get(self.settings.language, _W["en"])["many"].format(n=NEW_DEVICES_PER_HOUR,
+                                                                         who=_who(first_client))
         conn.execute(
             "INSERT INTO alerts (kind, child, device, address, mac, domain, list, reason, count, first, last,"
-            " severity, words) VALUES ('device', NULL, NULL, ?, ?, NULL, NULL, ?, 1, ?, ?, 'high', ?)",
-            (client.address, client.mac, MANY_DEVICES, now, now, words))
+            " severity, words) VALUES ('device', NULL, NULL, ?, ?, NULL, NULL, ?, ?, ?, ?, 'high', ?)",
+            (first_client.address, first_client.mac, MANY_DEVICES, len(crowd), first, last, words))
         self.raised += 1
 
     def _notice(self, conn, n: Notice) -> None:
