@@ -204,14 +204,8 @@ class UdpPool:
         fut = asyncio.get_running_loop().create_future()
 
         def landed(answer: Answer | None, error: BaseException | None) -> None:
-            if fut.done():
-                return
-            if error is None:
-                fut.set_result(answer)
-            elif isinstance(error, asyncio.CancelledError):
-                fut.cancel()
-            else:
-                fut.set_exception(error)
+            if not fut.done():
+                _resolve_future(fut, answer, error)
 
         s, qid, wire = self.send(qname, qtype, timeout, landed)
         try:
@@ -306,6 +300,16 @@ class UdpPool:
                 _call(w[0], None, asyncio.CancelledError())
             self._close(s)
         self.live, self.retired = [], set()
+
+
+def _resolve_future(fut: asyncio.Future, result, error: BaseException | None) -> None:
+    """A callback's (result, error) onto a coroutine's future: cancelled stays cancelled."""
+    if error is None:
+        fut.set_result(result)
+    elif isinstance(error, asyncio.CancelledError):
+        fut.cancel()
+    else:
+        fut.set_exception(error)
 
 
 def _call(landed: Landed, answer: Answer | None, error: BaseException | None) -> None:
@@ -416,12 +420,7 @@ class Upstreams:
 
         def then(result: tuple | None, error: BaseException | None) -> None:
             if not fut.done():
-                if error is None:
-                    fut.set_result(result)
-                elif isinstance(error, asyncio.CancelledError):
-                    fut.cancel()
-                else:
-                    fut.set_exception(error)
+                _resolve_future(fut, result, error)
             elif late and error is None:    # the caller gave up at its deadline: the answer still counts
                 try:
                     late[0](*result)
