@@ -195,6 +195,21 @@ def test_a_parent_runs_the_house_from_the_browser(hearth, browser):
     assert "example.com" in page.inner_text(".messages")
     assert wait_for(lambda: ask(h.port, "example.com") == ["93.184.216.34"], timeout=5)
 
+    # A device on the network invents 40 addresses: ten alerts of their own, then one that counts the rest.
+    from appliance import config as configmod
+    from appliance.model import Client
+    from appliance.state.alerts import NEW_DEVICES_PER_HOUR, Alerts, AlertSink
+    cfg = configmod.load(h.config_path)
+    already = sum(a.reason == "NEW_DEVICE" for a in Alerts(cfg.data_dir / "hearth.db").list())   # the phone's
+    sink = AlertSink(cfg, cfg.data_dir / "hearth.db")
+    for i in range(40):
+        sink.seen(Client(f"127.0.3.{i + 1}", None, None, "default"), time.time())
+    sink.flush_now()
+    sink.close()
+    page.goto(url + "/alerts/")
+    many = page.locator("section.card", has_text="Many new devices")
+    assert many.is_visible() and f"{40 - (NEW_DEVICES_PER_HOUR - already)} more devices" in many.inner_text()
+
     # The other screens, checked and photographed.
     for name, path in (("dashboard", "/"), ("alerts", "/alerts/"), ("lists", "/lists/"), ("settings", "/settings/"),
                        ("setup-check", "/settings/check"), ("password", "/password")):
